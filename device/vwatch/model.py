@@ -1,0 +1,187 @@
+"""Load a vibrawatch model file (format v1, docs/model-format.md) into preallocated arrays.
+
+    from vwatch import model
+    m = model.load("/model.vwm")
+    m          # <Model 1a2b3c4d: N=256 hop=128 fs=952 C=3 B=16 stats=7 d=57 thr=80.5>
+    m.edges    # array('H'), m.mu and m.lp: array('f')
+
+Costs: the arrays (2(B+1) + 4d + 2d(d+1) bytes) plus about 400 bytes; the file is read once
+with `readinto` straight into them and its CRC-32 computed on the way, never held whole.
+A defective file raises ModelError ("<path>: <problem>; <what to do>"); the caller keeps the
+model it had, because nothing is returned.
+"""
+
+import binascii
+import math
+import struct
+from array import array
+
+from micropython import const
+
+_HEADER = const(64)
+_VERSION = const(1)
+_MAX_N = const(4096)
+_MAX_ALARM_N = const(32)
+# The fields of docs/model-format.md up to the reserved tail (52 of the 64 header bytes).
+_FIELDS = "<4sHHIfHHIBBBBHBBfffII"
+_REFIT = "re-export the model with `vibrawatch fit`"
+
+
+class ModelError(ValueError):
+    """A model file that cannot be used; the message names the file, the problem and a fix."""
+
+
+def _refuse(path, problem, fix=_REFIT):
+    raise ModelError("%s: %s; %s" % (path, problem, fix))
+
+
+def _positive(value):
+    return math.isfinite(value) and value > 0
+
+
+def n_stats(stats):
+    return (stats & 1) + (stats >> 1 & 1) + (stats >> 2 & 1)
+
+
+class Model:
+    """A loaded model: configuration, decision rule and arrays (edges, mu, packed L)."""
+
+    def __init__(self, hdr, edges, mu, lp, crc):
+        (_, _, _, self.size, self.rate, self.window, _, self.hop, self.channels, self.bands,
+         self.stats, self.estimator, self.d, self.alarm_k, self.alarm_n, self.eps,
+         self.threshold, self.clear, self.n_train, self.created) = struct.unpack_from(
+            _FIELDS, hdr)
+        self.edges = edges
+        self.mu = mu
+        self.lp = lp
+        self.crc = crc
+        self.model_id = "%08x" % crc
+
+    def __repr__(self):
+        return "<Model %s: N=%d hop=%d fs=%g C=%d B=%d stats=%d d=%d thr=%g>" % (
+            self.model_id, self.window, self.hop, self.rate, self.channels, self.bands,
+            self.stats, self.d, self.threshold)
+
+
+def _crc_of(f, size, buf):
+    # Second opinion for a structurally bad file: a corrupt copy should say "corrupt".
+    f.seek(0)
+    mv = memoryview(buf)
+    crc = 0
+    left = size - 4
+    while left > 0:
+        n = f.readinto(mv[: min(left, len(buf))])
+        if not n:
+            break
+        crc = binascii.crc32(mv[:n], crc)
+        left -= n
+    f.readinto(mv[:4])
+    stored = struct.unpack_from("<I", buf)[0]
+    return crc, stored
+
+
+def _check_crc(path, f, size, buf):
+    crc, stored = _crc_of(f, size, buf)
+    if crc != stored:
+        _refuse(path, "CRC mismatch (stored %08x, computed %08x): the file is corrupt"
+                % (stored, crc), "copy it again or re-export it")
+
+
+def _read_exact(path, f, buf):
+    if f.readinto(buf) != len(buf):
+        _refuse(path, "the file ended early", "the copy is truncated: copy the file again")
+
+
+def _check_header(path, hdr, size):
+    # Returns the expected file size, or raises; checks only the header's own fields.
+    (_, _, _, _, rate, window, _, hop, channels, bands, stats, est, d, alarm_k, alarm_n, eps,
+     threshold, clear, _, _) = struct.unpack_from(_FIELDS, hdr)
+    if not (16 <= window <= _MAX_N and window & (window - 1) == 0):
+        _refuse(path, "window %d is not a power of two in 16..%d" % (window, _MAX_N))
+    if not 1 <= channels <= 8 or bands < 1 or stats > 7 or hop < 1 or est > 2:
+        _refuse(path, "configuration out of range (channels %d, bands %d, stats %d, hop %d)"
+                % (channels, bands, stats, hop))
+    if not 1 <= alarm_k <= alarm_n <= _MAX_ALARM_N:
+        _refuse(path, "alarm rule %d of %d is invalid (need 1 <= k <= n <= %d)"
+                % (alarm_k, alarm_n, _MAX_ALARM_N))
+    if d != channels * (bands + n_stats(stats)):
+        _refuse(path, "%d features do not match %d channels x (%d bands + %d statistics)"
+                % (d, channels, bands, n_stats(stats)))
+    for value, what in ((rate, "sample rate"), (eps, "epsilon"), (threshold, "threshold")):
+        if not _positive(value):
+            _refuse(path, "%s %r is not a positive number" % (what, value))
+    if not (math.isfinite(clear) and 0 <= clear <= threshold):
+        _refuse(path, "clear threshold %r is not between 0 and the threshold" % clear)
+    pad = -2 * (bands + 1) % 4
+    expected = _HEADER + 2 * (bands + 1) + pad + 4 * d + 2 * d * (d + 1) + 4
+    if expected != size:
+        _refuse(path, "arrays need %d bytes but the file has %d" % (expected, size))
+
+
+def load(path):
+    """Read and validate the model file at ``path``; return a Model or raise ModelError."""
+    try:
+        f = open(path, "rb")
+    except OSError as exc:
+        _refuse(path, "cannot open the model file (%s)" % exc, "check the path")
+    try:
+        return _load(path, f)
+    finally:
+        f.close()
+
+
+def _load(path, f):
+    hdr = bytearray(_HEADER)
+    actual = f.seek(0, 2)
+    f.seek(0)
+    if actual < _HEADER + 4:
+        _refuse(path, "only %d bytes, shorter than a model header" % actual,
+                "the copy is truncated or this is not a model file")
+    _read_exact(path, f, hdr)
+    magic, version, header_size, size = struct.unpack_from("<4sHHI", hdr)
+    if magic != b"VWMF":
+        _refuse(path, "not a vibrawatch model (magic %r, expected b'VWMF')" % magic,
+                "pass a .vwm file written by `vibrawatch fit`")
+    if version != _VERSION or header_size != _HEADER:
+        _refuse(path, "model format version %d, this vwatch reads version %d"
+                % (version, _VERSION), "refit with this version or update vwatch")
+    if size != actual:
+        _refuse(path, "file is %d bytes but its header says %d" % (actual, size),
+                "the copy is truncated or padded: copy the file again")
+    try:
+        _check_header(path, hdr, size)
+    except ModelError:
+        _check_crc(path, f, size, hdr)  # a corrupt copy is reported as corrupt
+        raise
+    _, _, _, _, _, window, _, _, _, bands, _, _, d = struct.unpack_from("<4sHHIfHHIBBBBH", hdr)
+    # range() has a length, so array() allocates exactly once; readinto overwrites it.
+    edges = array("H", range(bands + 1))
+    mu = array("f", range(d))
+    lp = array("f", range(d * (d + 1) // 2))
+    crc = binascii.crc32(hdr)
+    for buf in (edges, mu, lp):
+        _read_exact(path, f, buf)
+        crc = binascii.crc32(buf, crc)
+        if buf is edges and bands % 2 == 0:
+            # B + 1 edges are an odd count of uint16: 2 zero bytes pad mu to 4-byte alignment.
+            _read_exact(path, f, memoryview(hdr)[:2])
+            crc = binascii.crc32(memoryview(hdr)[:2], crc)
+    _read_exact(path, f, memoryview(hdr)[:4])
+    stored = struct.unpack_from("<I", hdr)[0]
+    if crc != stored:
+        _refuse(path, "CRC mismatch (stored %08x, computed %08x): the file is corrupt"
+                % (stored, crc), "copy it again or re-export it")
+    # The arrays are trusted now; the header bytes were overwritten: reread them.
+    f.seek(0)
+    _read_exact(path, f, hdr)
+    last = -1
+    for e in edges:
+        if e <= last or e > window // 2 + 1:
+            _refuse(path, "band edges %s are not strictly increasing within 0..%d"
+                    % (list(edges), window // 2 + 1))
+        last = e
+    for a in (mu, lp):
+        for v in a:
+            if not math.isfinite(v):
+                _refuse(path, "mean or Cholesky factor holds NaN or infinity")
+    return Model(hdr, edges, mu, lp, crc)

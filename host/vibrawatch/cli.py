@@ -1,0 +1,254 @@
+"""The `vibrawatch` command line: one handler per command, errors as clean messages."""
+
+import argparse
+import csv
+import datetime
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from . import features as F
+from . import fitting, modelfile, recordings
+from .errors import VibrawatchError
+
+EPILOG = """\
+typical session:
+  vibrawatch fit normal1.wav normal2.wav -o pump.vwm   # learn normal operation
+  vibrawatch info pump.vwm                             # what the model holds
+  vibrawatch score pump.vwm today.wav --csv scores.csv # score new data, window by window
+
+Recordings: WAV (PCM int16 or float32, any channel count, rate from the header), CSV with a
+header row (a first column named 'time' gives the rate), NPY/NPZ with --rate, and the Analog
+Devices CbM '*.Wfm.csv' files. Feature definitions: docs/features.md.
+"""
+
+
+def _channels(text):
+    try:
+        picked = [int(c) for c in text.split(",") if c.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected channel numbers like 0,1,2") from None
+    if not picked or len(set(picked)) != len(picked):
+        raise argparse.ArgumentTypeError("expected distinct channel numbers like 0,1,2")
+    return picked
+
+
+def _stats(text):
+    names = {"none": 0, "rms": 1, "kurtosis": 2, "crest": 4, "all": 7}
+    bits = 0
+    for name in text.split(","):
+        if name.strip() not in names:
+            raise argparse.ArgumentTypeError("unknown statistic %r: use %s"
+                                             % (name, ",".join(names)))
+        bits |= names[name.strip()]
+    return bits
+
+
+def _load_all(paths, rate, channels):
+    return [recordings.load(p, rate).select(channels) for p in paths]
+
+
+def _progress_bar(total, desc):
+    try:
+        from tqdm import tqdm
+    except ImportError:  # progress is a nicety; never a reason to fail
+        return None
+    return tqdm(total=total, desc=desc, unit="win", disable=None, leave=False, file=sys.stderr)
+
+
+def cmd_fit(args):
+    recs = _load_all(args.recordings, args.rate, args.channels)
+    settings = fitting.FitSettings(
+        window=args.window, hop=args.hop or args.window // 2, bands=args.bands,
+        layout=args.layout, stats=args.stats, estimator=args.estimator, holdout=args.holdout,
+        alarm_k=args.alarm_k, alarm_n=args.alarm_n)
+    F.check_window(settings.window)
+    total = sum(max(0, (r.frames - settings.window) // settings.hop + 1) for r in recs)
+    bar = _progress_bar(total, "features")
+    model, report = fitting.fit(recs, settings, progress=bar.update if bar else None)
+    if bar:
+        bar.close()
+    model.write(args.output)
+    for line in report.lines():
+        print(line)
+    print("wrote %s (%d bytes, model id %s)"
+          % (args.output, Path(args.output).stat().st_size, model.model_id))
+
+
+def cmd_score(args):
+    model = modelfile.read(args.model)
+    cfg = F.FeatureConfig.from_model(model)
+    lower = model.cholesky_factor()
+    out = None
+    if args.csv:
+        out = sys.stdout if args.csv == "-" else open(args.csv, "w", newline="")
+        writer = csv.writer(out)
+        writer.writerow(["file", "window", "start_s", "score", "above"])
+    print_summary = args.csv != "-"
+    if print_summary:
+        print("%-40s %8s %8s %10s %10s" % ("recording", "windows", "above", "max score",
+                                           "threshold"))
+    try:
+        for path in args.recordings:
+            rec = recordings.load(path, args.rate).select(args.channels)
+            check_matches_model(rec, model)
+            scores = fitting.mahalanobis(F.extract(rec.samples, cfg, rec.scale), model.mu, lower)
+            above = scores > model.threshold
+            if out is not None:
+                for i, (s, a) in enumerate(zip(scores, above)):
+                    writer.writerow([path, i, "%.6f" % (i * cfg.hop / cfg.sample_rate),
+                                     "%.7g" % s, int(a)])
+            if print_summary:
+                print("%-40s %8d %8d %10.2f %10.2f" % (_short(Path(path).name, 40), len(scores),
+                                                       above.sum(), scores.max(),
+                                                       model.threshold))
+                print("  " + sparkline(scores, model.threshold))
+    finally:
+        if out is not None and out is not sys.stdout:
+            out.close()
+
+
+def check_matches_model(rec, model):
+    if rec.channels != model.channels:
+        raise VibrawatchError(
+            "%s has %d channels but model %s expects %d: pick them with --channels"
+            % (rec.name, rec.channels, model.model_id, model.channels))
+    if not recordings.rates_match(rec.rate, model.sample_rate):
+        raise VibrawatchError(
+            "%s is sampled at %g Hz but the model was fitted at %g Hz: features would mean "
+            "other frequencies; fit a model at this rate" % (rec.name, rec.rate,
+                                                             model.sample_rate))
+    if rec.frames < model.window:
+        raise VibrawatchError("%s has %d samples, shorter than one window of %d"
+                              % (rec.name, rec.frames, model.window))
+
+
+def sparkline(scores, threshold, width=60):
+    """Scores as a row of bars, scaled to twice the threshold; '!' marks windows above it."""
+    bars = "▁▂▃▄▅▆▇█"
+    if len(scores) > width:  # the max of each bucket: a spike must stay visible
+        edges = np.linspace(0, len(scores), width + 1).astype(int)
+        scores = np.array([scores[a:b].max() for a, b in zip(edges[:-1], edges[1:])])
+    cells = []
+    for s in scores:
+        if s > threshold:
+            cells.append("!")
+        else:
+            cells.append(bars[min(len(bars) - 1, int(s / (2 * threshold) * len(bars)))])
+    return "".join(cells)
+
+
+def _short(path, width):
+    path = str(path)
+    return path if len(path) <= width else "…" + path[-(width - 1):]
+
+
+def cmd_info(args):
+    model = modelfile.read(args.model)
+    cfg = F.FeatureConfig.from_model(model)
+    size = Path(args.model).stat().st_size
+    created = datetime.datetime.fromtimestamp(model.created, datetime.timezone.utc)
+    hz = model.sample_rate / model.window
+    rows = [
+        ("file", "%s (%d bytes, format v%d)" % (args.model, size, modelfile.VERSION)),
+        ("model id", model.model_id),
+        ("created", created.strftime("%Y-%m-%d %H:%M:%S UTC")),
+        ("sample rate", "%g Hz" % model.sample_rate),
+        ("window", "%d samples (%.1f ms), bin width %.3g Hz" % (
+            model.window, 1000.0 * model.window / model.sample_rate, hz)),
+        ("hop", "%d samples (%.1f ms)" % (model.hop, 1000.0 * model.hop / model.sample_rate)),
+        ("channels", str(model.channels)),
+        ("bands", "%d, edges (bins) %s" % (model.bands, " ".join(map(str, model.edges)))),
+        ("statistics", ", ".join(F.STAT_NAMES[b] for b in F.stat_bits(model.stats)) or "none"),
+        ("features", str(model.n_features)),
+        ("epsilon", "%.6g" % model.epsilon),
+        ("estimator", "%s, %d training windows" % (model.estimator, model.n_train)),
+        ("threshold", "%.6g (clears below %.6g)" % (model.threshold, model.clear_threshold)),
+        ("alarm rule", "%d of the last %d windows above the threshold" % (
+            model.alarm_k, model.alarm_n)),
+    ]
+    for key, value in rows:
+        print("%-12s %s" % (key, value))
+    diag = np.diag(model.cholesky_factor())
+    print("\n%-20s %12s %14s" % ("feature", "mean", "1/sd (diag L)"))
+    for name, mu, l in zip(cfg.feature_names(), model.mu, diag):
+        print("%-20s %12.5g %14.5g" % (name, mu, l))
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="vibrawatch", description="Vibration anomaly detection on tiny boards: learn "
+        "normal vibration on the host, score it on a MicroPython board.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version="vibrawatch " + __version__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("fit", help="learn normal operation from recordings, write a model file",
+                       description="Fit a model of normal vibration. The last --holdout part "
+                       "(in time) of every recording is held out to pick the threshold.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("recordings", nargs="+", metavar="RECORDING",
+                   help="normal-operation recordings")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.vwm", help="model file")
+    p.add_argument("--window", type=int, default=1024,
+                   help="samples per window, a power of two (N)")
+    p.add_argument("--hop", type=int, default=None,
+                   help="samples between window starts (default: window/2)")
+    p.add_argument("--bands", type=int, default=16, help="frequency bands per channel")
+    p.add_argument("--layout", choices=("log", "linear"), default="log",
+                   help="band widths: log widens with frequency; linear is even")
+    p.add_argument("--stats", type=_stats, default=0, metavar="LIST",
+                   help="time statistics per channel: none, rms, kurtosis, crest or all "
+                   "(comma-separated)")
+    p.add_argument("--channels", type=_channels, default=None, metavar="LIST",
+                   help="channel numbers to use, e.g. 0,1,2 (default: all)")
+    p.add_argument("--estimator", choices=tuple(fitting.ESTIMATORS), default="ledoitwolf",
+                   help="covariance: ledoitwolf for few windows, mcd if the normal data may "
+                   "hold a few bad windows, empirical for many clean windows")
+    p.add_argument("--holdout", type=float, default=0.25,
+                   help="fraction of each recording, at its end, held out for the threshold")
+    p.add_argument("--alarm-k", type=int, default=3, help="alarm when K of the last N windows")
+    p.add_argument("--alarm-n", type=int, default=5, help="... of the last N windows are above")
+    p.add_argument("--rate", type=float, default=None, metavar="HZ",
+                   help="sample rate for files without one (NPY/NPZ, CSV without time)")
+    p.set_defaults(handler=cmd_fit)
+
+    p = sub.add_parser("score", help="score recordings window by window with a model",
+                       description="Score every window of each recording: the squared "
+                       "Mahalanobis distance to normal, and whether it is above the threshold.")
+    p.add_argument("model", metavar="MODEL.vwm")
+    p.add_argument("recordings", nargs="+", metavar="RECORDING")
+    p.add_argument("--csv", metavar="OUT", help="write one row per window (file, window, "
+                   "start_s, score, above) to OUT; '-' for standard output")
+    p.add_argument("--channels", type=_channels, default=None, metavar="LIST",
+                   help="channel numbers to use, as given to fit")
+    p.add_argument("--rate", type=float, default=None, metavar="HZ",
+                   help="sample rate for files without one")
+    p.set_defaults(handler=cmd_score)
+
+    p = sub.add_parser("info", help="show everything a model file holds",
+                       description="Print a model file's configuration, threshold and arrays.")
+    p.add_argument("model", metavar="MODEL.vwm")
+    p.set_defaults(handler=cmd_info)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except VibrawatchError as exc:
+        print("vibrawatch: error: %s" % exc, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vibrawatch: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

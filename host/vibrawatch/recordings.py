@@ -1,0 +1,191 @@
+"""Loading recordings: WAV, CSV, NPY/NPZ and the Analog Devices CbM CSV layout.
+
+Every loader returns a Recording whose ``samples`` is a (frames, channels) array, memory-mapped
+where the format allows it (WAV, NPY), so long recordings are streamed, not loaded.
+
+    rec = load("run1.wav")                      # rate from the header
+    rec = load("run1.npy", rate=20000)          # NPY/NPZ/CSV without a time column need --rate
+"""
+
+import csv
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.io.wavfile
+
+from .errors import VibrawatchError
+
+RATE_TOLERANCE = 0.005  # relative: a 952 Hz IMU is not a 1 kHz one, but 20480 is 20480.1
+TIME_COLUMNS = ("t", "time", "time_s", "timestamp", "seconds")
+
+
+class RecordingError(VibrawatchError):
+    pass
+
+
+@dataclass
+class Recording:
+    name: str
+    rate: float
+    samples: np.ndarray  # (frames, channels); int16 PCM is scaled lazily by `scale`
+    scale: float = 1.0  # multiply samples by this to get the recording's units
+
+    @property
+    def frames(self):
+        return self.samples.shape[0]
+
+    @property
+    def channels(self):
+        return self.samples.shape[1]
+
+    @property
+    def seconds(self):
+        return self.frames / self.rate
+
+    def select(self, channels):
+        """A view with only the given channel indices, in that order."""
+        if channels is None:
+            return self
+        bad = [c for c in channels if not 0 <= c < self.channels]
+        if bad:
+            raise RecordingError("%s: has channels 0..%d, no channel %s: fix --channels"
+                                 % (self.name, self.channels - 1, bad[0]))
+        return Recording(self.name, self.rate, self.samples[:, list(channels)], self.scale)
+
+
+def load(path, rate=None):
+    """Load a recording by its file extension; ``rate`` is required where the file has none."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecordingError("%s: no such file" % path)
+    suffix = path.suffix.lower()
+    if path.name.lower().endswith(".wfm.csv"):
+        rec = _load_adi_csv(path)
+    elif suffix == ".wav":
+        rec = _load_wav(path)
+    elif suffix == ".csv":
+        rec = _load_csv(path, rate)
+    elif suffix in (".npy", ".npz"):
+        rec = _load_numpy(path, rate)
+    else:
+        raise RecordingError("%s: unknown recording type %r: use .wav, .csv, .npy or .npz"
+                             % (path, suffix))
+    if rate is not None and suffix == ".wav" and not rates_match(rec.rate, rate):
+        raise RecordingError("%s: the WAV header says %g Hz but --rate says %g Hz: drop --rate "
+                             "or fix the file" % (path, rec.rate, rate))
+    if rec.frames == 0:
+        raise RecordingError("%s: holds no samples" % path)
+    return rec
+
+
+def rates_match(a, b):
+    return abs(a - b) <= RATE_TOLERANCE * max(a, b)
+
+
+def _load_wav(path):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", scipy.io.wavfile.WavFileWarning)
+            rate, data = scipy.io.wavfile.read(path, mmap=True)
+    except (ValueError, EOFError, OSError) as exc:
+        raise RecordingError("%s: not a readable WAV file (%s): vibrawatch reads PCM int16 and "
+                             "float32 WAV" % (path, exc)) from exc
+    if data.dtype == np.int16:
+        scale = 1.0 / 32768.0
+    elif data.dtype == np.float32:
+        scale = 1.0
+    else:
+        raise RecordingError("%s: WAV samples are %s; vibrawatch reads PCM int16 and float32 "
+                             "(convert with e.g. `sox in.wav -b 16 out.wav`)" % (path, data.dtype))
+    if data.ndim == 1:
+        data = data[:, None]
+    return Recording(str(path), float(rate), data, scale)
+
+
+def _load_csv(path, rate):
+    with open(path, newline="") as fh:
+        header = next(csv.reader(fh), None)
+    if not header:
+        raise RecordingError("%s: empty CSV file" % path)
+    if all(_is_number(cell) for cell in header):
+        raise RecordingError("%s: the CSV has no header row: add one naming the columns "
+                             "(e.g. time,x,y,z)" % path)
+    try:
+        table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, dtype=np.float64)
+    except ValueError as exc:
+        raise RecordingError("%s: unreadable CSV row (%s): every row needs one number per "
+                             "column" % (path, exc)) from exc
+    if header[0].strip().lower() in TIME_COLUMNS:
+        times, table = table[:, 0], table[:, 1:]
+        steps = np.diff(times)
+        if steps.size == 0 or not np.all(steps > 0):
+            raise RecordingError("%s: the time column is not strictly increasing" % path)
+        file_rate = 1.0 / float(np.median(steps))
+        if rate is not None and not rates_match(rate, file_rate):
+            raise RecordingError("%s: the time column says %.6g Hz but --rate says %g Hz"
+                                 % (path, file_rate, rate))
+        rate = rate or file_rate
+    if rate is None:
+        raise RecordingError("%s: no time column, so give the sample rate with --rate HZ" % path)
+    return Recording(str(path), float(rate), table.astype(np.float32))
+
+
+def _load_numpy(path, rate):
+    try:
+        obj = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        raise RecordingError("%s: not a readable NumPy file (%s)" % (path, exc)) from exc
+    if isinstance(obj, np.lib.npyio.NpzFile):
+        with obj:
+            keys = list(obj.keys())
+            for key in ("rate", "sample_rate", "fs"):
+                if key in keys and rate is None:
+                    rate = float(obj[key])
+            data_keys = [k for k in keys if k not in ("rate", "sample_rate", "fs")]
+            key = "data" if "data" in data_keys else (data_keys[0] if len(data_keys) == 1 else None)
+            if key is None:
+                raise RecordingError("%s: holds arrays %s; name the samples 'data'" % (path, keys))
+            data = np.asarray(obj[key])
+    else:
+        data = obj
+    if rate is None:
+        raise RecordingError("%s: NumPy files carry no sample rate: give it with --rate HZ" % path)
+    if data.ndim == 1:
+        data = data[:, None]
+    if data.ndim != 2:
+        raise RecordingError("%s: array of shape %s; expected (frames, channels)"
+                             % (path, data.shape))
+    if data.shape[0] <= 8 < data.shape[1]:  # (channels, frames), as many tools store it
+        data = data.T
+    if not np.issubdtype(data.dtype, np.number):
+        raise RecordingError("%s: array of %s, not numbers" % (path, data.dtype))
+    return Recording(str(path), float(rate), data)
+
+
+def _load_adi_csv(path):
+    """Analog Devices CbM 'Wfm.csv': `time; x; y; z` in volts, zero-g volts on line 1.
+
+    Converted to g as ADI's own loader does: 50 x (V - V0), i.e. 20 mV/g (ADXL356).
+    """
+    rows = []
+    with open(path) as fh:
+        for line in fh:
+            cells = [c.strip() for c in line.split(";") if c.strip()]
+            if cells:
+                rows.append([float(c) for c in cells])
+    if len(rows) < 2 or len(rows[0]) < 7:
+        raise RecordingError("%s: not an Analog Devices Wfm.csv (line 1 needs 7 columns)" % path)
+    zero_g = np.array(rows[0][4:7])
+    table = np.array([r[:4] for r in rows])
+    rate = 1.0 / float(np.median(np.diff(table[:, 0])))
+    return Recording(str(path), rate, (50.0 * (table[:, 1:4] - zero_g)).astype(np.float32))
+
+
+def _is_number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
