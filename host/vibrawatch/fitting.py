@@ -25,6 +25,7 @@ ESTIMATORS = {
     "mcd": lambda: MinCovDet(random_state=0),
     "empirical": lambda: EmpiricalCovariance(),
 }
+_NAN_MESSAGE = "%s holds NaN or infinite samples: clean the recording first"
 EPS_SAMPLE_WINDOWS = 4096  # windows looked at to set epsilon; more changes nothing but time
 
 
@@ -101,6 +102,9 @@ def fit(recordings, settings, progress=None):
                        % (settings.estimator, ", ".join(ESTIMATORS)))
     if settings.hop < 1:
         raise FitError("--hop must be at least 1 sample")
+    if not 0.0 < settings.holdout < 1.0:
+        raise FitError("--holdout %g must be a fraction between 0 and 1, e.g. 0.25"
+                       % settings.holdout)
     rate, channels = recordings[0].rate, recordings[0].channels
     edges = F.default_band_edges(settings.window, settings.bands, settings.layout)
     probe = F.FeatureConfig(settings.window, settings.hop, rate, channels, edges, 1.0,
@@ -116,8 +120,7 @@ def fit(recordings, settings, progress=None):
     for rec in recordings:
         feats = F.extract(rec.samples, cfg, rec.scale, progress=progress)
         if not np.all(np.isfinite(feats)):
-            raise FitError("%s holds NaN or infinite samples: clean the recording first"
-                           % rec.name)
+            raise FitError(_NAN_MESSAGE % rec.name)
         tr, ho = split_windows(len(feats), cfg, settings.holdout)
         train.append(feats[tr.start : tr.stop])
         held.append(feats[ho.start : ho.stop])
@@ -176,7 +179,12 @@ def _epsilon(recordings, probe):
     """Epsilon from a time-spread sample of the windows (docs/features.md, 'Epsilon')."""
     total = sum(probe.n_windows(r.frames) for r in recordings)
     step = max(1, total // EPS_SAMPLE_WINDOWS)
-    chunks = [e for r in recordings for e in F.band_energies(r.samples, probe, r.scale, step=step)]
+    chunks = []
+    for rec in recordings:
+        for energies in F.band_energies(rec.samples, probe, rec.scale, step=step):
+            if not np.all(np.isfinite(energies)):
+                raise FitError(_NAN_MESSAGE % rec.name)
+            chunks.append(energies)
     eps = F.default_epsilon(chunks)
     if not (eps > 0 and math.isfinite(eps)):
         raise FitError("the normal recordings are silent (no band energy at all): check the "

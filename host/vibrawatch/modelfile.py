@@ -36,7 +36,7 @@ def packed_size(d):
     return d * (d + 1) // 2
 
 
-@dataclass
+@dataclass(eq=False)  # arrays inside: compare files with to_bytes()
 class Model:
     """Everything a board needs: feature configuration, decision rule and the fitted arrays."""
 

@@ -89,7 +89,7 @@ def _load_wav(path):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", scipy.io.wavfile.WavFileWarning)
             rate, data = scipy.io.wavfile.read(path, mmap=True)
-    except (ValueError, EOFError, OSError) as exc:
+    except Exception as exc:  # scipy raises ValueError, EOFError, struct.error...: all "bad"
         raise RecordingError("%s: not a readable WAV file (%s): vibrawatch reads PCM int16 and "
                              "float32 WAV" % (path, exc)) from exc
     if data.dtype == np.int16:

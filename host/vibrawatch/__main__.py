@@ -1,0 +1,7 @@
+"""`python -m vibrawatch ...` is the `vibrawatch` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# One entry point for a fresh clone: makes .venv (once, or again when pyproject.toml changes),
+# installs vibrawatch with its test extras into it, then runs what you asked for.
+#
+#   bash tools/dev.sh demo     # fit a model on the bundled data, score normal and faulty runs
+#   bash tools/dev.sh test     # the whole test suite (pytest); extra arguments go to pytest
+#   bash tools/dev.sh shell    # a shell with the environment active
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+venv="$root/.venv"
+stamp="$venv/.vibrawatch-installed"
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "setting up $venv (python3 -m venv; pip install -e '.[test]') ..." >&2
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --upgrade pip
+    "$venv/bin/python" -m pip install --quiet -e ".[test]"
+    echo "$want" > "$stamp"
+fi
+export PATH="$venv/bin:$PATH"
+
+cmd="${1:-}"
+[ $# -gt 0 ] && shift
+case "$cmd" in
+    demo)
+        data="host/vibrawatch/data"
+        mkdir -p out
+        set -x
+        vibrawatch fit "$data/adi_1800rpm_normal.wav" -o out/demo.vwm --window 512 --bands 12 \
+            --stats all "$@"
+        vibrawatch info out/demo.vwm
+        vibrawatch score out/demo.vwm "$data/adi_1800rpm_normal.wav" \
+            "$data/adi_1800rpm_outer_race.wav" "$data/adi_1800rpm_imbalance.wav" \
+            --csv out/demo-scores.csv
+        ;;
+    test)
+        exec python -m pytest "$@"
+        ;;
+    shell)
+        exec "${SHELL:-bash}" -i
+        ;;
+    *)
+        echo "usage: bash tools/dev.sh demo|test|shell [args...]" >&2
+        exit 2
+        ;;
+esac
