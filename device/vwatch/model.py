@@ -87,8 +87,8 @@ def _check_crc(path, f, size, buf):
                 % (stored, crc), "copy it again or re-export it")
 
 
-def _read_exact(path, f, buf):
-    if f.readinto(buf) != len(buf):
+def _read_exact(path, f, buf, nbytes):
+    if f.readinto(buf) != nbytes:
         _refuse(path, "the file ended early", "the copy is truncated: copy the file again")
 
 
@@ -137,7 +137,7 @@ def _load(path, f):
     if actual < _HEADER + 4:
         _refuse(path, "only %d bytes, shorter than a model header" % actual,
                 "the copy is truncated or this is not a model file")
-    _read_exact(path, f, hdr)
+    _read_exact(path, f, hdr, _HEADER)
     magic, version, header_size, size = struct.unpack_from("<4sHHI", hdr)
     if magic != b"VWMF":
         _refuse(path, "not a vibrawatch model (magic %r, expected b'VWMF')" % magic,
@@ -159,21 +159,21 @@ def _load(path, f):
     mu = array("f", range(d))
     lp = array("f", range(d * (d + 1) // 2))
     crc = binascii.crc32(hdr)
-    for buf in (edges, mu, lp):
-        _read_exact(path, f, buf)
+    for buf, size in ((edges, 2), (mu, 4), (lp, 4)):
+        _read_exact(path, f, buf, size * len(buf))
         crc = binascii.crc32(buf, crc)
         if buf is edges and bands % 2 == 0:
             # B + 1 edges are an odd count of uint16: 2 zero bytes pad mu to 4-byte alignment.
-            _read_exact(path, f, memoryview(hdr)[:2])
+            _read_exact(path, f, memoryview(hdr)[:2], 2)
             crc = binascii.crc32(memoryview(hdr)[:2], crc)
-    _read_exact(path, f, memoryview(hdr)[:4])
+    _read_exact(path, f, memoryview(hdr)[:4], 4)
     stored = struct.unpack_from("<I", hdr)[0]
     if crc != stored:
         _refuse(path, "CRC mismatch (stored %08x, computed %08x): the file is corrupt"
                 % (stored, crc), "copy it again or re-export it")
     # The arrays are trusted now; the header bytes were overwritten: reread them.
     f.seek(0)
-    _read_exact(path, f, hdr)
+    _read_exact(path, f, hdr, _HEADER)
     last = -1
     for e in edges:
         if e <= last or e > window // 2 + 1:
