@@ -1,0 +1,83 @@
+"""vwatch: vibration anomaly scoring on a MicroPython board (the device side of vibrawatch).
+
+    import vwatch
+    vwatch.score_file("/model.vwm", "/rec.wav")            # one line per window, see below
+    vwatch.score_file("/model.vwm", "/rec.wav", "pure")    # force a backend
+
+Submodules load on first use, so `import vwatch` costs almost nothing:
+model (model files), wav (recordings), fe_pure / fe_ulab (features and score), backend.
+Output lines of score_file are specified in docs/score-lines.md.
+"""
+
+__version__ = "0.1.0"
+
+
+def backend_class(backend=None):
+    """The Features class of a backend: 'ulab' when ulab imports, else 'pure' (or as forced)."""
+    if backend is None or backend == "auto":
+        try:
+            from ulab import numpy  # noqa: F401
+
+            backend = "ulab"
+        except ImportError:
+            backend = "pure"
+    if backend == "pure":
+        from .fe_pure import Features
+    elif backend == "ulab":
+        from .fe_ulab import Features
+    else:
+        raise ValueError("backend %r is not one of 'auto', 'pure', 'ulab'; pick one of those"
+                         % (backend,))
+    return Features
+
+
+def features(model, backend=None):
+    """A feature backend for ``model``, its buffers allocated (see backend_class)."""
+    return backend_class(backend)(model)
+
+
+def check_recording(model, wav):
+    """Raise ValueError unless ``wav`` has the model's channels and rate and one window."""
+    if wav.channels != model.channels:
+        raise ValueError("%s: %d channels but model %s expects %d; record with the model's "
+                         "channels or fit a model for this layout"
+                         % (wav.path, wav.channels, model.model_id, model.channels))
+    if abs(wav.rate - model.rate) > 0.005 * model.rate:
+        raise ValueError("%s: sample rate %d Hz but model %s expects %g Hz (0.5 %% tolerance); "
+                         "resample the recording or fit a model at this rate"
+                         % (wav.path, wav.rate, model.model_id, model.rate))
+    if wav.frames < model.window:
+        raise ValueError("%s: %d frames, shorter than one window of %d; record at least %d "
+                         "frames" % (wav.path, wav.frames, model.window, model.window))
+
+
+def score_file(model_path, wav_path, backend=None):
+    """Score every window of a WAV recording; print the lines of docs/score-lines.md."""
+    import gc
+
+    from .model import load
+    from .wav import Wav
+
+    cls = backend_class(backend)
+    # Compiling a module leaves holes in a small heap, so the big arrays come right after
+    # these small modules: the model's, then the backend's (which compiles its kernels after).
+    gc.collect()
+    m = load(model_path)
+    fe = cls(m)
+    w = Wav(wav_path)
+    try:
+        check_recording(m, w)
+        n = m.window
+        hop = m.hop
+        count = (w.frames - n) // hop + 1
+        print("# vwatch score_file v1 model=%s backend=%s windows=%d"
+              % (m.model_id, fe.name, count))
+        thr = m.threshold
+        for i in range(count):
+            start = i * hop
+            fe.compute(w, start)
+            s = fe.score()
+            print("score,%d,%d,%.7g,%d" % (i, start, s, 1 if s > thr else 0))
+    finally:
+        w.close()
+    return count
