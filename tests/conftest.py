@@ -55,25 +55,51 @@ def micropython():
     return MicroPython(exe, "micropython")
 
 
-@pytest.fixture(scope="session")
-def micropython_ulab():
-    """A unix-port MicroPython with ulab, named by $VWATCH_ULAB_MICROPYTHON; skipped without."""
-    exe = os.environ.get(ULAB_ENV)
-    if not exe:
+def ulab_interpreters():
+    """Interpreters with ulab named by $VWATCH_ULAB_MICROPYTHON (several: separated by ':')."""
+    return [p for p in os.environ.get(ULAB_ENV, "").split(os.pathsep) if p]
+
+
+def _ulab_interpreter(exe):
+    if exe is None:
         pytest.skip("%s is not set: no MicroPython with ulab to test the ulab backend on "
                     "(build one outside the repository, see README 'Testing the ulab backend')"
                     % ULAB_ENV)
     if not os.access(exe, os.X_OK):
-        pytest.fail("%s=%s is not an executable" % (ULAB_ENV, exe))
-    return MicroPython(exe, "micropython+ulab")
+        pytest.fail("%s names %s, which is not an executable" % (ULAB_ENV, exe))
+    return MicroPython(exe, "micropython+ulab(%s)" % Path(exe).name)
 
 
-@pytest.fixture(params=["pure", "ulab"])
+@pytest.fixture(scope="session")
+def micropython_ulab():
+    """The first interpreter with ulab; skipped (with the reason printed) when none is named."""
+    found = ulab_interpreters()
+    return _ulab_interpreter(found[0] if found else None)
+
+
+def pytest_generate_tests(metafunc):
+    # `device` runs a test once per (backend, interpreter): pure on stock MicroPython, and
+    # both backends on every ulab interpreter named (a float32 build is what boards run).
+    if "device" in metafunc.fixturenames:
+        params, ids = [("pure", None)], ["pure"]
+        ulabs = ulab_interpreters() or [None]
+        for exe in ulabs:
+            tag = "" if exe is None or len(ulabs) == 1 else "-" + Path(exe).name
+            params.append(("ulab", exe))
+            ids.append("ulab" + tag)
+            if exe is not None:
+                params.append(("pure", exe))
+                ids.append("pure-on-" + Path(exe).name)
+        metafunc.parametrize("device", params, ids=ids, indirect=True)
+
+
+@pytest.fixture
 def device(request):
-    """Each device backend on its interpreter: ('pure', stock) and ('ulab', ulab build)."""
-    if request.param == "pure":
+    """(backend name, MicroPython) for one backend on one interpreter, see above."""
+    backend, exe = request.param
+    if backend == "pure" and exe is None:
         return "pure", request.getfixturevalue("micropython")
-    return "ulab", request.getfixturevalue("micropython_ulab")
+    return backend, _ulab_interpreter(exe)
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -1,0 +1,64 @@
+"""`vibrawatch score` on the host and `vwatch.score_file` on the board give the same scores.
+
+The board side runs for real under MicroPython's unix port with a 64 KB heap, on the bundled
+real recordings and on an int16 copy of one of them.
+"""
+
+import csv
+
+import numpy as np
+import pytest
+import scipy.io.wavfile
+
+from test_cli import FAULTS, NORMAL, SMALL, vibrawatch
+from vibrawatch import modelfile
+
+SCORE_RTOL = 1e-3  # docs/features.md: relative to max(score, d)
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("agree")
+    model = folder / "adi.vwm"
+    vibrawatch("fit", NORMAL, "-o", model, *SMALL)
+    rate, x = scipy.io.wavfile.read(FAULTS[0])
+    pcm = folder / "outer_race_int16.wav"  # the int16 path: full scale 1.0 = 16 g here
+    scipy.io.wavfile.write(pcm, rate, np.round(x / 16.0 * 32767).astype(np.int16))
+    return model, [NORMAL, FAULTS[0], pcm]
+
+
+def host_scores(model, wav, tmp_path):
+    table = tmp_path / "host.csv"
+    vibrawatch("score", model, wav, "--csv", table)
+    return [(int(r["window"]), float(r["score"]), int(r["above"]))
+            for r in csv.DictReader(open(table))]
+
+
+def board_scores(interp, backend, model, wav):
+    out = interp.run("import vwatch\nvwatch.score_file(%r, %r, %r)" % (str(model), str(wav),
+                                                                     backend), heap="64K")
+    lines = out.splitlines()
+    assert lines[0].startswith("# vwatch score_file v1 model=")
+    assert "backend=%s" % backend in lines[0]
+    rows = []
+    for line in lines[1:]:
+        if line.startswith("score,"):
+            _, index, start, score, above = line.split(",")
+            rows.append((int(index), int(start), float(score), int(above)))
+    return rows
+
+
+@pytest.mark.parametrize("which", [0, 1, 2], ids=["normal", "outer_race", "outer_race_int16"])
+def test_board_and_host_scores_agree(device, fitted, which, tmp_path):
+    backend, interp = device
+    model, wavs = fitted
+    host = host_scores(model, wavs[which], tmp_path)
+    board = board_scores(interp, backend, model, wavs[which])
+    assert len(board) == len(host) == 155
+    d = 45
+    threshold = modelfile.read(model).threshold
+    for (hi, hs, ha), (bi, start, bs, ba) in zip(host, board):
+        assert bi == hi and start == hi * 256
+        assert abs(bs - hs) <= SCORE_RTOL * max(hs, d), (hi, hs, bs)
+        if abs(hs - threshold) > SCORE_RTOL * max(hs, d):  # decisions agree off the margin
+            assert ba == ha, (hi, hs, bs, threshold)
