@@ -3,6 +3,7 @@
 import argparse
 import csv
 import datetime
+import signal
 import sys
 from pathlib import Path
 
@@ -177,6 +178,35 @@ def cmd_info(args):
         print("%-20s %12.5g %14.5g" % (name, mu, l))
 
 
+def cmd_emulate(args):
+    import shutil
+
+    from .emulator import EmulatedBoard
+
+    fs = Path(args.fs)
+    fs.mkdir(parents=True, exist_ok=True)
+    if args.replay:
+        recordings.load(args.replay)  # refuse an unreadable recording now, not on the board
+        shutil.copyfile(args.replay, fs / "replay.wav")
+    link = args.link or None
+    if link and "/" not in link:
+        link = "./" + link  # mpremote takes a bare name for a shortcut, not a path
+    board = EmulatedBoard(fs, heap=args.heap, link=link)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a killed emulator tidies up too
+    port = board.start()
+    print("emulated board on %s (heap %s, filesystem %s%s)" % (
+        port, args.heap, fs.resolve(), ", replaying /replay.wav" if args.replay else ""))
+    print("try:  mpremote connect %s resume exec \"import sys; print(sys.implementation)\""
+          % port)
+    print("Ctrl-C stops it.", flush=True)
+    try:
+        board.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        board.stop()
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="vibrawatch", description="Vibration anomaly detection on tiny boards: learn "
@@ -227,6 +257,21 @@ def build_parser():
     p.add_argument("--rate", type=float, default=None, metavar="HZ",
                    help="sample rate for files without one")
     p.set_defaults(handler=cmd_score)
+
+    p = sub.add_parser("emulate", help="run an emulated board that mpremote can talk to",
+                       description="Start MicroPython's unix port behind a pseudo-terminal, "
+                       "with a board's heap cap and a folder as its filesystem. It behaves like "
+                       "a board for mpremote: raw REPL, soft reset (Ctrl-D) restarts it and runs "
+                       "boot.py/main.py, Ctrl-C interrupts.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--heap", default="128K", help="MicroPython heap size, as on a board")
+    p.add_argument("--fs", default="board-fs", metavar="DIR",
+                   help="folder that is the board's filesystem (/)")
+    p.add_argument("--replay", metavar="REC.wav",
+                   help="recording for the board's replay sensor, copied to /replay.wav")
+    p.add_argument("--link", default="vboard", metavar="PATH",
+                   help="also reach the port through this symlink ('' for none)")
+    p.set_defaults(handler=cmd_emulate)
 
     p = sub.add_parser("info", help="show everything a model file holds",
                        description="Print a model file's configuration, threshold and arrays.")

