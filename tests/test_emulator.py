@@ -105,8 +105,7 @@ def test_adapter_reports_a_missing_port():
 def test_emulate_command_serves_until_stopped_and_tidies_up(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "vibrawatch", "emulate", "--fs",
                              str(tmp_path / "fs"), "--heap", "64K", "--link",
-                             str(tmp_path / "vboard")], stdout=subprocess.PIPE, text=True,
-                            cwd=tmp_path)
+                             str(tmp_path / "vboard")], stdout=subprocess.PIPE, text=True)
     try:
         first = proc.stdout.readline()
         assert first.startswith("emulated board on %s" % (tmp_path / "vboard"))
