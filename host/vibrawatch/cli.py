@@ -11,7 +11,7 @@ import numpy as np
 
 from . import __version__
 from . import features as F
-from . import fitting, modelfile, recordings
+from . import evaluate, fitting, modelfile, recordings, thresholds
 from .errors import VibrawatchError
 
 EPILOG = """\
@@ -19,10 +19,12 @@ typical session:
   vibrawatch fit normal1.wav normal2.wav -o pump.vwm   # learn normal operation
   vibrawatch info pump.vwm                             # what the model holds
   vibrawatch score pump.vwm today.wav --csv scores.csv # score new data, window by window
+  vibrawatch evaluate pump.vwm --normal n3.wav --anomalous fault.wav --report out/
 
 Recordings: WAV (PCM int16 or float32, any channel count, rate from the header), CSV with a
 header row (a first column named 'time' gives the rate), NPY/NPZ with --rate, and the Analog
-Devices CbM '*.Wfm.csv' files. Feature definitions: docs/features.md.
+Devices CbM '*.Wfm.csv' files, CWRU bearing '.mat' files (drive end, fan end) and IMS bearing
+snapshots (files named like 2003.10.22.12.06.24). Feature definitions: docs/features.md.
 """
 
 
@@ -64,11 +66,16 @@ def cmd_fit(args):
     settings = fitting.FitSettings(
         window=args.window, hop=args.hop or args.window // 2, bands=args.bands,
         layout=args.layout, stats=args.stats, estimator=args.estimator, holdout=args.holdout,
-        alarm_k=args.alarm_k, alarm_n=args.alarm_n)
+        alarm_k=args.alarm_k, alarm_n=args.alarm_n,
+        false_alarms_per_hour=args.false_alarms_per_hour,
+        threshold_method=args.threshold_method, cost_miss=args.cost_miss,
+        cost_false_alarm=args.cost_false_alarm)
     F.check_window(settings.window)
+    faulty = _load_all(args.anomalous, args.rate, args.channels)
     total = sum(max(0, (r.frames - settings.window) // settings.hop + 1) for r in recs)
     bar = _progress_bar(total, "features")
-    model, report = fitting.fit(recs, settings, progress=bar.update if bar else None)
+    model, report = fitting.fit(recs, settings, progress=bar.update if bar else None,
+                                anomalous=faulty)
     if bar:
         bar.close()
     model.write(args.output)
@@ -111,19 +118,23 @@ def cmd_score(args):
             out.close()
 
 
-def check_matches_model(rec, model):
-    if rec.channels != model.channels:
-        raise VibrawatchError(
-            "%s has %d channels but model %s expects %d: pick them with --channels"
-            % (rec.name, rec.channels, model.model_id, model.channels))
-    if not recordings.rates_match(rec.rate, model.sample_rate):
-        raise VibrawatchError(
-            "%s is sampled at %g Hz but the model was fitted at %g Hz: features would mean "
-            "other frequencies; fit a model at this rate" % (rec.name, rec.rate,
-                                                             model.sample_rate))
-    if rec.frames < model.window:
-        raise VibrawatchError("%s has %d samples, shorter than one window of %d"
-                              % (rec.name, rec.frames, model.window))
+check_matches_model = evaluate.check_matches_model
+
+
+def cmd_evaluate(args):
+    model = modelfile.read(args.model)
+    normal = _load_all(args.normal, args.rate, args.channels)
+    faulty = _load_all(args.anomalous, args.rate, args.channels)
+    ev = evaluate.evaluate(model, normal, faulty, onset=args.onset)
+    for line in ev.lines():
+        print(line)
+    if args.report:
+        try:
+            path = evaluate.write_report(ev, args.report)
+        except ImportError as exc:
+            raise VibrawatchError("the report's plots need matplotlib (%s): pip install "
+                                  "'vibrawatch[plots]'" % exc) from exc
+        print("wrote %s" % path)
 
 
 def sparkline(scores, threshold, width=60):
@@ -207,6 +218,30 @@ def cmd_emulate(args):
         board.stop()
 
 
+def cmd_deploy(args):
+    from .board import Board
+    from .deploy import deploy
+
+    bar = None
+    try:
+        from tqdm import tqdm
+
+        bar = tqdm(total=0, unit="B", unit_scale=True, desc="upload", file=sys.stderr,
+                   disable=None, leave=False)
+    except ImportError:
+        pass
+    with Board(args.port) as board:
+        try:
+            report = deploy(board, args.model, compile_mpy=not args.no_compile, progress=bar)
+        finally:
+            if bar is not None:
+                bar.close()
+    print("deployed model %s (%d files, %d bytes, %s) to %s" % (
+        report.model_id, report.files, report.bytes,
+        ".mpy" if report.compiled else "sources", args.port))
+    print("board: %s" % report.start_line)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="vibrawatch", description="Vibration anomaly detection on tiny boards: learn "
@@ -226,7 +261,10 @@ def build_parser():
                    help="samples per window, a power of two (N)")
     p.add_argument("--hop", type=int, default=None,
                    help="samples between window starts (default: window/2)")
-    p.add_argument("--bands", type=int, default=16, help="frequency bands per channel")
+    p.add_argument("--bands", type=int, default=None,
+                   help="frequency bands per channel (default: up to %d, fewer when the normal "
+                   "data are short: at least %d training windows per feature)"
+                   % (fitting.MAX_AUTO_BANDS, fitting.WINDOWS_PER_FEATURE))
     p.add_argument("--layout", choices=("log", "linear"), default="log",
                    help="band widths: log widens with frequency; linear is even")
     p.add_argument("--stats", type=_stats, default=0, metavar="LIST",
@@ -241,9 +279,42 @@ def build_parser():
                    help="fraction of each recording, at its end, held out for the threshold")
     p.add_argument("--alarm-k", type=int, default=3, help="alarm when K of the last N windows")
     p.add_argument("--alarm-n", type=int, default=5, help="... of the last N windows are above")
+    p.add_argument("--false-alarms-per-hour", type=float, default=None, metavar="X",
+                   help="false-alarm budget the threshold is calibrated for, on windows the "
+                   "model did not see (default %g)" % thresholds.DEFAULT_FALSE_ALARMS_PER_HOUR)
+    p.add_argument("--threshold-method", choices=("auto", "data", "hotelling", "chi2"),
+                   default="auto", help="data: cross-validated and held-out scores; hotelling "
+                   "or chi2: Gaussian theory; auto: data when there are enough held-out "
+                   "windows, else hotelling")
+    p.add_argument("--anomalous", nargs="+", default=[], metavar="RECORDING",
+                   help="labelled faulty recordings; with the costs they choose the threshold "
+                   "and the alarm's k-of-n")
+    p.add_argument("--cost-miss", type=float, default=None, metavar="C",
+                   help="cost of a fault not alarmed within 8 windows (needs --anomalous)")
+    p.add_argument("--cost-false-alarm", type=float, default=None, metavar="C",
+                   help="cost of one false alarm (needs --anomalous)")
     p.add_argument("--rate", type=float, default=None, metavar="HZ",
                    help="sample rate for files without one (NPY/NPZ, CSV without time)")
     p.set_defaults(handler=cmd_fit)
+
+    p = sub.add_parser("evaluate", help="measure a model on labelled normal and faulty data",
+                       description="Score labelled recordings, run the model's alarm rule over "
+                       "each, and print ROC-AUC, PR-AUC, recall, false alarms per hour and "
+                       "detection latency; --report DIR writes plots and report.md.")
+    p.add_argument("model", metavar="MODEL.vwm")
+    p.add_argument("--normal", nargs="+", default=[], metavar="RECORDING",
+                   help="recordings of normal operation (not the ones the model was fitted on)")
+    p.add_argument("--anomalous", nargs="+", default=[], metavar="RECORDING",
+                   help="recordings with a fault")
+    p.add_argument("--onset", type=float, default=0.0, metavar="SECONDS",
+                   help="when the fault starts in each anomalous recording (latency is "
+                   "measured from here; earlier windows count as normal)")
+    p.add_argument("--report", metavar="DIR", help="write report.md and PNG plots to DIR")
+    p.add_argument("--channels", type=_channels, default=None, metavar="LIST",
+                   help="channel numbers to use, as given to fit")
+    p.add_argument("--rate", type=float, default=None, metavar="HZ",
+                   help="sample rate for files without one")
+    p.set_defaults(handler=cmd_evaluate)
 
     p = sub.add_parser("score", help="score recordings window by window with a model",
                        description="Score every window of each recording: the squared "
@@ -272,6 +343,19 @@ def build_parser():
     p.add_argument("--link", default="vboard", metavar="PATH",
                    help="also reach the port through this symlink ('' for none)")
     p.set_defaults(handler=cmd_emulate)
+
+    p = sub.add_parser("deploy", help="put vwatch and a model on a board, verified, atomically",
+                       description="Precompile vwatch for the board's .mpy version (read from "
+                       "the board), upload code and model to a staging folder, check every "
+                       "file's sha256 on the board, swap them into place, soft-reset, and check "
+                       "that the board starts with the new model. A deploy cut off at any point "
+                       "leaves the board on its previous version.")
+    p.add_argument("model", metavar="MODEL.vwm")
+    p.add_argument("--port", required=True, help="the board's serial port, e.g. /dev/ttyACM0 "
+                   "or an emulated board's ./vboard")
+    p.add_argument("--no-compile", action="store_true",
+                   help="upload .py sources instead of .mpy (the board compiles them: more RAM)")
+    p.set_defaults(handler=cmd_deploy)
 
     p = sub.add_parser("info", help="show everything a model file holds",
                        description="Print a model file's configuration, threshold and arrays.")

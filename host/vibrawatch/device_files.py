@@ -1,7 +1,8 @@
 """Where the board package `vwatch` lives on this computer, for deploying it to a board.
 
-A wheel carries it as data under vibrawatch/_device/vwatch; a source checkout (and an editable
-install) has it at device/vwatch beside host/.
+A wheel carries device/ as data under vibrawatch/_device (vwatch/, plus main.py and
+vw_swap.py that deploy puts at the board's root); a source checkout (and an editable install)
+has it at device/ beside host/.
 """
 
 from pathlib import Path
@@ -9,16 +10,21 @@ from pathlib import Path
 from .errors import VibrawatchError
 
 _HERE = Path(__file__).resolve().parent
-_CANDIDATES = (_HERE / "_device" / "vwatch", _HERE.parents[1] / "device" / "vwatch")
+_CANDIDATES = (_HERE / "_device", _HERE.parents[1] / "device")
 
 
-def device_package_dir():
-    """The folder holding vwatch's .py files; raises VibrawatchError when none is found."""
+def device_root():
+    """The folder holding vwatch/, main.py and vw_swap.py; VibrawatchError when none is found."""
     for folder in _CANDIDATES:
-        if (folder / "__init__.py").is_file():
+        if (folder / "vwatch" / "__init__.py").is_file() and (folder / "vw_swap.py").is_file():
             return folder
     raise VibrawatchError("the board package vwatch is missing from this installation (looked "
                           "in %s): reinstall vibrawatch" % ", ".join(map(str, _CANDIDATES)))
+
+
+def device_package_dir():
+    """The folder holding vwatch's .py files."""
+    return device_root() / "vwatch"
 
 
 def device_sources():
