@@ -1,4 +1,4 @@
-"""Loading recordings: WAV, CSV, NPY/NPZ and the Analog Devices CbM CSV layout.
+"""Loading recordings: WAV, CSV, NPY/NPZ, and the public data sets' layouts (datasets.py).
 
 Every loader returns a Recording whose ``samples`` is a (frames, channels) array, memory-mapped
 where the format allows it (WAV, NPY), so long recordings are streamed, not loaded.
@@ -9,12 +9,13 @@ where the format allows it (WAV, NPY), so long recordings are streamed, not load
 
 import csv
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import scipy.io.wavfile
 
+from . import datasets
 from .errors import VibrawatchError
 
 RATE_TOLERANCE = 0.005  # relative: a 952 Hz IMU is not a 1 kHz one, but 20480 is 20480.1
@@ -31,6 +32,7 @@ class Recording:
     rate: float
     samples: np.ndarray  # (frames, channels); int16 PCM is scaled lazily by `scale`
     scale: float = 1.0  # multiply samples by this to get the recording's units
+    info: dict = field(default_factory=dict)  # what a data set's file says (e.g. rpm)
 
     @property
     def frames(self):
@@ -52,7 +54,8 @@ class Recording:
         if bad:
             raise RecordingError("%s: has channels 0..%d, no channel %s: fix --channels"
                                  % (self.name, self.channels - 1, bad[0]))
-        return Recording(self.name, self.rate, self.samples[:, list(channels)], self.scale)
+        return Recording(self.name, self.rate, self.samples[:, list(channels)], self.scale,
+                         self.info)
 
 
 def load(path, rate=None):
@@ -63,6 +66,10 @@ def load(path, rate=None):
     suffix = path.suffix.lower()
     if path.name.lower().endswith(".wfm.csv"):
         rec = _load_adi_csv(path)
+    elif suffix == ".mat":
+        rec = datasets.load_cwru(path, rate)
+    elif datasets.is_ims_name(path):
+        rec = datasets.load_ims(path, rate)
     elif suffix == ".wav":
         rec = _load_wav(path)
     elif suffix == ".csv":
@@ -70,8 +77,8 @@ def load(path, rate=None):
     elif suffix in (".npy", ".npz"):
         rec = _load_numpy(path, rate)
     else:
-        raise RecordingError("%s: unknown recording type %r: use .wav, .csv, .npy or .npz"
-                             % (path, suffix))
+        raise RecordingError("%s: unknown recording type %r: use .wav, .csv, .npy, .npz, a "
+                             "CWRU .mat or an IMS snapshot" % (path, suffix))
     if rate is not None and suffix == ".wav" and not rates_match(rec.rate, rate):
         raise RecordingError("%s: the WAV header says %g Hz but --rate says %g Hz: drop --rate "
                              "or fix the file" % (path, rec.rate, rate))
