@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.covariance import EmpiricalCovariance, LedoitWolf, MinCovDet
 
 from . import features as F
+from . import thresholds as T
 from .errors import VibrawatchError
 from .modelfile import Model
 from .recordings import rates_match
@@ -27,6 +28,8 @@ ESTIMATORS = {
 }
 _NAN_MESSAGE = "%s holds NaN or infinite samples: clean the recording first"
 EPS_SAMPLE_WINDOWS = 4096  # windows looked at to set epsilon; more changes nothing but time
+MAX_AUTO_BANDS = 16  # bands per channel when --bands is not given and data are plentiful
+WINDOWS_PER_FEATURE = 4  # automatic band count: at least this many training windows a feature
 
 
 class FitError(VibrawatchError):
@@ -37,13 +40,17 @@ class FitError(VibrawatchError):
 class FitSettings:
     window: int = 1024
     hop: int = 512
-    bands: int = 16
+    bands: int = None  # None: as many as the normal data support, up to MAX_AUTO_BANDS
     layout: str = "log"
     stats: int = 0
     estimator: str = "ledoitwolf"
     holdout: float = 0.25
     alarm_k: int = 3
     alarm_n: int = 5
+    false_alarms_per_hour: float = None  # None: thresholds.DEFAULT_FALSE_ALARMS_PER_HOUR
+    threshold_method: str = "auto"  # auto, data, hotelling, chi2 (see thresholds.calibrate)
+    cost_miss: float = None  # both costs given: threshold and k-of-n minimise expected cost
+    cost_false_alarm: float = None
 
 
 @dataclass
@@ -55,22 +62,35 @@ class FitReport:
     threshold: float
     train_scores: np.ndarray = field(repr=False)
     holdout_scores: np.ndarray = field(repr=False)
+    calibration: T.Calibration = None
+    cv_scores: list = field(default=None, repr=False)  # out-of-sample, per recording, in time
+    bands_note: str = ""
+    anomalous_scores: list = field(default=None, repr=False)
 
     def lines(self):
         q = lambda s, p: float(np.quantile(s, p)) if s.size else float("nan")  # noqa: E731
-        return [
+        cv = np.concatenate(self.cv_scores) if self.cv_scores else np.zeros(0)
+        out = [
             "fitted on %d windows, %d held out, %d features" % (
                 self.n_train, self.n_holdout, self.n_features),
+        ]
+        if self.bands_note:
+            out.append(self.bands_note)
+        out += [
             "epsilon %.3g (1e-6 of the median total band power)" % self.epsilon,
-            "scores, training:  median %.1f, 99%% %.1f, max %.1f" % (
+            "scores, training (in sample):      median %.1f, 99%% %.1f, max %.1f" % (
                 q(self.train_scores, 0.5), q(self.train_scores, 0.99),
                 self.train_scores.max()),
-            "scores, held out:  median %.1f, 99%% %.1f, max %.1f" % (
-                q(self.holdout_scores, 0.5), q(self.holdout_scores, 0.99),
-                self.holdout_scores.max()),
-            "threshold %.2f: the largest held-out score (provisional; expected features: %d)"
-            % (self.threshold, self.n_features),
         ]
+        if cv.size:
+            out.append("scores, training (cross-validated): median %.1f, 99%% %.1f, max %.1f"
+                       % (q(cv, 0.5), q(cv, 0.99), cv.max()))
+        out.append("scores, held out:                   median %.1f, 99%% %.1f, max %.1f" % (
+            q(self.holdout_scores, 0.5), q(self.holdout_scores, 0.99),
+            self.holdout_scores.max()))
+        if self.calibration is not None:
+            out += self.calibration.lines()
+        return out
 
 
 def check_compatible(recordings):
@@ -92,11 +112,36 @@ def split_windows(n_windows, cfg, holdout):
     return range(0, n_train), range(min(n_windows, n_train + gap), n_windows)
 
 
-def fit(recordings, settings, progress=None):
-    """Fit a model on normal recordings; returns (Model, FitReport)."""
+def auto_bands(n_train, channels, stats, window):
+    """Bands per channel when --bands is not given: at most MAX_AUTO_BANDS, and few enough that
+    every feature has WINDOWS_PER_FEATURE training windows (a covariance of d features from
+    few more than d windows is poor, and its threshold worse). None when even one band is too
+    many."""
+    per_channel = n_train // (WINDOWS_PER_FEATURE * channels) - len(F.stat_bits(stats))
+    bands = min(MAX_AUTO_BANDS, per_channel, window // 2 - 1)
+    return bands if bands >= 1 else None
+
+
+def fit(recordings, settings, progress=None, anomalous=()):
+    """Fit a model on normal recordings; returns (Model, FitReport).
+
+    ``anomalous``: labelled faulty recordings; with ``settings.cost_miss`` and
+    ``settings.cost_false_alarm`` they choose the threshold and the alarm rule.
+    """
     if not recordings:
         raise FitError("no recordings given")
-    check_compatible(recordings)
+    anomalous = list(anomalous or ())
+    check_compatible(recordings + anomalous)
+    costs = (settings.cost_miss, settings.cost_false_alarm)
+    if any(c is not None for c in costs):
+        if None in costs:
+            raise FitError("give both --cost-miss and --cost-false-alarm (e.g. 100 and 1)")
+        if not anomalous:
+            raise FitError("--cost-miss and --cost-false-alarm need labelled faulty "
+                           "recordings to weigh misses: pass them with --anomalous REC...")
+    elif anomalous:
+        raise FitError("--anomalous recordings are used to weigh costs: give --cost-miss and "
+                       "--cost-false-alarm too (e.g. 100 and 1), or leave --anomalous out")
     if settings.estimator not in ESTIMATORS:
         raise FitError("unknown estimator %r: use one of %s"
                        % (settings.estimator, ", ".join(ESTIMATORS)))
@@ -106,13 +151,29 @@ def fit(recordings, settings, progress=None):
         raise FitError("--holdout %g must be a fraction between 0 and 1, e.g. 0.25"
                        % settings.holdout)
     rate, channels = recordings[0].rate, recordings[0].channels
-    edges = F.default_band_edges(settings.window, settings.bands, settings.layout)
-    probe = F.FeatureConfig(settings.window, settings.hop, rate, channels, edges, 1.0,
-                            settings.stats)
-    for rec in recordings:
+    for rec in recordings + anomalous:
         if rec.frames < settings.window:
             raise FitError("%s has %d samples, shorter than one window of %d: record longer or "
                            "use a smaller --window" % (rec.name, rec.frames, settings.window))
+    bands, bands_note = settings.bands, ""
+    F.check_window(settings.window)
+    if bands is None:
+        probe = F.FeatureConfig(settings.window, settings.hop, rate, channels,
+                                np.array([1, 2], np.uint16), 1.0, settings.stats)
+        n_train = sum(len(split_windows(probe.n_windows(r.frames), probe, settings.holdout)[0])
+                      for r in recordings)
+        bands = auto_bands(n_train, channels, settings.stats, settings.window)
+        if bands is None:
+            raise FitError(
+                "%d training windows are too few for %d channels: record more normal data "
+                "(at least %d windows of every feature), use a smaller --hop, or fewer "
+                "--channels" % (n_train, channels, WINDOWS_PER_FEATURE))
+        bands_note = ("bands: %d per channel, chosen so that every feature has at least %d "
+                      "training windows (give --bands to override)" % (bands,
+                                                                       WINDOWS_PER_FEATURE))
+    edges = F.default_band_edges(settings.window, bands, settings.layout)
+    probe = F.FeatureConfig(settings.window, settings.hop, rate, channels, edges, 1.0,
+                            settings.stats)
     cfg = F.FeatureConfig(settings.window, settings.hop, rate, channels, edges,
                           _epsilon(recordings, probe), settings.stats)
 
@@ -124,13 +185,14 @@ def fit(recordings, settings, progress=None):
         tr, ho = split_windows(len(feats), cfg, settings.holdout)
         train.append(feats[tr.start : tr.stop])
         held.append(feats[ho.start : ho.stop])
+    train_blocks = [t for t in train if len(t)]
     train, held = np.concatenate(train), np.concatenate(held)
     d = cfg.n_features
     if len(train) <= d:
         raise FitError(
             "%d training windows for %d features: a covariance needs more windows than "
             "features. Use fewer --bands (now %d), a smaller --hop, or more normal data"
-            % (len(train), d, settings.bands))
+            % (len(train), d, bands))
     if len(held) == 0:
         raise FitError("no held-out windows to set the threshold: give more normal data or a "
                        "larger --holdout")
@@ -154,11 +216,45 @@ def fit(recordings, settings, progress=None):
     # Score with the float32 arrays the board will use, so the threshold means the same there.
     lower = model.cholesky_factor()
     holdout_scores = mahalanobis(held, mu, lower)
-    threshold = _float32_at_least(holdout_scores.max())
-    model.threshold = model.clear_threshold = threshold
-    report = FitReport(len(train), len(held), d, cfg.epsilon, threshold,
-                       mahalanobis(train, mu, lower), holdout_scores)
+    cv_scores = cross_validated_scores(train_blocks, cfg, settings.estimator)
+    out_of_sample = np.concatenate((cv_scores or []) + [holdout_scores])
+    windows_per_hour = 3600.0 * rate / settings.hop
+    independent = min(1.0, 2.0 * settings.hop / settings.window)
+    fault_scores = []
+    for rec in anomalous:
+        feats = F.extract(rec.samples, cfg, rec.scale)
+        if not np.all(np.isfinite(feats)):
+            raise FitError(_NAN_MESSAGE % rec.name)
+        fault_scores.append(mahalanobis(feats, mu, lower))
+    if anomalous:
+        cal = T.choose_by_cost(out_of_sample, fault_scores, windows_per_hour, independent,
+                               settings.cost_miss, settings.cost_false_alarm, len(train), d)
+    else:
+        cal = T.calibrate(out_of_sample, len(train), d, windows_per_hour, independent,
+                          settings.alarm_k, settings.alarm_n, settings.false_alarms_per_hour,
+                          settings.threshold_method)
+    if cv_scores is None:
+        cal.notes.append("too few training windows to cross-validate %d features: the "
+                         "threshold rests on the %d held-out windows alone; record more normal "
+                         "data or use fewer --bands" % (d, len(holdout_scores)))
+    model.threshold = _float32_at_least(cal.threshold)
+    model.clear_threshold = min(model.threshold, float(np.float32(cal.clear_threshold)))
+    model.alarm_k, model.alarm_n = cal.alarm_k, cal.alarm_n
+    report = FitReport(len(train), len(held), d, cfg.epsilon, model.threshold,
+                       mahalanobis(train, mu, lower), holdout_scores, cal, cv_scores,
+                       bands_note, fault_scores)
     return model, report
+
+
+def cross_validated_scores(blocks, cfg, estimator):
+    """Blocked cross-validation over time of the training windows (thresholds.py)."""
+    gap = -(-cfg.window // cfg.hop) - 1
+
+    def score(est, rows):
+        return est.mahalanobis(rows.astype(np.float64))
+
+    return T.blocked_cv_scores([b.astype(np.float64) for b in blocks], ESTIMATORS[estimator],
+                               score, gap)
 
 
 def _float32_at_least(value):
