@@ -204,6 +204,29 @@ class Board:
         return lines
 
 
+def iter_lines(board, idle_timeout=None):
+    """Lines as the board prints them (decoded, without line ends), forever or until nothing
+    came for ``idle_timeout`` seconds. A lost connection raises BoardError."""
+    buf = b""
+    serial = board._t.serial
+    serial.timeout = 0.2
+    last = time.monotonic()
+    while True:
+        try:
+            chunk = serial.read(serial.in_waiting or 1)
+        except (OSError, board._serial_error) as exc:
+            raise BoardError("lost contact with the board on %s (%s)" % (board.port, exc)) from exc
+        if chunk:
+            last = time.monotonic()
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                yield line.decode(errors="replace").rstrip("\r")
+        elif idle_timeout is not None and time.monotonic() - last > idle_timeout:
+            raise BoardError("the board on %s printed nothing for %.0f s: is vwatch running "
+                             "on it?" % (board.port, idle_timeout))
+
+
 def _explain(last_line):
     if last_line.startswith("MemoryError"):
         return "%s: the board ran out of heap; use a smaller --window or fewer --bands" % (

@@ -242,6 +242,14 @@ def cmd_deploy(args):
     print("board: %s" % report.start_line)
 
 
+def cmd_monitor(args):
+    from .monitor import monitor
+
+    code = monitor(args.port, csv_path=args.csv, windows=args.windows, retries=args.retries)
+    if code:
+        raise SystemExit(code)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="vibrawatch", description="Vibration anomaly detection on tiny boards: learn "
@@ -356,6 +364,19 @@ def build_parser():
     p.add_argument("--no-compile", action="store_true",
                    help="upload .py sources instead of .mpy (the board compiles them: more RAM)")
     p.set_defaults(handler=cmd_deploy)
+
+    p = sub.add_parser("monitor", help="watch a board's scores live",
+                       description="Show the report lines of a board running vwatch "
+                       "(docs/protocol.md): a bar per window scaled to twice the threshold (the "
+                       "| mark), alarm changes highlighted, dropped samples and bad input flagged. "
+                       "Exits 1 if the connection is lost and does not come back.")
+    p.add_argument("--port", required=True, help="the board's serial port")
+    p.add_argument("--csv", metavar="LOG", help="also log every window to this CSV file")
+    p.add_argument("--windows", type=int, default=None, metavar="N",
+                   help="stop after N windows (default: run until Ctrl-C)")
+    p.add_argument("--retries", type=int, default=3,
+                   help="reconnection attempts after the connection is lost")
+    p.set_defaults(handler=cmd_monitor)
 
     p = sub.add_parser("info", help="show everything a model file holds",
                        description="Print a model file's configuration, threshold and arrays.")
