@@ -8,7 +8,7 @@
 
 Separate from fe_pure so the buffers are allocated before this (larger) module is compiled:
 compiling leaves holes in a small heap. Nothing here allocates, except boxed floats on ports
-that box them (the 64-bit unix port). See fe_pure for the layout of z and tw.
+that box them (most ports). See fe_pure for the layout of z and tw.
 """
 
 import math

@@ -13,8 +13,9 @@ N-point FFT.
 Costs: 4N bytes for the window, N bytes for a quarter-wave sine table (tw[k] = sin(2 pi k/N),
 k = 0..N/4; the other sines and cosines are its mirror images, and the periodic Hann window is
 0.5 - 0.5 cos, so it needs no table of its own), 8d for the feature vector and f - mu.
-Per window and channel about 2.5 N log2 N flops, then d^2/2 multiply-adds; no heap on ports
-with unboxed floats (32-bit boards), only short-lived boxed floats on the 64-bit unix port.
+Per window and channel about 2.5 N log2 N flops, then d^2/2 multiply-adds. The only heap use
+per window is short-lived boxed floats: MicroPython boxes every float result on most ports
+(not with MICROPY_OBJ_REPR_C), so each flop leaves one small block for the GC.
 The kernels live in vwatch.dsp, compiled only after the buffers here are allocated.
 """
 

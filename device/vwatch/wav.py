@@ -9,8 +9,9 @@
 Reads RIFF/WAVE with PCM int16 (format 1, scaled by 1/32768) or IEEE float32 (format 3, as
 stored), also inside WAVE_FORMAT_EXTENSIBLE, 1 to 8 channels; other chunks are skipped.
 Costs: one chunk buffer of about 256 samples (1 KB) made in the constructor; `read` allocates
-nothing beyond the boxed floats of the unix port. ``out`` may be any float container that
-takes item assignment (array('f'), a ulab ndarray).
+nothing beyond boxed floats (on ports that box them). ``out`` may be any float container that
+takes item assignment (array('f'), a ulab ndarray). `read_raw` hands out the stored bytes of
+all channels, for callers that convert in C (ulab.utils.from_int16_buffer).
 """
 
 import struct
@@ -98,6 +99,7 @@ class Wav:
         self._data = data[0]
         self._align = align
         self._scale = 1.0 / 32768 if code == _PCM else 1.0
+        self.kind = "h" if code == _PCM else "f"  # array typecode of one sample
         per = max(1, _CHUNK // channels) * channels
         self._buf = array("h" if code == _PCM else "f", range(per))
         self._mv = memoryview(self._buf)
@@ -121,6 +123,12 @@ class Wav:
             f.readinto(self._mv[: k * c])
             _pick(self._buf, ch, c, k, out, pos, self._scale)
             pos += k
+
+    def read_raw(self, start, k, mv):
+        """Read frames [start, start + k) of all channels, interleaved, as stored (``kind``)
+        into the writable memoryview ``mv``; return the number of bytes read."""
+        self._f.seek(self._data + start * self._align)
+        return self._f.readinto(mv[: k * self._align])
 
     def close(self):
         self._f.close()

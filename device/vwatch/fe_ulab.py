@@ -1,0 +1,75 @@
+"""Feature backend on ulab (numpy for MicroPython): the FFT and the sums run in C.
+
+    from vwatch import fe_ulab
+    fe = fe_ulab.Features(model)     # allocates every buffer now; needs firmware with ulab
+    fe.compute(source, start)        # fe.f: the window's features (array('f'), d values)
+    s = fe.score()                   # squared Mahalanobis distance of fe.f
+    fe.fft                           # 'spectrogram' (in place) or 'fft' (older ulab)
+
+Same results and interface as fe_pure (docs/features.md). The window lives in the upper half
+of the 2N-float scratchpad of ``ulab.utils.spectrogram(x, scratchpad=, out=)``, whose input
+loop reads x[i] before it writes there, and |X| comes out in the lower half: with both
+arguments given it allocates nothing. ulab's spectrogram is the unscaled magnitude, so the
+window's mean removal and Hann window are applied before it and the squaring and 16/(3N^2)
+after. Without a usable spectrogram, ``np.fft.fft`` is used (a complex array, or a (re, im)
+tuple on older ulab); it allocates 2N floats per channel.
+Costs (float = 4 bytes on float32 builds as on boards, 8 on float64 builds such as the unix
+port): 3N floats (scratchpad, Hann window) and a view per band. The score uses np.dot on
+views of the model's own mu and packed L on float32 builds (zero copy; about 640 bytes of views
+per feature and window); on float64 builds a copy would double L, so there it runs the pure
+backend's loop (vwatch.dsp.mahal) on the model's float32 arrays instead. Per window the rest
+costs a few hundred bytes per channel (tests/test_device.py prints measured numbers).
+"""
+
+import math
+from array import array
+
+from ulab import numpy as np
+
+
+class Features:
+    name = "ulab"
+
+    def __init__(self, model, fft=None):
+        n = model.window
+        self.model = model
+        self.n = n
+        self.sp = np.zeros(2 * n)  # scratchpad; the window is its upper half
+        self.x = self.sp[n:]
+        self.lo = self.sp[:n]  # |X|, then |X|^2
+        self.hann = np.zeros(n)
+        for i in range(n):
+            self.hann[i] = 0.5 - 0.5 * math.cos(2 * math.pi * i / n)
+        self.f32 = self.sp.itemsize == 4
+        self.f = array("f", range(model.d))
+        self.fv = np.frombuffer(self.f, dtype=np.float) if self.f32 else None
+        if self.f32:  # the score runs on np.dot over views of the model's own arrays
+            self.v = np.zeros(model.d)
+            self.mu = np.frombuffer(model.mu, dtype=np.float)
+            self.lp = np.frombuffer(model.lp, dtype=np.float)
+        else:  # a float64 copy of L would double its size: score with the pure kernel
+            self.v = array("f", range(model.d))
+            self.mu = self.lp = None
+        e = model.edges
+        self.views = [self.lo[e[b] : e[b + 1]] for b in range(model.bands)]
+        self.scale = 16.0 / (3.0 * n * n)
+        self.raw = None  # (source, frames per chunk, bytes, memoryview, floats): see ulab_k.fill
+        from . import ulab_k  # compiled after the buffers exist, into the heap that is left
+
+        self.k = ulab_k
+        if not self.f32:
+            from . import dsp
+
+            self.dsp = dsp
+        self.fft = fft or ulab_k.pick_fft(self)
+
+    def __repr__(self):
+        return "<Features ulab N=%d d=%d fft=%s>" % (self.n, len(self.f), self.fft)
+
+    def compute(self, source, start):
+        """Fill self.f with the features of the window starting at frame ``start``."""
+        return self.k.compute(self, source, start)
+
+    def score(self):
+        """Squared Mahalanobis distance ||L^T (f - mu)||^2 of the last computed window."""
+        return self.k.score(self)
