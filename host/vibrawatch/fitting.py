@@ -219,7 +219,8 @@ def fit(recordings, settings, progress=None, anomalous=()):
     cv_scores = cross_validated_scores(train_blocks, cfg, settings.estimator)
     out_of_sample = np.concatenate((cv_scores or []) + [holdout_scores])
     windows_per_hour = 3600.0 * rate / settings.hop
-    independent = min(1.0, 2.0 * settings.hop / settings.window)
+    independent = min(1.0, 2.0 * settings.hop / settings.window,
+                      T.independent_fraction((cv_scores or []) + [holdout_scores]))
     fault_scores = []
     for rec in anomalous:
         feats = F.extract(rec.samples, cfg, rec.scale)

@@ -73,6 +73,33 @@ def blocked_cv_scores(blocks, make_estimator, score, gap, folds=CV_FOLDS):
     return out
 
 
+def independent_fraction(sequences, max_lag=200):
+    """1 / the integrated autocorrelation time of the log scores, pooled over recordings.
+
+    Slow processes (speed and load wander, warm-up) make neighbouring windows alike, so n
+    windows carry fewer than n independent looks at the false-alarm rate. The sum of the
+    autocorrelations runs until they first drop below 0.05 (or stop decreasing)."""
+    seqs = [np.log(np.maximum(np.asarray(s, np.float64), 1e-300)) for s in sequences
+            if len(s) > 8]
+    if not seqs:
+        return 1.0
+    centred = [s - s.mean() for s in seqs]
+    var = sum(float(c @ c) for c in centred) / sum(len(c) for c in centred)
+    if var <= 0:
+        return 1.0
+    tau, prev = 1.0, 1.0
+    for lag in range(1, max_lag):
+        pairs = [(c[:-lag], c[lag:]) for c in centred if len(c) > lag + 4]
+        if not pairs:
+            break
+        rho = sum(float(a @ b) for a, b in pairs) / (var * sum(len(a) for a, _ in pairs))
+        if rho < 0.05 or rho > prev:
+            break
+        tau += 2 * rho
+        prev = rho
+    return 1.0 / tau
+
+
 def raise_probability(p, k, n):
     """Chance that a window raises a k-of-n alarm (it is above, and exactly k-1 of the n-1
     before it), for independent windows each above with probability p."""
@@ -140,37 +167,38 @@ class TailModel:
         k_eff = max(1.0, n_tail * min(1.0, independent))
         self.beta_upper = self.beta * 2 * k_eff / float(stats.chi2.ppf(1 - confidence, 2 * k_eff))
 
+    def _cp(self, count):
+        scale = self.m_eff / self.m
+        return clopper_pearson_upper(count * scale, self.m_eff, self.confidence)
+
     def exceedance(self, t, upper=False):
-        """Estimated chance that a normal window scores above t (upper: 95 % bound)."""
+        """Estimated chance that a normal window scores above t; upper: a 95 % bound, the
+        smaller of the data's (Clopper-Pearson on the count above t) and the tail's."""
+        count = self.m - int(np.searchsorted(self.scores, t, side="right"))
         if t <= self.u:
-            count = self.m - int(np.searchsorted(self.scores, t, side="right"))
-            rate = count / self.m
-            if upper:
-                rate = clopper_pearson_upper(rate * self.m_eff, self.m_eff, self.confidence)
-            return rate
-        beta = self.beta_upper if upper else self.beta
-        return self.frac * math.exp(-(t - self.u) / beta)
+            return self._cp(count) if upper else count / self.m
+        tail = self.frac * math.exp(-(t - self.u) / (self.beta_upper if upper else self.beta))
+        return min(tail, self._cp(count)) if upper else tail
 
     def quantile(self, p):
-        """(threshold, how): the smallest threshold whose exceedance is p at the stated
-        confidence: an order statistic when the data certify it, else the tail's extrapolation."""
-        s, m, scale = self.scores, self.m, self.m_eff / self.m
-        # The data certify rate p at threshold s[i] when the Clopper-Pearson upper bound of the
-        # count above it is <= p: walk the order statistics from the top.
-        best = None
-        for above in range(0, m):
-            t = s[m - above - 1]
-            if t <= self.u:
-                break
-            if clopper_pearson_upper(above * scale, self.m_eff, self.confidence) <= p:
-                best = float(t)
-            else:
-                break
-        if best is not None:
-            return best, "data"
-        if p >= self.frac:
-            return float(np.quantile(s, 1.0 - p)), "data"
-        return self.u + self.beta_upper * math.log(self.frac / p), "tail"
+        """(threshold, how): the smallest threshold whose exceedance is at most p at the stated
+        confidence: an order statistic the data certify ('data'), or the tail's extrapolation
+        ('tail'), whichever is lower."""
+        t_tail = (self.u + self.beta_upper * math.log(self.frac / p) if p < self.frac
+                  else math.inf)
+        t_data = math.inf
+        if self._cp(0) <= p:  # the largest count above the threshold the data still certify
+            lo, hi = 0, self.m - 1
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if self._cp(mid) <= p:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            t_data = float(self.scores[self.m - lo - 1])
+        if t_data <= t_tail:
+            return t_data, "data"
+        return t_tail, "tail"
 
 
 @dataclass
