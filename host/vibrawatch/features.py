@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .errors import VibrawatchError
@@ -114,13 +115,16 @@ class _Kernel:
 def _band_energies(windows, kernel):
     """windows: (W, C, N) float32 -> (W, C, B) float32 band energies (spec steps 1-4)."""
     d = windows - windows.mean(axis=-1, keepdims=True, dtype=np.float64).astype(np.float32)
-    spec = np.fft.rfft(d * kernel.hann, axis=-1)[..., kernel.lo : kernel.hi]
+    # scipy's pocketfft transforms float32 natively and, here, about 5x faster than numpy's.
+    spec = scipy.fft.rfft(d * kernel.hann, axis=-1, overwrite_x=True)[..., kernel.lo : kernel.hi]
     power = (spec.real * spec.real + spec.imag * spec.imag) * kernel.scale
     return np.add.reduceat(power, kernel.starts, axis=-1).astype(np.float32), d
 
 
 def _stats(d, eps, stats):
     """Time statistics of mean-removed windows d (W, C, N) -> list of (W, C) arrays."""
+    if not stats:
+        return []
     d64 = d.astype(np.float64)  # fourth powers of clipped +-16 g signals: keep them exact
     m2 = np.mean(d64 * d64, axis=-1)
     out = []

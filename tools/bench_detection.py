@@ -1,0 +1,312 @@
+"""Detection benchmark on the public data in ../shared/data, and a throughput benchmark.
+
+A benchmark, not a test: it prints tables (README "Benchmarks" holds a copy) and asserts
+nothing. Per data set, vibrawatch is fitted with its default settings on the first 75 % in time
+of every normal recording (fit's own cross-validation and held-out slice come out of that part);
+the last 25 % of each normal recording is never shown to the fit and measures false alarms;
+every faulty recording is scored whole. The only per-data-set settings are what a user knows:
+sample rate and channels (from the files). The same features go to scikit-learn's
+EllipticEnvelope, IsolationForest, OneClassSVM and LocalOutlierFactor (novelty), each at its own
+default threshold, and to the classic condition-monitoring baseline (per-window mean absolute
+value of each channel, MinMax scaling, PCA(2), Mahalanobis distance, threshold 3 x the mean
+training distance). Thresholds are chosen by each tool, never by hand.
+
+    python tools/bench_detection.py [--data ../shared/data] [--no-throughput] [--no-hour]
+"""
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, as the throughput claim says
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "host"))
+
+from vibrawatch import alarm, fitting, recordings  # noqa: E402
+from vibrawatch import features as F  # noqa: E402
+from vibrawatch.recordings import Recording  # noqa: E402
+
+FIT_PART = 0.75  # first part in time of each normal recording given to the fit
+BAR_RECALL, BAR_NORMAL = 0.99, 0.01
+
+
+def labelled(folder, is_normal):
+    rows = list(csv.DictReader(open(folder / "labels.csv")))
+    normal = [folder / r["file"] for r in rows if is_normal(r)]
+    faulty = [folder / r["file"] for r in rows if not is_normal(r)]
+    return normal, faulty
+
+
+def datasets(data):
+    adi = data / "adi-cbm-motor"
+    cwru = data / "cwru-bearing"
+    ims = data / "ims-bearing"
+    out = []
+    if adi.is_dir():
+        n, f = labelled(adi, lambda r: r["label"] == "normal")
+        out.append(("ADI CbM motor (ADXL356, 3 axes, 20 kHz, 1800 rpm)", n, f, None))
+    if cwru.is_dir():
+        n, f = labelled(cwru, lambda r: r["label"] == "normal")
+        out.append(("CWRU bearing (DE + FE, 48 kHz, 1796 rpm, 0 hp)", n, f, None))
+    if ims.is_dir():
+        n, _ = labelled(ims, lambda r: True)
+        n = sorted(n)
+        out.append(("IMS test 1 (8 channels, 20 kHz), each file split in time", n, [], None))
+        out.append(("IMS test 1, fit on the first 2 files, held out: the 2 later ones", n, [],
+                    2))
+    return out
+
+
+def cut(rec, start, stop):
+    a, b = int(rec.frames * start), int(rec.frames * stop)
+    return Recording(rec.name, rec.rate, np.asarray(rec.samples[a:b]), rec.scale)
+
+
+def short(path):
+    """A fault's short name: ADI 'HImL', 'MA', 'HIR', 'HOR'; CWRU 'B007', 'OR007@6' ..."""
+    name = Path(path).name
+    if name.endswith(".Wfm.csv"):
+        bearing, shaft, load, align = name.split("_")[1:5]
+        parts = [p for p, ok in ((bearing, "GoB"), (shaft, "GS"), (load, "BaLo"), (align, "WA"))
+                 if p != ok]
+        return "+".join(parts) or "normal"
+    if "_Drive_End_" in name or "_Fan_End_" in name:
+        return name.split("_End_")[1].split("_")[0]
+    return name[:14]
+
+
+class Classic:
+    """Per-window mean absolute value per channel -> MinMax -> PCA(2) -> Mahalanobis;
+    threshold 3 x the mean training distance."""
+
+    def fit(self, mav):
+        from sklearn.decomposition import PCA
+        from sklearn.preprocessing import MinMaxScaler
+
+        self.scaler = MinMaxScaler().fit(mav)
+        self.pca = PCA(n_components=min(2, mav.shape[1])).fit(self.scaler.transform(mav))
+        z = self.pca.transform(self.scaler.transform(mav))
+        self.mu = z.mean(0)
+        self.prec = np.linalg.pinv(np.atleast_2d(np.cov(z.T)))
+        self.threshold = 3.0 * self.score(mav).mean()
+        return self
+
+    def score(self, mav):
+        z = self.pca.transform(self.scaler.transform(mav)) - self.mu
+        return np.sqrt(np.einsum("ij,jk,ik->i", z, self.prec, z))
+
+
+def mav_features(rec, cfg):
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    x = np.asarray(rec.samples, np.float32) * np.float32(rec.scale)
+    w = sliding_window_view(x, cfg.window, axis=0)[:: cfg.hop][: cfg.n_windows(rec.frames)]
+    return np.abs(w - w.mean(axis=-1, keepdims=True)).mean(axis=-1)
+
+
+def sklearn_models():
+    from sklearn.covariance import EllipticEnvelope
+    from sklearn.ensemble import IsolationForest
+    from sklearn.neighbors import LocalOutlierFactor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import OneClassSVM
+
+    return {
+        "EllipticEnvelope": lambda: EllipticEnvelope(random_state=0),
+        "IsolationForest": lambda: IsolationForest(random_state=0),
+        "OneClassSVM": lambda: make_pipeline(StandardScaler(), OneClassSVM()),
+        "LOF (novelty)": lambda: make_pipeline(StandardScaler(),
+                                               LocalOutlierFactor(novelty=True)),
+    }
+
+
+def auc(normal, fault):
+    from sklearn.metrics import roc_auc_score
+
+    y = np.r_[np.zeros(len(normal)), np.ones(len(fault))]
+    return roc_auc_score(y, np.r_[normal, fault])
+
+
+def alarms(flag_runs, k, n):
+    return sum(alarm.raises(alarm.alarm_states(f.astype(float), 0.5, 0.5, k, n))
+               for f in flag_runs)
+
+
+def bench_dataset(title, normal_paths, faulty_paths, first_files):
+    normals = [recordings.load(p) for p in normal_paths]
+    faults = [recordings.load(p) for p in faulty_paths]
+    if first_files:
+        fit_recs, held_recs = normals[:first_files], normals[first_files:]
+    else:
+        fit_recs = [cut(r, 0, FIT_PART) for r in normals]
+        held_recs = [cut(r, FIT_PART, 1.0) for r in normals]
+    t0 = time.perf_counter()
+    model, report = fitting.fit(fit_recs, fitting.FitSettings())
+    fit_s = time.perf_counter() - t0
+    cfg = F.FeatureConfig.from_model(model)
+    lower = model.cholesky_factor()
+    feats = lambda r: F.extract(r.samples, cfg, r.scale)  # noqa: E731
+    train = np.concatenate([feats(r) for r in fit_recs]).astype(np.float64)
+    held = [feats(r).astype(np.float64) for r in held_recs]
+    faulty = [feats(r).astype(np.float64) for r in faults]
+
+    rows = []
+    vw = lambda X: fitting.mahalanobis(X, model.mu, lower)  # noqa: E731
+    rows.append(("vibrawatch (defaults)", vw, model.threshold))
+    for name, make in sklearn_models().items():
+        est = make().fit(train)
+        # scikit-learn: higher decision_function = more normal; predict() = -1 for outliers
+        rows.append((name, lambda X, est=est: -est.decision_function(X), 0.0))
+    classic = Classic().fit(np.concatenate([mav_features(r, cfg) for r in fit_recs]))
+
+    print("\n### %s" % title)
+    print("fit: %d windows of %d features (%s), %.1f s; held-out normal: %d windows (%.2f s); "
+          "threshold %.4g, alarm %d of %d" % (
+              report.n_train + report.n_holdout, cfg.n_features,
+              "%d bands x %d channels" % (cfg.bands, cfg.channels), fit_s,
+              sum(len(h) for h in held), sum(r.seconds for r in held_recs), model.threshold,
+              model.alarm_k, model.alarm_n))
+    heads = ["method"] + ["AUC %s" % short(p) for p in faulty_paths] + \
+        ["recall %s" % short(p) for p in faulty_paths] + ["normal above", "alarms"]
+    print("| " + " | ".join(heads) + " |")
+    print("|" + "---|" * len(heads))
+    verdict = None
+    results = []
+    for name, score, thr in rows:
+        results.append((name, [score(h) for h in held], [score(f) for f in faulty], thr))
+    results.append(("classic MAV+PCA(2)", [classic.score(mav_features(r, cfg)) for r in held_recs],
+                    [classic.score(mav_features(r, cfg)) for r in faults], classic.threshold))
+    for name, h_scores, f_scores, thr in results:
+        h_all = np.concatenate(h_scores)
+        aucs = ["%.4f" % auc(h_all, f) for f in f_scores]
+        recalls = ["%.1f%%" % (100 * np.mean(f > thr)) for f in f_scores]
+        above = np.mean(h_all > thr)
+        n_alarms = alarms([h > thr for h in h_scores], model.alarm_k, model.alarm_n)
+        print("| " + " | ".join([name] + aucs + recalls + ["%.1f%%" % (100 * above),
+                                                           str(n_alarms)]) + " |")
+        if verdict is None:
+            ok_recall = all(np.mean(f > thr) >= BAR_RECALL for f in f_scores)
+            verdict = (ok_recall, above <= BAR_NORMAL, n_alarms == 0)
+    ok_recall, ok_normal, ok_alarm = verdict
+    print("bar for the defaults: recall >= 99%% on every fault: %s; held-out normal above <= 1%%: "
+          "%s; no alarm on held-out normal: %s%s" % (
+              "yes" if ok_recall else "NO", "yes" if ok_normal else "NO",
+              "yes" if ok_alarm else "NO", "" if faulty_paths else " (no faulty data here)"))
+    for line in report.calibration.lines()[2:3] + report.calibration.notes:
+        print("  " + line)
+
+
+def throughput(seconds=60.0):
+    """Seconds of 8-channel 20 kHz signal turned into features per second of one core."""
+    rate, ch = 20000.0, 8
+    rng = np.random.default_rng(0)
+    x = (rng.normal(scale=3000, size=(int(seconds * rate), ch))).astype(np.int16)
+    edges = F.default_band_edges(1024, 16)
+    cfg = F.FeatureConfig(1024, 512, rate, ch, edges, 1e-9, 0)
+    F.extract(x[:20000], cfg, 1 / 32768)  # warm up
+    t0, c0 = time.perf_counter(), time.process_time()
+    feats = F.extract(x, cfg, 1 / 32768)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    mu, lower = np.zeros(cfg.n_features), np.eye(cfg.n_features)
+    t1 = time.perf_counter()
+    fitting.mahalanobis(feats, mu, lower)
+    score_s = time.perf_counter() - t1
+    print("\n### Throughput (8 channels, 20 kHz, N = 1024, hop 512, 16 bands, int16 input)")
+    print("| what | seconds of signal per second | x real time |")
+    print("|---|---|---|")
+    print("| features, one core (CPU time) | %.0f | %.0fx |" % (seconds / cpu, seconds / cpu))
+    print("| features, wall clock | %.0f | %.0fx |" % (seconds / wall, seconds / wall))
+    print("| scores of those features (d = %d) | %.0f | %.0fx |" % (
+        cfg.n_features, seconds / score_s, seconds / score_s))
+
+
+def hour_fit_memory():
+    """Peak memory of `vibrawatch fit` on one hour of 8-channel 20 kHz int16 WAV."""
+    import scipy.io.wavfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "hour.wav"
+        rate, ch, frames = 20000, 8, 3600 * 20000
+        # Write the WAV header with scipy for a short file, then grow it chunk by chunk.
+        header_probe = Path(tmp) / "probe.wav"
+        scipy.io.wavfile.write(header_probe, rate, np.zeros((1, ch), np.int16))
+        head = bytearray(header_probe.read_bytes()[:-2 * ch])
+        data_bytes = frames * ch * 2
+        head[4:8] = (len(head) - 8 + data_bytes).to_bytes(4, "little")
+        head[-4:] = data_bytes.to_bytes(4, "little")
+        rng = np.random.default_rng(1)
+        t = np.arange(rate * 10)[:, None] / rate
+        with open(wav, "wb") as fh:
+            fh.write(head)
+            for i in range(frames // (rate * 10)):
+                block = 2000 * np.sin(2 * np.pi * 30 * (1 + 0.001 * i) * t + np.arange(ch)) + \
+                    rng.normal(scale=300, size=(rate * 10, ch))
+                fh.write(block.astype("<i2").tobytes())
+        cmd = [sys.executable, "-m", "vibrawatch", "fit", str(wav), "-o", str(Path(tmp) / "m.vwm")]
+        env = dict(os.environ, PYTHONPATH=str(ROOT / "host"))
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env)
+        peak = {"VmRSS": 0, "RssAnon": 0}
+
+        def poll():
+            while proc.poll() is None:
+                try:
+                    for line in open("/proc/%d/status" % proc.pid):
+                        key = line.split(":")[0]
+                        if key in peak:
+                            peak[key] = max(peak[key], int(line.split()[1]))
+                except OSError:
+                    pass
+                time.sleep(0.05)
+
+        th = threading.Thread(target=poll)
+        th.start()
+        out, err = proc.communicate()
+        th.join()
+        wall = time.perf_counter() - t0
+        print("\n### Fitting one hour of 8-channel 20 kHz int16 WAV (%.2f GB, memory-mapped)"
+              % (wav.stat().st_size / 1e9))
+        if proc.returncode:
+            print("fit failed: %s" % err.strip())
+            return
+        print("| what | value |")
+        print("|---|---|")
+        print("| wall time of `vibrawatch fit` (defaults) | %.0f s |" % wall)
+        print("| peak private (anonymous) memory | %.0f MB |" % (peak["RssAnon"] / 1024))
+        print("| peak resident memory, including mapped file pages the kernel may drop | %.0f MB |"
+              % (peak["VmRSS"] / 1024))
+        print("| fit output | %s |" % out.strip().splitlines()[0])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--no-throughput", action="store_true")
+    parser.add_argument("--no-hour", action="store_true", help="skip the one-hour fit")
+    args = parser.parse_args()
+    data = Path(args.data)
+    sets = datasets(data)
+    if not sets:
+        print("no data sets under %s" % data)
+    for title, normal, faulty, first_files in sets:
+        bench_dataset(title, normal, faulty, first_files)
+    if not args.no_throughput:
+        throughput()
+    if not args.no_hour:
+        hour_fit_memory()
+
+
+if __name__ == "__main__":
+    main()
