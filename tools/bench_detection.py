@@ -200,9 +200,9 @@ def bench_dataset(title, normal_paths, faulty_paths, first_files):
             verdict = (ok_recall, above <= BAR_NORMAL, n_alarms == 0)
     ok_recall, ok_normal, ok_alarm = verdict
     print("bar for the defaults: recall >= 99%% on every fault: %s; held-out normal above <= 1%%: "
-          "%s; no alarm on held-out normal: %s%s" % (
-              "yes" if ok_recall else "NO", "yes" if ok_normal else "NO",
-              "yes" if ok_alarm else "NO", "" if faulty_paths else " (no faulty data here)"))
+          "%s; no alarm on held-out normal: %s" % (
+              ("yes" if ok_recall else "NO") if faulty_paths else "n/a (no faulty data)",
+              "yes" if ok_normal else "NO", "yes" if ok_alarm else "NO"))
     for line in report.calibration.lines()[2:3] + report.calibration.notes:
         print("  " + line)
 

@@ -254,8 +254,10 @@ def cross_validated_scores(blocks, cfg, estimator):
     def score(est, rows):
         return est.mahalanobis(rows.astype(np.float64))
 
-    return T.blocked_cv_scores([b.astype(np.float64) for b in blocks], ESTIMATORS[estimator],
-                               score, gap)
+    def fit_fold(rows):  # fold training sets stay float32 (half the memory) until here
+        return ESTIMATORS[estimator]().fit(rows.astype(np.float64))
+
+    return T.blocked_cv_scores(blocks, fit_fold, score, gap)
 
 
 def _float32_at_least(value):

@@ -46,11 +46,12 @@ class ThresholdError(VibrawatchError):
     pass
 
 
-def blocked_cv_scores(blocks, make_estimator, score, gap, folds=CV_FOLDS):
+def blocked_cv_scores(blocks, fit_estimator, score, gap, folds=CV_FOLDS):
     """Out-of-sample scores of every window of every recording's training part.
 
     blocks: per recording, its training feature rows (windows, d) in time order.
-    make_estimator(): a fresh scikit-learn covariance estimator; score(est, rows) -> distances.
+    fit_estimator(rows): a scikit-learn covariance estimator fitted on rows;
+    score(est, rows) -> distances.
     gap: windows either side of a held-out block left out of training (they overlap it).
     Returns one array of scores per recording, in time order, or None when a fold would leave
     no more windows than features.
@@ -66,7 +67,7 @@ def blocked_cv_scores(blocks, make_estimator, score, gap, folds=CV_FOLDS):
         train = np.concatenate(train)
         if len(train) <= blocks[0].shape[1] + 1:
             return None  # too few windows to refit without a block: the caller says so
-        est = make_estimator().fit(train)
+        est = fit_estimator(train)
         for b, c, o in zip(blocks, cuts, out):
             if c[j + 1] > c[j]:
                 o[c[j] : c[j + 1]] = score(est, b[c[j] : c[j + 1]])
