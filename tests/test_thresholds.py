@@ -205,3 +205,13 @@ def test_command_line_refuses_costs_without_faulty_recordings(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "pass them with --anomalous" in proc.stderr
     assert not (tmp_path / "m.vwm").exists()
+
+
+def test_correlated_windows_count_as_fewer_independent_ones():
+    rng = np.random.default_rng(4)
+    white = np.exp(rng.standard_normal(5000))
+    assert thresholds.independent_fraction([white]) > 0.8
+    ar = np.zeros(5000)
+    for i in range(1, 5000):  # AR(1), phi = 0.9: integrated autocorrelation time 19
+        ar[i] = 0.9 * ar[i - 1] + rng.standard_normal()
+    assert 1 / 30 < thresholds.independent_fraction([np.exp(ar)]) < 1 / 8

@@ -129,7 +129,9 @@ class Evaluation:
         ns = self.normal_summary()
         out = ["model %s: threshold %.4g (clears below %.4g), alarm %d of %d windows" % (
             self.model_id, self.threshold, self.clear_threshold, self.alarm_k, self.alarm_n),
-            "per window: ROC-AUC %.4f, PR-AUC %.4f" % (m["roc_auc"], m["pr_auc"])]
+            "per window: ROC-AUC %.4f, PR-AUC %.4f" % (m["roc_auc"], m["pr_auc"])
+            if not math.isnan(m["roc_auc"]) else
+            "per window: ROC-AUC and PR-AUC need both normal and faulty windows"]
         if ns["windows"]:
             out.append("normal: %d windows (%.3g h), %d above the threshold (%.2f%%), %d false "
                        "alarms (%.3g per hour)" % (
