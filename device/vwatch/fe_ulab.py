@@ -53,7 +53,13 @@ class Features:
         e = model.edges
         self.views = [self.lo[e[b] : e[b + 1]] for b in range(model.bands)]
         self.scale = 16.0 / (3.0 * n * n)
-        self.raw = None  # (source, frames per chunk, bytes, memoryview, floats): see ulab_k.fill
+        # Raw interleaved samples of a few frames, converted in C (see ulab_k.fill). Each
+        # chunk costs about 900 bytes of views, so bigger is better where the heap allows.
+        raw = 512 if self.f32 else 128
+        self.raw = memoryview(bytearray(4 * raw))
+        self.raw16 = self.raw[: 2 * raw]  # int16 samples
+        self.cbuf = np.zeros(raw)  # their floats
+        self.fbuf = np.frombuffer(self.raw, dtype=np.float) if self.f32 else None
         from . import ulab_k  # compiled after the buffers exist, into the heap that is left
 
         self.k = ulab_k

@@ -8,10 +8,10 @@
 
 Reads RIFF/WAVE with PCM int16 (format 1, scaled by 1/32768) or IEEE float32 (format 3, as
 stored), also inside WAVE_FORMAT_EXTENSIBLE, 1 to 8 channels; other chunks are skipped.
-Costs: one chunk buffer of about 256 samples (1 KB) made in the constructor; `read` allocates
-nothing beyond boxed floats (on ports that box them). ``out`` may be any float container that
-takes item assignment (array('f'), a ulab ndarray). `read_raw` hands out the stored bytes of
-all channels, for callers that convert in C (ulab.utils.from_int16_buffer).
+Costs: one chunk buffer of about 256 samples (1 KB), made by the first `read`, which then
+allocates nothing beyond boxed floats (on ports that box them). ``out`` may be any float
+container that takes item assignment (array('f'), a ulab ndarray). `read_raw` hands out the
+stored bytes of all channels, for callers that convert in C (ulab.utils.from_int16_buffer).
 """
 
 import struct
@@ -100,9 +100,7 @@ class Wav:
         self._align = align
         self._scale = 1.0 / 32768 if code == _PCM else 1.0
         self.kind = "h" if code == _PCM else "f"  # array typecode of one sample
-        per = max(1, _CHUNK // channels) * channels
-        self._buf = array("h" if code == _PCM else "f", range(per))
-        self._mv = memoryview(self._buf)
+        self._buf = None  # made by the first read(): read_raw callers never need it
 
     def __repr__(self):
         return "<Wav %s: %d Hz, %d channels, %d frames>" % (
@@ -114,6 +112,9 @@ class Wav:
             raise ValueError("%s: frames %d..%d requested, the recording has %d"
                              % (self.path, start, start + n, self.frames))
         c = self.channels
+        if self._buf is None:
+            self._buf = array(self.kind, range(max(1, _CHUNK // c) * c))
+            self._mv = memoryview(self._buf)
         per = len(self._buf) // c
         f = self._f
         f.seek(self._data + start * self._align)
