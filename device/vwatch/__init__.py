@@ -3,10 +3,14 @@
     import vwatch
     vwatch.score_file("/model.vwm", "/rec.wav")            # one line per window, see below
     vwatch.score_file("/model.vwm", "/rec.wav", "pure")    # force a backend
+    vwatch.run()                      # the detector: /model.vwm, /replay.wav or a sensor
+    vwatch.run(sensor=LSM9DS1(i2c))   # ... on a real sensor; Ctrl-C stops it
+    vwatch.status()                   # the last window's state (seq, score, alarm, drops)
 
 Submodules load on first use, so `import vwatch` costs almost nothing:
-model (model files), wav (recordings), fe_pure / fe_ulab (features and score), backend.
-Output lines of score_file are specified in docs/score-lines.md.
+model (model files), wav (recordings), fe_pure / fe_ulab (features and score), ring, replay,
+alarm, runtime (the detector). Output lines of score_file are specified in
+docs/score-lines.md, those of run in docs/protocol.md.
 """
 
 __version__ = "0.1.0"
@@ -81,3 +85,24 @@ def score_file(model_path, wav_path, backend=None):
     finally:
         w.close()
     return count
+
+
+def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, out=print):
+    """Run the detector until Ctrl-C, stop() or the end of a replay (see vwatch.runtime)."""
+    from . import runtime
+
+    return runtime.run(model, sensor, backend, speed, windows, out)
+
+
+def status():
+    """Print (and return) the state of the current or last run: see vwatch.runtime.status."""
+    from . import runtime
+
+    return runtime.status()
+
+
+def stop():
+    """Ask a running run() to stop after its current window (from a timer or another thread)."""
+    from . import runtime
+
+    runtime.stop()
