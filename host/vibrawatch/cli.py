@@ -28,6 +28,17 @@ snapshots (files named like 2003.10.22.12.06.24). Feature definitions: docs/feat
 """
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Appends '(default: X)' where a default exists and the help does not already say it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("default" in text or not action.option_strings
+                or action.default in (None, [], False, argparse.SUPPRESS)):
+            return text
+        return text + " (default: %(default)s)"
+
+
 def _channels(text):
     try:
         picked = [int(c) for c in text.split(",") if c.strip()]
@@ -261,7 +272,7 @@ def build_parser():
     p = sub.add_parser("fit", help="learn normal operation from recordings, write a model file",
                        description="Fit a model of normal vibration. The last --holdout part "
                        "(in time) of every recording is held out to pick the threshold.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=HelpFormatter)
     p.add_argument("recordings", nargs="+", metavar="RECORDING",
                    help="normal-operation recordings")
     p.add_argument("-o", "--output", required=True, metavar="MODEL.vwm", help="model file")
@@ -277,7 +288,7 @@ def build_parser():
                    help="band widths: log widens with frequency; linear is even")
     p.add_argument("--stats", type=_stats, default=0, metavar="LIST",
                    help="time statistics per channel: none, rms, kurtosis, crest or all "
-                   "(comma-separated)")
+                   "(comma-separated; default: none)")
     p.add_argument("--channels", type=_channels, default=None, metavar="LIST",
                    help="channel numbers to use, e.g. 0,1,2 (default: all)")
     p.add_argument("--estimator", choices=tuple(fitting.ESTIMATORS), default="ledoitwolf",
@@ -342,7 +353,7 @@ def build_parser():
                        "with a board's heap cap and a folder as its filesystem. It behaves like "
                        "a board for mpremote: raw REPL, soft reset (Ctrl-D) restarts it and runs "
                        "boot.py/main.py, Ctrl-C interrupts.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=HelpFormatter)
     p.add_argument("--heap", default="128K", help="MicroPython heap size, as on a board")
     p.add_argument("--fs", default="board-fs", metavar="DIR",
                    help="folder that is the board's filesystem (/)")
@@ -368,7 +379,8 @@ def build_parser():
     p = sub.add_parser("monitor", help="watch a board's scores live",
                        description="Show the report lines of a board running vwatch "
                        "(docs/protocol.md): a bar per window scaled to twice the threshold (the "
-                       "| mark), alarm changes highlighted, dropped samples and bad input flagged. "
+                       "| mark), alarm changes highlighted, dropped samples and bad input "
+                       "flagged. "
                        "Exits 1 if the connection is lost and does not come back.")
     p.add_argument("--port", required=True, help="the board's serial port")
     p.add_argument("--csv", metavar="LOG", help="also log every window to this CSV file")

@@ -120,7 +120,8 @@ def from_bytes(blob, name="model"):
         _refuse(name, "not a vibrawatch model (magic %r, expected %r)" % (magic, MAGIC),
                 "pass a .vwm file written by `vibrawatch fit`")
     if version != VERSION or header_size != HEADER.size:
-        _refuse(name, "model format version %d, this vibrawatch reads version %d" % (version, VERSION),
+        _refuse(name, "model format version %d, this vibrawatch reads version %d"
+                % (version, VERSION),
                 "refit with this version or upgrade vibrawatch")
     if size != len(blob):
         _refuse(name, "file is %d bytes but its header says %d" % (len(blob), size),

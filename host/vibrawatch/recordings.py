@@ -151,7 +151,8 @@ def _load_numpy(path, rate):
                 if key in keys and rate is None:
                     rate = float(obj[key])
             data_keys = [k for k in keys if k not in ("rate", "sample_rate", "fs")]
-            key = "data" if "data" in data_keys else (data_keys[0] if len(data_keys) == 1 else None)
+            single = data_keys[0] if len(data_keys) == 1 else None
+            key = "data" if "data" in data_keys else single
             if key is None:
                 raise RecordingError("%s: holds arrays %s; name the samples 'data'" % (path, keys))
             data = np.asarray(obj[key])
