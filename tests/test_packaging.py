@@ -51,3 +51,13 @@ def test_installed_wheel_finds_its_board_package(wheel, tmp_path):
 def test_source_checkout_finds_device_folder():
     assert device_files.device_package_dir() == ROOT / "device" / "vwatch"
     assert ROOT / "device" / "vwatch" / "__init__.py" in device_files.device_sources()
+
+
+def test_mip_package_lists_every_board_module():
+    import json
+
+    package = json.loads((ROOT / "device" / "vwatch" / "package.json").read_text())
+    listed = {src for _, src in package["urls"]}
+    on_disk = {p.name for p in (ROOT / "device" / "vwatch").glob("*.py")}
+    assert listed == on_disk
+    assert all(dest == "vwatch/" + src for dest, src in package["urls"])

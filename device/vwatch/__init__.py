@@ -106,3 +106,10 @@ def stop():
     from . import runtime
 
     runtime.stop()
+
+
+def record(seconds, sensor=None, burst=64):
+    """Print ``seconds`` of raw sensor samples as checked bursts (see vwatch.recorder)."""
+    from . import recorder
+
+    return recorder.record(seconds, sensor, burst)

@@ -97,6 +97,45 @@ class Board:
                 stderr.decode(errors="replace"))))
         return stdout.decode(errors="replace")
 
+    def exec_stream(self, code, on_line, idle_timeout=20.0):
+        """Run code and hand each line it prints to ``on_line`` as it arrives (for output
+        too long to hold, or to watch live). Board exceptions -> BoardError."""
+        self._raw()
+        pending = bytearray()
+
+        def consume(chunk):
+            pending.extend(chunk)
+            while b"\n" in pending:
+                end = pending.index(b"\n")
+                line = bytes(pending[:end]).decode(errors="replace").rstrip("\r")
+                del pending[: end + 1]
+                on_line(line)
+
+        serial = self._t.serial
+        try:
+            self._t.exec_raw_no_follow(code)
+            serial.timeout = 0.2  # so an idle board is noticed, on a pty too
+            try:
+                _, stderr = self._t.follow(idle_timeout, data_consumer=consume)
+            finally:
+                serial.timeout = None
+        except (self._transport_error, self._serial_error, OSError) as exc:
+            raise BoardError("lost contact with the board on %s (%s): check the cable and "
+                             "try again" % (self.port, exc)) from exc
+        if pending:
+            on_line(bytes(pending).decode(errors="replace"))
+        if stderr:
+            raise BoardError("the board raised %s" % _explain(board_exception(
+                stderr.decode(errors="replace"))))
+
+    def interrupt(self):
+        """Ctrl-C: stop whatever the board is running (after an error on our side)."""
+        try:
+            self._t.serial.write(b"\r\x03\x03")
+            self._t.in_raw_repl = False
+        except (OSError, self._serial_error):
+            pass
+
     def eval(self, expression):
         """The value of a Python expression on the board, read back with repr/eval."""
         import ast
