@@ -269,6 +269,25 @@ def cmd_demo(args):
         raise SystemExit(code)
 
 
+def cmd_record(args):
+    from .board import Board
+    from .record import record
+
+    bar = _progress_bar(None, "record")
+    if bar is not None:
+        bar.unit = "frame"
+    with Board(args.port) as board:
+        try:
+            info = record(board, args.seconds, args.output,
+                          progress=bar.update if bar is not None else None)
+        finally:
+            if bar is not None:
+                bar.close()
+    print("wrote %s: %d frames x %d channels at %.6g Hz (in g; scale %.6g g/count), %d samples "
+          "dropped by the sensor" % (info.path, info.frames, info.channels, info.rate,
+                                     info.scale, info.dropped))
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="vibrawatch", description="Vibration anomaly detection on tiny boards: learn "
@@ -412,6 +431,16 @@ def build_parser():
     p.add_argument("--windows", type=int, default=200,
                    help="with --port: windows to watch before summarising")
     p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser("record", help="record a board's sensor into a WAV file, losslessly",
+                       description="Stream raw samples from the board's sensor in bursts with "
+                       "sequence numbers and CRC-32s; a lost or corrupted burst stops the "
+                       "recording with an error rather than writing a damaged file. The WAV is "
+                       "float32 in g, at the rate the board measured.")
+    p.add_argument("--port", required=True, help="the board's serial port")
+    p.add_argument("--seconds", type=float, required=True, help="how long to record")
+    p.add_argument("-o", "--output", required=True, metavar="REC.wav")
+    p.set_defaults(handler=cmd_record)
 
     p = sub.add_parser("info", help="show everything a model file holds",
                        description="Print a model file's configuration, threshold and arrays.")
