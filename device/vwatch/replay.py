@@ -1,0 +1,174 @@
+"""A sensor that plays a WAV recording, for the emulated board, tests and benchmarks.
+
+    from vwatch.replay import Replay
+    s = Replay("/replay.wav")               # real time: frames become available as time passes
+    s = Replay("/rec.wav", speed=4)         # four times faster than recorded
+    s = Replay("/rec.wav", speed=0)         # as fast as it is read (never loses a frame)
+    s = Replay("/rec.wav", loop=True)       # start again at the end instead of ending
+    n = s.read_into(buf, 64)                # like any vwatch sensor (see vwatch.sensor)
+    s.ended                                 # True once the recording has been played out
+
+Samples come out as raw int16, as from a chip:
+- PCM int16 files exactly as stored, scale 1/32768 (as the host reads them: full scale = 1.0);
+- IEEE float32 files quantised to int16 with a per-file scale: the largest finite |x| of the
+  file maps to 32767 (scale = max|x| / 32767), a relative error of at most 1.5e-5 of that peak.
+  Saturation means nothing there (full_scale is set out of reach). A frame with a NaN or
+  infinite sample is delivered alone, as zeros, and counted in ``invalid``, so the ring can
+  flag exactly the windows it falls in.
+In real time (speed > 0) the recording is a sensor with an unbounded FIFO: what was not read in
+time waits, and the ring counts what it cannot hold as dropped.
+Costs: the WAV header parser's few hundred bytes; float32 files a 1 KB conversion buffer.
+Reading allocates nothing but, in real time, a boxed float per call (the time bookkeeping).
+"""
+
+import time
+from array import array
+
+import micropython
+from micropython import const
+
+from .sensor import Sensor
+
+_CHUNK = const(256)  # float32 samples (all channels) converted per step
+
+
+@micropython.native
+def _quantise(src, dst, count, c, inv):
+    # dst[i] = round(src[i] * inv) for whole frames; stop before the first frame holding a NaN
+    # or infinity (NaN != NaN; inf * 0 is NaN) and return how many frames were converted.
+    i = 0
+    for f in range(count):
+        for j in range(c):
+            v = src[i + j]
+            if v != v or v * 0.0 != 0.0:
+                return f
+        for j in range(c):
+            v = src[i] * inv
+            dst[i] = int(v + 0.5) if v >= 0.0 else -int(0.5 - v)
+            i += 1
+    return count
+
+
+class Replay(Sensor):
+    name = "replay"
+
+    def __init__(self, path, speed=1.0, loop=False):
+        from .wav import Wav
+
+        w = Wav(path)  # validates the header; its file object is reused below
+        self.path = path
+        self.channels = w.channels
+        self.rate = float(w.rate)
+        self.frames = w.frames
+        self._f = w._f
+        self._data = w._data
+        self._align = w._align
+        self._float = w.kind == "f"
+        self.speed = speed
+        self.loop = loop
+        self.realtime = speed > 0
+        self.ended = False
+        self.dropped = 0
+        self.errors = 0
+        self.invalid = 0  # frames with NaN or infinite samples
+        self.pos = 0  # next frame of the file
+        self.played = 0  # frames delivered since start
+        if self._float:
+            self._fbuf = array("f", range(max(1, _CHUNK // self.channels) * self.channels))
+            self._fmv = memoryview(self._fbuf)
+            peak = self._peak()
+            self.scale = peak / 32767 if peak > 0 else 1.0 / 32768
+            self._inv = 1.0 / self.scale
+            self.full_scale = 32768  # out of reach: no saturation flag on float recordings
+        else:
+            self.scale = 1.0 / 32768
+            self.full_scale = 32767
+        self._per_us = self.rate * speed / 1000000
+        self._frac = 0.0
+        self._due = 0  # frames that time has made available and were not read yet
+        self._last = time.ticks_us()
+
+    def __repr__(self):
+        return "<Replay %s: %d ch at %g Hz x%g, frame %d of %d%s>" % (
+            self.path, self.channels, self.rate, self.speed, self.pos, self.frames,
+            ", looping" if self.loop else "")
+
+    def _peak(self):
+        # The largest finite |sample| of a float32 file: one pass at start.
+        f = self._f
+        f.seek(self._data)
+        left = self.frames * self.channels
+        buf = self._fbuf
+        peak = 0.0
+        while left > 0:
+            k = min(left, len(buf))
+            f.readinto(self._fmv[:k])
+            for i in range(k):
+                v = buf[i]
+                if v == v and v * 0.0 == 0.0:
+                    if v < 0:
+                        v = -v
+                    if v > peak:
+                        peak = v
+            left -= k
+        return peak
+
+    def restart(self):
+        """Play again from the first frame."""
+        self.pos = 0
+        self.ended = False
+        self._frac = 0.0
+        self._due = 0
+        self._last = time.ticks_us()
+
+    def read_into(self, buf, max_frames=None):
+        c = self.channels
+        k = len(buf) // c if max_frames is None else max_frames
+        if self.realtime:  # frames whose time has come since the last call
+            now = time.ticks_us()
+            self._frac += time.ticks_diff(now, self._last) * self._per_us
+            self._last = now
+            whole = int(self._frac)
+            self._frac -= whole
+            self._due += whole
+            if k > self._due:
+                k = self._due
+        if self.pos >= self.frames:
+            if not self.loop:
+                self.ended = True
+                return 0
+            self.pos = 0
+        if k > self.frames - self.pos:
+            k = self.frames - self.pos
+        if k <= 0:
+            return 0
+        f = self._f
+        f.seek(self._data + self.pos * self._align)
+        if self._float:
+            k = self._read_float(buf, k)
+        else:
+            # readinto a view: slicing an array would read into a copy
+            k = f.readinto(buf if len(buf) == k * c else memoryview(buf)[: k * c]) // self._align
+        self.pos += k
+        self.played += k
+        if self.realtime:
+            self._due -= k
+        return k
+
+    def _read_float(self, buf, k):
+        c = self.channels
+        per = len(self._fbuf) // c
+        if k > per:
+            k = per
+        self._f.readinto(self._fmv[: k * c])
+        got = _quantise(self._fbuf, buf, k, c, self._inv)
+        if got == 0:  # the first frame is invalid: deliver it alone, as zeros
+            for j in range(c):
+                buf[j] = 0
+            self.invalid += 1
+            return 1
+        return got
+
+    def close(self):
+        self._f.close()
+

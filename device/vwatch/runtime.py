@@ -1,0 +1,318 @@
+"""The detector: sensor -> ring -> features -> score -> alarm -> one report line per window.
+
+    import vwatch
+    vwatch.run()                                       # /model.vwm on /replay.wav (emulated board)
+    from vwatch.lsm9ds1 import LSM9DS1
+    vwatch.run(sensor=LSM9DS1(machine.I2C(1), rate=952))    # on a real sensor; Ctrl-C stops
+    from vwatch.replay import Replay
+    vwatch.run("/m.vwm", Replay("/rec.wav", speed=0), windows=100, backend="pure")
+    vwatch.status()                                    # the last window's state
+
+Prints the lines of docs/protocol.md (version 1) through ``out`` (default print): a start
+line, one line per window, alarm on/off events, warnings, and a stop line on Ctrl-C, stop(),
+after ``windows`` windows or at the end of a replay.
+Everything is allocated before the first window: the model's arrays, the backend's buffers,
+the ring (2 * C * (N + min(hop, N)) bytes), the alarm history. Per window the loop allocates
+the report line and, on ports that box floats, short-lived floats; nothing survives a window.
+"""
+
+import gc
+import sys
+import time
+
+from micropython import const
+
+REPLAY = "/replay.wav"  # where `vibrawatch emulate --replay` puts the recording
+_ABOVE = const(1)
+_NONFINITE = const(2)
+_SATURATED = const(4)
+_RETRIED = const(8)
+_WARN_EVERY = const(1000)  # windows between two warnings of the same kind
+_CODE = const(12000)  # bytes the backend's and the runtime's code take, roughly (64-bit port)
+
+_state = None  # the current or last run: see status()
+_stop = False
+
+
+class State:
+    """The last window of a run, for status(); updated in place, never reallocated."""
+
+    def __init__(self, model, sensor, backend):
+        self.model = model.model_id
+        self.sensor = sensor
+        self.backend = backend
+        self.running = True
+        self.seq = -1
+        self.score = 0.0
+        self.alarm = 0
+        self.flags = 0
+        self.dropped = 0  # frames lost since start: ring overflow plus the sensor's own
+        self.errors = 0  # sensor reads retried since start
+        self.micros = 0
+
+    def __repr__(self):
+        return "<vwatch %s model=%s backend=%s seq=%d score=%.4g alarm=%d>" % (
+            "running" if self.running else "stopped", self.model, self.backend, self.seq,
+            self.score, self.alarm)
+
+
+def stop():
+    """Ask the running loop to stop after its current window (callable from a Timer callback
+    or another thread: it only sets a flag)."""
+    global _stop
+    _stop = True
+
+
+def status(out=print):
+    """Print the state of the current or last run and the heap; return the State (or None)."""
+    st = _state
+    if st is None:
+        out("vwatch: not started; run vwatch.run()")
+        return None
+    gc.collect()
+    out("vwatch %s: model=%s backend=%s seq=%d score=%.4g alarm=%d flags=%d dropped=%d "
+        "errors=%d us=%d heap_free=%d heap_used=%d sensor=%s"
+        % ("running" if st.running else "stopped", st.model, st.backend, st.seq, st.score,
+           st.alarm, st.flags, st.dropped, st.errors, st.micros, gc.mem_free(), gc.mem_alloc(),
+           st.sensor))
+    return st
+
+
+def _exists(path):
+    import os
+
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def _default_sensor(speed):
+    if _exists(REPLAY):
+        from .replay import Replay
+
+        return Replay(REPLAY, speed=speed)
+    raise ValueError(
+        "no sensor given and no %s to replay; pass one, e.g. vwatch.run(sensor=s) with s = "
+        "lsm9ds1.LSM9DS1(i2c), bmi270.BMI270(i2c), mpu6050.MPU6050(i2c), "
+        "adxl345.ADXL345(i2c), lis3dh.LIS3DH(i2c), adc.ADC(pin) or replay.Replay('/rec.wav')"
+        % REPLAY)
+
+
+def check_sensor(sensor, m):
+    """Raise ValueError unless the sensor delivers the model's channels at its rate."""
+    name = getattr(sensor, "path", None) or getattr(sensor, "name", "sensor")
+    if sensor.channels != m.channels:
+        raise ValueError("%s delivers %d channels but model %s expects %d; configure the "
+                         "sensor for %d channels or fit a model for %d"
+                         % (name, sensor.channels, m.model_id, m.channels, m.channels,
+                            sensor.channels))
+    if abs(sensor.rate - m.rate) > 0.005 * m.rate:
+        raise ValueError("%s runs at %g Hz but model %s expects %g Hz (0.5 %% tolerance); set "
+                         "the sensor's rate or fit a model at %g Hz"
+                         % (name, sensor.rate, m.model_id, m.rate, sensor.rate))
+
+
+def _need(n, hop, c, b, d, backend):
+    # Rough bytes a run needs: model arrays, ring, backend buffers, their code.
+    model = 2 * (b + 1) + 4 * d + 2 * d * (d + 1) + 600
+    ring = 2 * c * (n + min(hop, n) + 32) + 200
+    if backend == "ulab":  # 3N floats (8 bytes on float64 builds), chunk buffers, views
+        fe = 24 * n + 8 * d + 6000 + 64 * b
+    else:  # window 4N, sine table N, f and f - mu
+        fe = 5 * n + 8 * d + 300
+    return model + ring + fe + _CODE
+
+
+class Config:
+    """A loaded model's fields and arrays without its loader (see _allocate)."""
+
+    def __repr__(self):
+        return "<Model %s: N=%d hop=%d fs=%g C=%d B=%d stats=%d d=%d thr=%g>" % (
+            self.model_id, self.window, self.hop, self.rate, self.channels, self.bands,
+            self.stats, self.d, self.threshold)
+
+
+_MODEL_FIELDS = ("size", "rate", "window", "hop", "channels", "bands", "stats", "estimator",
+                 "d", "alarm_k", "alarm_n", "eps", "threshold", "clear", "n_train", "created",
+                 "edges", "mu", "lp", "crc", "model_id")
+
+
+def _unload(name):
+    # Forget a submodule so its code can be collected (it is imported again when needed).
+    import vwatch
+
+    sys.modules.pop("vwatch." + name, None)
+    try:
+        delattr(vwatch, name)
+    except AttributeError:
+        pass
+
+
+def _load(model):
+    # The model's arrays in a Config; the loader's code (about 7 KB) is freed afterwards.
+    if isinstance(model, str):
+        from .model import load
+
+        model = load(model)
+    m = model
+    c = Config()
+    for k in _MODEL_FIELDS:
+        setattr(c, k, getattr(m, k))
+    return c
+
+
+def _allocate(model, sensor, backend, speed):
+    # Everything the loop needs. Code first, while the heap is empty (compiling leaves holes),
+    # the loaders' code dropped once used, then the arrays from the biggest down.
+    from . import backend_class
+    from .alarm import Alarm
+    from .ring import Ring
+
+    cls = backend_class(backend)
+    if sensor is None:
+        sensor = _default_sensor(speed)
+        _unload("wav")  # the replay keeps only its file
+    m = _load(model)
+    model = None
+    _unload("model")
+    gc.collect()
+    check_sensor(sensor, m)
+    fe = cls(m)
+    ring = Ring(m.channels, m.window, m.hop, sensor.scale)
+    alarm = Alarm(m.alarm_k, m.alarm_n, m.threshold, m.clear)
+    return m, sensor, fe, ring, alarm
+
+
+def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, out=print):
+    """Run the detector (see the module doc); return the number of windows reported.
+
+    model: a model file's path (or a loaded vwatch.model.Model); sensor: a vwatch sensor
+    (default: a Replay of /replay.wav at ``speed``); backend: 'ulab', 'pure' or None (ulab
+    when it imports); windows: stop after this many windows (None: until stopped)."""
+    global _state, _stop
+    _stop = False
+    own = sensor is None  # a sensor made here is closed here
+    try:
+        m, sensor, fe, ring, alarm = _allocate(model, sensor, backend, speed)
+    except MemoryError:
+        gc.collect()
+        free = gc.mem_free()
+        used = gc.mem_alloc()
+        msg = "out of memory at start-up: about %d bytes needed, %d free of a %d-byte heap" % (
+            _need_of(model, backend), free, free + used)
+        out("vw1 error " + msg)
+        raise MemoryError(msg + "; use a model with fewer features or a smaller window, or "
+                          "free the heap (fewer imports, a reset)")
+    except Exception as e:
+        out("vw1 error %s" % e)
+        raise
+    st = State(m, sensor, fe.name)
+    _state = st
+    gc.collect()
+    v = sys.implementation.version
+    out("vw1 start fw=%d.%d.%d backend=%s model=%s rate=%g ch=%d win=%d hop=%d feat=%d thr=%g "
+        "heap_free=%d heap_used=%d" % (v[0], v[1], v[2], fe.name, m.model_id, sensor.rate,
+                                       m.channels, m.window, m.hop, m.d, m.threshold,
+                                       gc.mem_free(), gc.mem_alloc()))
+    try:
+        _loop(m, sensor, fe, ring, alarm, st, windows, out)
+    except KeyboardInterrupt:
+        pass
+    except Exception as e:
+        st.running = False
+        out("vw1 error %s at window %d: %s" % (type(e).__name__, st.seq + 1, e))
+        raise
+    finally:
+        st.running = False
+        if own:
+            sensor.close()
+    out("vw1 stop seq=%d" % st.seq)
+    return st.seq + 1
+
+
+def _need_of(model, backend):
+    # Estimate for the MemoryError message, from the file's header alone (no big arrays).
+    if isinstance(model, str):
+        import struct
+
+        try:
+            with open(model, "rb") as f:
+                h = f.read(32)
+            n, _, hop, c, b, _, _, d = struct.unpack_from("<HHIBBBBH", h, 16)
+        except Exception:
+            return -1
+    else:
+        n, hop, c, b, d = model.window, model.hop, model.channels, model.bands, model.d
+    return _need(n, hop, c, b, d, backend or "pure")
+
+
+def _loop(m, sensor, fe, ring, alarm, st, windows, out):
+    thr = m.threshold
+    full = sensor.full_scale
+    realtime = getattr(sensor, "realtime", True)
+    seen_dropped = sensor.dropped  # the sensor's counters when last reported
+    seen_errors = sensor.errors
+    warned_drop = -_WARN_EVERY
+    warned_err = -_WARN_EVERY
+    raised = 0
+    seq = 0
+    while not _stop:
+        got = ring.fill(sensor)
+        if not ring.ready():
+            if getattr(sensor, "ended", False):
+                return
+            if realtime and not got:
+                time.sleep_ms(1)  # nothing new: let the sensor fill its FIFO
+            continue
+        t0 = time.ticks_us()
+        flags = 0
+        if ring.tainted():
+            flags = _NONFINITE
+        else:
+            fe.compute(ring, 0)
+            s = fe.score()
+            if s != s or s * 0.0 != 0.0:  # NaN or infinity out of finite input (overflow)
+                flags = _NONFINITE
+            else:
+                if s > thr:
+                    flags = _ABOVE
+                raised = 1 if alarm.step(s) else 0
+        if ring.peak() >= full:
+            flags |= _SATURATED
+        e = sensor.errors
+        if e != seen_errors:
+            flags |= _RETRIED
+        d = ring.dropped + sensor.dropped
+        dropped = d - seen_dropped
+        ring.advance()
+        us = time.ticks_diff(time.ticks_us(), t0)
+        if flags & _NONFINITE:
+            out("w,%d,nan,%d,%d,%d,%d" % (seq, raised, flags, dropped, us))
+        else:
+            out("w,%d,%.4g,%d,%d,%d,%d" % (seq, s, raised, flags, dropped, us))
+            st.score = s
+        if raised != st.alarm:
+            if raised:
+                out("vw1 alarm on seq=%d score=%.4g" % (seq, s))
+            else:
+                out("vw1 alarm off seq=%d" % seq)
+        if dropped and seq - warned_drop >= _WARN_EVERY:
+            warned_drop = seq
+            out("vw1 warn %d samples dropped before window %d (%d since start): processing "
+                "is slower than the sensor" % (dropped, seq, d))
+        if e != seen_errors and seq - warned_err >= _WARN_EVERY:
+            warned_err = seq
+            out("vw1 warn %d sensor reads retried (%d since start)" % (e - seen_errors, e))
+        seen_dropped = d
+        seen_errors = e
+        st.seq = seq
+        st.alarm = raised
+        st.flags = flags
+        st.dropped = d
+        st.errors = e
+        st.micros = us
+        seq += 1
+        if windows is not None and seq >= windows:
+            return
