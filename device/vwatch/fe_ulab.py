@@ -55,7 +55,7 @@ class Features:
         self.scale = 16.0 / (3.0 * n * n)
         # Raw interleaved samples of a few frames, converted in C (see ulab_k.fill). Each
         # chunk costs about 900 bytes of views, so bigger is better where the heap allows.
-        raw = 512 if self.f32 else 128
+        raw = 256 if self.f32 else 128
         self.raw = memoryview(bytearray(4 * raw))
         self.raw16 = self.raw[: 2 * raw]  # int16 samples
         self.cbuf = np.zeros(raw)  # their floats
