@@ -137,10 +137,14 @@ class Device:
         self.mpy_dir = mpy_dir  # precompiled package first on sys.path (ulab: see test file)
         self.float_bytes = float_bytes  # ulab's float size on this build
 
-    def heap_for(self, n):
+    def heap_for(self, n, channels=1):
         # ulab on a float64 build needs 2N + N floats of 8 bytes: at N = 2048 that alone is
-        # 48 KB, which cannot fit beside the interpreter in 64 KB. Boards use float32 builds.
-        if self.backend == "ulab" and self.float_bytes == 8 and n >= 2048:
+        # 48 KB, which cannot fit beside the interpreter in 64 KB; at N = 1024 with 8 channels
+        # it is within a few hundred bytes. Boards use float32 builds, which fit.
+        if self.backend == "ulab" and self.float_bytes == 8 and (
+                n >= 2048 or n * channels >= 8192):
+            print("ulab on a float64 build: N=%d, C=%d needs more than 64 KB, run at 160K"
+                  % (n, channels))
             return "160K"
         return "64K"
 
