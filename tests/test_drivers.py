@@ -337,6 +337,19 @@ print(json.dumps({"grew": grew, "ovr": ovr, "frames": frames, "want": sum(sizes)
     assert out["flat"] <= 256  # the simulator's own leftovers at most
 
 
+@pytest.mark.parametrize("name", ["lsm9ds1", "mpu6050"])  # little- and big-endian paths
+def test_reads_into_a_memoryview_slice_as_the_ring_does(micropython, name):
+    out = run(micropython, setup(name) + """
+ring = array("h", bytes(2 * 3 * 20))
+sim.advance(4)
+n = drv.read_into(memoryview(ring)[3 * 5 : 3 * 15], 8)
+e = lsb_error(drv, sim, ring[15:], n, 0)
+print(json.dumps({"n": n, "e": e, "before": list(ring[:15]), "after": list(ring[27:])}))
+""")
+    assert out["n"] == 4 and out["e"] <= 1.0
+    assert out["before"] == [0] * 15 and out["after"] == [0] * 33
+
+
 def test_bmi270_config_missing_wrong_or_as_bytes(micropython):
     out = run(micropython, """
 from vwatch.bmi270 import BMI270

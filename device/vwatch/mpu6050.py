@@ -18,7 +18,7 @@ Allocates 192 bytes of burst buffer and six memoryviews at construction, nothing
 
 from micropython import const
 
-from .i2cs import I2CSensor, exact, pick
+from .i2cs import I2CSensor, exact
 
 _SMPLRT_DIV = const(0x19)  # Register 25: rate = gyroscope output rate / (1 + div)
 _CONFIG = const(0x1A)  # Register 26: DLPF_CFG (2..0); 1..6 make the gyroscope rate 1 kHz
@@ -52,7 +52,8 @@ class MPU6050(I2CSensor):
     def __init__(self, i2c, address=0x68, rate=1000, range_g=4):
         # 0x68 with AD0 low, 0x69 with it high (Product Specification, I2C interface)
         if not isinstance(rate, (int, float)) or rate <= 0:
-            pick(rate, (1000,), "rate", "the MPU6050")  # raises the ValueError
+            raise ValueError("rate=%r: the MPU6050 needs a positive number; it runs at "
+                             "1000 / (1 + d) Hz for d = 0..255 (1000 down to 3.9)" % (rate,))
         fs = exact(range_g, _RANGES, "range_g", "the MPU6050")
         div = int(1000 / rate + 0.5) - 1
         div = 0 if div < 0 else 255 if div > 255 else div
