@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh clone: makes .venv (once, or again when pyproject.toml changes),
-# installs vibrawatch with its test extras into it, then runs what you asked for.
+# installs vibrawatch with its test extras into it (and the MicroPython ports' type stubs
+# beside it, tools/micropython_stubs.py), then runs what you asked for.
 #
 #   bash tools/dev.sh demo     # fit a model on the bundled data, score normal and faulty runs
 #   bash tools/dev.sh test     # the whole test suite (pytest); extra arguments go to pytest
@@ -17,6 +18,8 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
     python3 -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --upgrade pip
     "$venv/bin/python" -m pip install --quiet -e ".[test]"
+    # Each MicroPython port's type stubs in a folder of their own (see the script)
+    "$venv/bin/python" tools/micropython_stubs.py
     echo "$want" > "$stamp"
 fi
 export PATH="$venv/bin:$PATH"
