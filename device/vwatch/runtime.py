@@ -175,11 +175,11 @@ def _allocate(model, sensor, backend, speed):
     _unload("model")
     if sensor is None:
         sensor = _default_sensor(speed)
-        _unload("wav")  # the replay keeps only its file
+    _unload("wav")  # a replay keeps only its file (a caller's own Wav objects keep theirs)
     gc.collect()
     check_sensor(sensor, m)
-    fe = cls(m)
     ring = Ring(m.channels, m.window, m.hop, sensor.scale)
+    fe = cls(m)  # last: it loads its kernels after its buffers
     alarm = Alarm(m.alarm_k, m.alarm_n, m.threshold, m.clear)
     return m, sensor, fe, ring, alarm
 
@@ -195,12 +195,12 @@ def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, 
     own = sensor is None  # a sensor made here is closed here
     try:
         m, sensor, fe, ring, alarm = _allocate(model, sensor, backend, speed)
-    except MemoryError:
+    except MemoryError as e:
         gc.collect()
         free = gc.mem_free()
         used = gc.mem_alloc()
-        msg = "out of memory at start-up: about %d bytes needed, %d free of a %d-byte heap" % (
-            _need_of(model, backend), free, free + used)
+        msg = ("out of memory at start-up (%s): about %d bytes needed, %d free of a %d-byte "
+               "heap" % (e, _need_of(model, backend), free, free + used))
         out("vw1 error " + msg)
         raise MemoryError(msg + "; use a model with fewer features or a smaller window, or "
                           "free the heap (fewer imports, a reset)")
