@@ -126,3 +126,10 @@ def test_device_code_uses_only_what_the_port_has(port, tmp_path):
     caught = {(n, c) for p, n, c, _ in found if p == str(snippet)}
     assert caught == expected, "on %s, CPython-only lines not caught: %s; unexpected: %s" % (
         port, sorted(expected - caught), sorted(caught - expected))
+
+
+def test_host_code_type_checks_against_numpy_and_scikit_learn():
+    # pyproject.toml [tool.mypy]: host/vibrawatch with numpy's own types, scipy-stubs,
+    # scikit-learn-stubs, types-tqdm and types-pyserial from the test extras.
+    out = _mypy(["--config-file", str(ROOT / "pyproject.toml")], cache="host")
+    assert not out.strip(), "mypy on host/:\n" + out

@@ -40,17 +40,17 @@ class FitError(VibrawatchError):
 class FitSettings:
     window: int = 1024
     hop: int = 512
-    bands: int = None  # None: as many as the normal data support, up to MAX_AUTO_BANDS
+    bands: int | None = None  # None: as many as the normal data support, up to MAX_AUTO_BANDS
     layout: str = "log"
     stats: int = 0
     estimator: str = "ledoitwolf"
     holdout: float = 0.25
     alarm_k: int = 3
     alarm_n: int = 5
-    false_alarms_per_hour: float = None  # None: thresholds.DEFAULT_FALSE_ALARMS_PER_HOUR
+    false_alarms_per_hour: float | None = None  # None: thresholds.DEFAULT_FALSE_ALARMS_PER_HOUR
     threshold_method: str = "auto"  # auto, data, hotelling, chi2 (see thresholds.calibrate)
-    cost_miss: float = None  # both costs given: threshold and k-of-n minimise expected cost
-    cost_false_alarm: float = None
+    cost_miss: float | None = None  # both costs given: threshold and k-of-n minimise expected cost
+    cost_false_alarm: float | None = None
 
 
 @dataclass
@@ -62,10 +62,11 @@ class FitReport:
     threshold: float
     train_scores: np.ndarray = field(repr=False)
     holdout_scores: np.ndarray = field(repr=False)
-    calibration: T.Calibration = None
-    cv_scores: list = field(default=None, repr=False)  # out-of-sample, per recording, in time
+    calibration: T.Calibration | None = None
+    # out-of-sample, per recording, in time
+    cv_scores: list | None = field(default=None, repr=False)
     bands_note: str = ""
-    anomalous_scores: list = field(default=None, repr=False)
+    anomalous_scores: list | None = field(default=None, repr=False)
 
     def lines(self):
         q = lambda s, p: float(np.quantile(s, p)) if s.size else float("nan")  # noqa: E731
