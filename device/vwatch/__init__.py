@@ -89,14 +89,6 @@ def score_file(model_path, wav_path, backend=None):
 
 def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, out=print):
     """Run the detector until Ctrl-C, stop() or the end of a replay (see vwatch.runtime)."""
-    import gc
-
-    gc.collect()
-    if isinstance(model, str):
-        # The model's big arrays first, before compiling the runtime leaves holes in the heap.
-        from .model import load
-
-        model = load(model)
     from . import runtime
 
     return runtime.run(model, sensor, backend, speed, windows, out)
