@@ -32,6 +32,7 @@ def test_wheel_holds_the_host_package_the_board_package_and_the_demo_data(wheel)
     device = {p.name for p in (ROOT / "device" / "vwatch").iterdir() if p.suffix == ".py"}
     assert device and {"vibrawatch/_device/vwatch/" + n for n in device} <= names
     assert "vibrawatch/_device/vwatch/package.json" in names
+    assert "vibrawatch/_device/vwatch/__init__.pyi" in names  # the board API for editors
     assert {"vibrawatch/_device/main.py", "vibrawatch/_device/vw_swap.py"} <= names
     assert {"vibrawatch/cli.py", "vibrawatch/reference.py",
             "vibrawatch/data/adi_1800rpm_normal.wav"} <= names

@@ -133,3 +133,28 @@ def test_host_code_type_checks_against_numpy_and_scikit_learn():
     # scikit-learn-stubs, types-tqdm and types-pyserial from the test extras.
     out = _mypy(["--config-file", str(ROOT / "pyproject.toml")], cache="host")
     assert not out.strip(), "mypy on host/:\n" + out
+
+
+def _signatures(path):
+    # {public top-level function: [(parameter, has a default)]} of a module or a stub
+    tree = ast.parse(path.read_text())
+    sigs = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
+            a = node.args
+            names = [p.arg for p in a.posonlyargs + a.args]
+            defaults = [False] * (len(names) - len(a.defaults)) + [True] * len(a.defaults)
+            sigs[node.name] = list(zip(names, defaults))
+    return sigs
+
+
+def test_board_api_stub_matches_the_code():
+    # device/vwatch/__init__.pyi is what editors show a board user: every public call of
+    # vwatch/__init__.py, with the same parameters and defaults, and nothing it lacks.
+    pkg = ROOT / "device" / "vwatch"
+    assert _signatures(pkg / "__init__.pyi") == _signatures(pkg / "__init__.py")
+
+
+def test_board_api_stub_type_checks():
+    found = mypy_micropython("rp2", ["device/vwatch/__init__.pyi"])
+    assert not found, "device/vwatch/__init__.pyi:\n%s" % "\n".join(map(str, found))

@@ -1,0 +1,80 @@
+"""vwatch: vibration anomaly scoring on a MicroPython board (the device side of vibrawatch).
+
+Types and costs of the calls a board user makes; editors read this file for completion
+(README "Editor completion on the board"). The sensors are in their own modules, each
+documented in its docstring and in docs/sensors.md (memory, FIFO, rates):
+vwatch.replay.Replay(path, speed=1.0, loop=False), vwatch.lsm9ds1.LSM9DS1,
+vwatch.bmi270.BMI270, vwatch.mpu6050.MPU6050, vwatch.adxl345.ADXL345, vwatch.lis3dh.LIS3DH
+(all (i2c, address=..., rate=..., range_g=...)) and vwatch.adc.Analog(adc, rate=1000, ...),
+every one a vwatch.sensor.Sensor.
+
+Costs below: N window, hop, C channels, B bands, d features (docs/features.md). Times were
+measured on the unix port of a 2-core x86-64 machine (pure backend): a microcontroller is
+tens of times slower; scale by N log2 N per channel plus d^2/2 for the score.
+"""
+
+from typing import Callable
+
+from .model import Model
+from .sensor import Sensor
+from .wav import Wav
+
+__version__: str
+
+class _Features:
+    name: str  # 'pure' or 'ulab'
+    f: object  # the last window's d features, array('f')
+    def compute(self, source: Wav | object, start: int) -> object: ...
+    def score(self) -> float: ...
+
+def backend_class(backend: str | None = None) -> type[_Features]:
+    """The Features class of 'pure', 'ulab', or None/'auto' (ulab when it imports).
+    Allocates nothing; imports fe_pure or fe_ulab (a few KB of heap for the code)."""
+
+def features(model: Model, backend: str | None = None) -> _Features:
+    """A feature backend for ``model`` with every buffer allocated now: pure 5N + 8d bytes
+    (window, sine table, features) plus its kernels' code (about 5 KB on 64-bit); ulab 3N
+    floats and a view per band. Nothing more is allocated per window but boxed floats."""
+
+def check_recording(model: Model, wav: Wav) -> None:
+    """Raise ValueError unless ``wav`` has the model's channels, rate (0.5 %) and one window.
+    Allocates nothing."""
+
+def score_file(model_path: str, wav_path: str, backend: str | None = None) -> int:
+    """Score every window of a WAV file, print one line per window (docs/score-lines.md);
+    return the number of windows. Allocates the model (2(B+1) + 4d + 2d(d+1) bytes), the
+    backend's buffers (see features) and a 1 KB read buffer, all freed on return.
+    N=512, C=3, d=45: about 10 ms a window on the unix port (13 KB of heap in all);
+    N=256, C=3, d=24: about 4 ms."""
+
+def run(
+    model: str | Model = "/model.vwm",
+    sensor: Sensor | None = None,
+    backend: str | None = None,
+    speed: float = 1.0,
+    windows: int | None = None,
+    out: Callable[[str], object] = ...,
+) -> int:
+    """Run the detector until Ctrl-C, stop(), ``windows`` windows or the end of a replay;
+    print the lines of docs/protocol.md through ``out``; return the windows reported.
+    Without a sensor it replays /replay.wav at ``speed``. Allocates everything before the
+    first window: the model, the backend's buffers (see features), the ring
+    (2C(N + min(hop, N)) bytes) and the alarm's history; per window only the report line
+    (about 25 bytes) and boxed floats. A window's work is score_file's; the rest of the time
+    the loop polls the sensor. A MemoryError names the bytes needed and the bytes free."""
+
+def status() -> object:
+    """Print (and return) the state of the current or last run: seq, score, alarm, flags,
+    dropped, errors, the microseconds of the last window, heap free and used. Runs one
+    gc.collect() (milliseconds on a large heap); allocates the printed line."""
+
+def stop() -> None:
+    """Ask a running run() to stop after its current window; only sets a flag, so it may be
+    called from a Timer callback or another thread. Allocates nothing."""
+
+def record(seconds: float, sensor: Sensor | None = None, burst: int = 64) -> int:
+    """Print ``seconds`` of raw samples as checked bursts for `vibrawatch record`
+    (docs/protocol.md "Recording"); return the frames sent. Without a sensor it replays
+    /replay.wav in real time. Allocates one burst buffer (2C x burst bytes) and, per burst,
+    its base64 line (about 2.7 x its bytes, short-lived). Runs for ``seconds`` (a replay
+    ending earlier stops it)."""
