@@ -27,7 +27,7 @@ from vibrawatch import modelfile, simulate
 
 SCORE_RTOL = 1e-3  # docs/features.md: relative to max(score, d)
 MODULES = ("__init__", "model", "wav", "sensor", "fe_pure", "dsp", "fe_ulab", "ulab_k", "ring",
-           "alarm", "replay", "runtime")
+           "alarm", "replay", "runtime", "start")
 IMU = dict(rate=952, channels=3, window=256, hop=128, bands=16, stats="all", windows=10000,
            heap="64K", loop_hops=74)
 SEED = dict(rate=20000, channels=8, window=1024, hop=512, bands=12, stats=None, windows=2000,
@@ -444,3 +444,18 @@ def test_reference_configuration_runs_without_leaking(device, mpy_dir, configs, 
              cfg["heap"]))
 
 
+
+
+def test_runs_from_source_when_the_heap_allows(micropython, configs):
+    # Without mpy-cross (deploy --no-compile) the board compiles the package: each module needs
+    # a large transient and leaves its code scattered, so the IMU configuration needs the
+    # emulator's 128 KB heap and the seed configuration 160 KB (64 KB and 128 KB precompiled).
+    for name, heap in (("imu", "128K"), ("seed", "160K")):
+        cfg, model, wav, host = configs[name]
+        code = ("import vwatch\nfrom vwatch.replay import Replay\n"
+                "vwatch.run(%r, Replay(%r, speed=0), windows=3)" % (str(model), str(wav)))
+        run = parse(micropython.run(code, heap=heap))
+        assert len(run.windows) == 3 and run.stop == 2
+        d = int(run.start["feat"])
+        for (seq, score, *_), hs in zip(run.windows, host):
+            assert abs(score - hs) <= SCORE_RTOL * max(hs, d) + 5e-4 * hs

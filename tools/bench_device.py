@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "host"))
 from vibrawatch import features, modelfile, simulate  # noqa: E402
 
 MODULES = ("__init__", "model", "wav", "sensor", "fe_pure", "dsp", "fe_ulab", "ulab_k", "ring",
-           "alarm", "replay", "runtime")
+           "alarm", "replay", "runtime", "start")
 CONFIGS = {
     "IMU": dict(rate=952, channels=3, window=256, hop=128, bands=16, stats=7, heap="64K"),
     "seed": dict(rate=20000, channels=8, window=1024, hop=512, bands=12, stats=0, heap="128K"),
@@ -99,11 +99,10 @@ if fe.name == 'pure':
         fe.dsp.power(z, fe.tw, n)
 else:
     from ulab import numpy as np
+    from vwatch import ulab_k
     x = fe.x
-    ring.read(0, 0, n, x)
-    keep = np.array(x)
-    def restore():
-        x[:] = keep
+    def restore():  # the window's first channel, as compute() fetches it (no copy kept)
+        ulab_k.fill(fe, ring, 0, 0)
     if fe.fft == 'spectrogram':
         from ulab import utils
         def fft():
@@ -171,11 +170,12 @@ def measure(exe, mpy, model, wav, backend, heap, windows):
 
 
 def interpreters():
+    """(label, executable, backends): the stock unix port, then each one with ulab."""
     stock = Path(sys.executable).parent / "micropython"
-    out = [(str(stock) if stock.exists() else shutil.which("micropython"), ("pure",))]
+    out = [("stock", str(stock) if stock.exists() else shutil.which("micropython"), ("pure",))]
     for exe in os.environ.get("VWATCH_ULAB_MICROPYTHON", "").split(os.pathsep):
         if exe:
-            out.append((exe, ("ulab", "pure")))
+            out.append((exe, exe, ("ulab", "pure")))
     return out
 
 
@@ -189,16 +189,15 @@ def main():
         compile_package(tmp / "mpy")
         for name, cfg in CONFIGS.items():
             model, wav, d = write_inputs(tmp, name, cfg)
-            for exe, backends in interpreters():
+            for label, exe, backends in interpreters():
                 for backend in backends:
                     # Time in the configuration's heap; allocation in a heap that holds it.
                     us, _, live, _, ratio = measure(exe, tmp / "mpy", model, wav, backend,
                                                     cfg["heap"], args.windows)
                     _, per, _, _, _ = measure(exe, tmp / "mpy", model, wav, backend, "32M", 3)
-                    rows.append((name, d, cfg["heap"], Path(exe).name, backend, us, per, live,
+                    rows.append((name, d, cfg["heap"], label, backend, us, per, live,
                                  live + per, ratio))
-                    print("  %s %s %s: %.0f us" % (name, Path(exe).name, backend, us),
-                          file=sys.stderr)
+                    print("  %s %s %s: %.0f us" % (name, label, backend, us), file=sys.stderr)
     print("| config | d | heap | interpreter | backend | us/window | bytes/window | live heap "
           "| peak heap | window / FFTs |")
     print("|---|---|---|---|---|---|---|---|---|---|")

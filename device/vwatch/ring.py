@@ -67,7 +67,6 @@ class Ring:
         self.channels = channels
         self.window = window
         self.hop = hop
-        self.scale = scale
         self.cap = frames
         # Allocation, once: the ring, its views, the spill buffer. From a range, not from
         # bytes(...), so no temporary copy doubles the peak; every slot is written before use.
@@ -75,17 +74,23 @@ class Ring:
         self.mv = memoryview(self.buf)
         self.spill = array("h", range(channels * _SPILL))
         self.raw = None  # a byte view of buf, for read_raw
+        self.set_scale(scale)
+        self.reset()
+
+    def set_scale(self, scale):
+        """Units per raw count (the sensor's ``scale``)."""
+        self.scale = scale
         self.kind = None
         if scale == 1.0 / 32768:
             try:
                 import uctypes
 
-                self.raw = memoryview(uctypes.bytearray_at(uctypes.addressof(self.buf),
-                                                           2 * channels * frames))
+                if self.raw is None:
+                    self.raw = memoryview(uctypes.bytearray_at(uctypes.addressof(self.buf),
+                                                               2 * len(self.buf)))
                 self.kind = "h"
             except (ImportError, AttributeError):
                 pass
-        self.reset()
 
     def reset(self):
         self.head = 0  # ring slot of the current window's first frame

@@ -28,7 +28,6 @@ _NONFINITE = const(2)
 _SATURATED = const(4)
 _RETRIED = const(8)
 _WARN_EVERY = const(1000)  # windows between two warnings of the same kind
-_CODE = const(12000)  # bytes the backend's and the runtime's code take, roughly (64-bit port)
 
 _state = None  # the current or last run: see status()
 _stop = False
@@ -105,88 +104,13 @@ def default_sensor(speed=1.0):
 _default_sensor = default_sensor  # the name vwatch.recorder first used
 
 
-def check_sensor(sensor, m):
-    """Raise ValueError unless the sensor delivers the model's channels at its rate."""
-    name = getattr(sensor, "path", None) or getattr(sensor, "name", "sensor")
-    if sensor.channels != m.channels:
-        raise ValueError("%s delivers %d channels but model %s expects %d; configure the "
-                         "sensor for %d channels or fit a model for %d"
-                         % (name, sensor.channels, m.model_id, m.channels, m.channels,
-                            sensor.channels))
-    if abs(sensor.rate - m.rate) > 0.005 * m.rate:
-        raise ValueError("%s runs at %g Hz but model %s expects %g Hz (0.5 %% tolerance); set "
-                         "the sensor's rate or fit a model at %g Hz"
-                         % (name, sensor.rate, m.model_id, m.rate, sensor.rate))
-
-
-def _need(n, hop, c, b, d, backend):
-    # Rough bytes a run needs: model arrays, ring, backend buffers, their code.
-    model = 2 * (b + 1) + 4 * d + 2 * d * (d + 1) + 600
-    ring = 2 * c * (n + min(hop, n) + 32) + 200
-    if backend == "ulab":  # 3N floats (8 bytes on float64 builds), chunk buffers, views
-        fe = 24 * n + 8 * d + 6000 + 64 * b
-    else:  # window 4N, sine table N, f and f - mu
-        fe = 5 * n + 8 * d + 300
-    return model + ring + fe + _CODE
-
-
 class Config:
-    """A loaded model's fields and arrays without its loader (see _allocate)."""
+    """A loaded model's fields and arrays without its loader (see vwatch.start)."""
 
     def __repr__(self):
         return "<Model %s: N=%d hop=%d fs=%g C=%d B=%d stats=%d d=%d thr=%g>" % (
             self.model_id, self.window, self.hop, self.rate, self.channels, self.bands,
             self.stats, self.d, self.threshold)
-
-
-_MODEL_FIELDS = ("size", "rate", "window", "hop", "channels", "bands", "stats", "estimator",
-                 "d", "alarm_k", "alarm_n", "eps", "threshold", "clear", "n_train", "created",
-                 "edges", "mu", "lp", "crc", "model_id")
-
-
-def _unload(name):
-    # Forget a submodule so its code can be collected (it is imported again when needed).
-    import vwatch
-
-    sys.modules.pop("vwatch." + name, None)
-    try:
-        delattr(vwatch, name)
-    except AttributeError:
-        pass
-
-
-def _load(model):
-    # The model's arrays in a Config; the loader's code (about 7 KB) is freed afterwards.
-    if isinstance(model, str):
-        from .model import load
-
-        model = load(model)
-    m = model
-    c = Config()
-    for k in _MODEL_FIELDS:
-        setattr(c, k, getattr(m, k))
-    return c
-
-
-def _allocate(model, sensor, backend, speed):
-    # Everything the loop needs. Code first, while the heap is empty (compiling leaves holes),
-    # the loaders' code dropped once used, then the arrays from the biggest down.
-    from . import backend_class
-    from .alarm import Alarm
-    from .ring import Ring
-
-    cls = backend_class(backend)
-    m = _load(model)
-    _unload("model")
-    if sensor is None:
-        sensor = default_sensor(speed)
-    _unload("wav")  # a replay keeps only its file (a caller's own Wav objects keep theirs)
-    gc.collect()
-    check_sensor(sensor, m)
-    ring = Ring(m.channels, m.window, m.hop, sensor.scale)
-    fe = cls(m)  # last: it loads its kernels after its buffers
-    alarm = Alarm(m.alarm_k, m.alarm_n, m.threshold, m.clear)
-    return m, sensor, fe, ring, alarm
 
 
 def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, out=print):
@@ -198,20 +122,21 @@ def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, 
     global _state, _stop
     _stop = False
     own = sensor is None  # a sensor made here is closed here
+    from . import start
+
     try:
-        m, sensor, fe, ring, alarm = _allocate(model, sensor, backend, speed)
+        m, sensor, fe, ring, alarm = start.allocate(model, sensor, backend, speed, Config,
+                                                    default_sensor)
     except MemoryError as e:
-        gc.collect()
-        free = gc.mem_free()
-        used = gc.mem_alloc()
-        msg = ("out of memory at start-up (%s): about %d bytes needed, %d free of a %d-byte "
-               "heap" % (e, _need_of(model, backend), free, free + used))
-        out("vw1 error " + msg)
-        raise MemoryError(msg + "; use a model with fewer features or a smaller window, or "
-                          "free the heap (fewer imports, a reset)")
+        msg = start.memory_message(e, model, backend)
+        out("vw1 error " + msg.split(";")[0])
+        raise MemoryError(msg)
     except Exception as e:
         out("vw1 error %s" % e)
         raise
+    finally:
+        start.unload("start")  # its code is not needed once the run is set up
+        start = None
     st = State(m, sensor, fe.name)
     _state = st
     gc.collect()
@@ -234,22 +159,6 @@ def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, 
             sensor.close()
     out("vw1 stop seq=%d" % st.seq)
     return st.seq + 1
-
-
-def _need_of(model, backend):
-    # Estimate for the MemoryError message, from the file's header alone (no big arrays).
-    if isinstance(model, str):
-        import struct
-
-        try:
-            with open(model, "rb") as f:
-                h = f.read(32)
-            n, _, hop, c, b, _, _, d = struct.unpack_from("<HHIBBBBH", h, 16)
-        except Exception:
-            return -1
-    else:
-        n, hop, c, b, d = model.window, model.hop, model.channels, model.bands, model.d
-    return _need(n, hop, c, b, d, backend or "pure")
 
 
 def _loop(m, sensor, fe, ring, alarm, st, windows, out):

@@ -1,0 +1,131 @@
+"""Start-up work of vwatch.run: size, check and allocate everything the loop needs.
+
+Its own module so that compiling it (from source) and keeping its code are needed only while
+run() starts: run() unloads it before the first window.
+"""
+
+import gc
+import sys
+
+from micropython import const
+
+_CODE = const(12000)  # bytes of the backend's and the runtime's code, roughly (64-bit port)
+
+
+def check_sensor(sensor, m):
+    """Raise ValueError unless the sensor delivers the model's channels at its rate."""
+    name = getattr(sensor, "path", None) or getattr(sensor, "name", "sensor")
+    if sensor.channels != m.channels:
+        raise ValueError("%s delivers %d channels but model %s expects %d; configure the "
+                         "sensor for %d channels or fit a model for %d"
+                         % (name, sensor.channels, m.model_id, m.channels, m.channels,
+                            sensor.channels))
+    if abs(sensor.rate - m.rate) > 0.005 * m.rate:
+        raise ValueError("%s runs at %g Hz but model %s expects %g Hz (0.5 %% tolerance); set "
+                         "the sensor's rate or fit a model at %g Hz"
+                         % (name, sensor.rate, m.model_id, m.rate, sensor.rate))
+
+
+def _need(n, hop, c, b, d, backend):
+    # Rough bytes a run needs: model arrays, ring, backend buffers, their code.
+    model = 2 * (b + 1) + 4 * d + 2 * d * (d + 1) + 600
+    ring = 2 * c * (n + min(hop, n) + 32) + 200
+    if backend == "ulab":  # 3N floats (8 bytes on float64 builds), chunk buffers, views
+        fe = 24 * n + 8 * d + 6000 + 64 * b
+    else:  # window 4N, sine table N, f and f - mu
+        fe = 5 * n + 8 * d + 300
+    return model + ring + fe + _CODE
+
+
+_MODEL_FIELDS = ("size", "rate", "window", "hop", "channels", "bands", "stats", "estimator",
+                 "d", "alarm_k", "alarm_n", "eps", "threshold", "clear", "n_train", "created",
+                 "edges", "mu", "lp", "crc", "model_id")
+
+
+def unload(name):
+    # Forget a submodule so its code can be collected (it is imported again when needed).
+    import vwatch
+
+    sys.modules.pop("vwatch." + name, None)
+    try:
+        delattr(vwatch, name)
+    except AttributeError:
+        pass
+
+
+def _load(model, config):
+    # The model's arrays in a Config; the loader's code (about 7 KB) is freed afterwards.
+    if isinstance(model, str):
+        from .model import load
+
+        model = load(model)
+    m = model
+    c = config()
+    for k in _MODEL_FIELDS:
+        setattr(c, k, getattr(m, k))
+    return c
+
+
+def _header(model):
+    # (window, hop, channels, bands, features) of a model file or a loaded model, cheaply.
+    if isinstance(model, str):
+        import struct
+
+        with open(model, "rb") as f:
+            h = f.read(32)
+        n, _, hop, c, b, _, _, d = struct.unpack_from("<HHIBBBBH", h, 16)
+        return n, hop, c, b, d
+    return model.window, model.hop, model.channels, model.bands, model.d
+
+
+def allocate(model, sensor, backend, speed, config, default_sensor):
+    # Everything the loop needs. Code first: compiling a module (from source) needs a large
+    # transient and leaves its code scattered, so every module is imported before the big
+    # blocks are allocated, biggest first: the ring (sized from the model's header), the
+    # model's arrays (the loader's code is dropped once used), then the backend's buffers
+    # (it loads its kernels after them).
+    try:
+        n, hop, c, _, _ = _header(model)
+    except Exception:  # missing, short or not a model: load() says why, naming the file
+        n = 0
+    m = None if 16 <= n <= 4096 and 1 <= c <= 8 and hop > 0 else _load(model, config)
+    from . import backend_class
+    from . import model as _  # noqa: F401 (compiled now, used by _load)
+    from .alarm import Alarm
+    from .ring import Ring
+
+    cls = backend_class(backend)
+    if sensor is None:
+        sensor = default_sensor(speed)
+    unload("wav")  # a replay keeps only its file (a caller's own Wav objects keep theirs)
+    gc.collect()
+    ring = None if m else Ring(c, n, hop)
+    m = m or _load(model, config)
+    unload("model")
+    gc.collect()
+    check_sensor(sensor, m)
+    if ring is None:
+        ring = Ring(m.channels, m.window, m.hop)
+    ring.set_scale(sensor.scale)
+    fe = cls(m)
+    alarm = Alarm(m.alarm_k, m.alarm_n, m.threshold, m.clear)
+    return m, sensor, fe, ring, alarm
+
+
+def _need_of(model, backend):
+    # Estimate for the MemoryError message, from the file's header alone (no big arrays).
+    try:
+        n, hop, c, b, d = _header(model)
+    except Exception:
+        return -1
+    return _need(n, hop, c, b, d, backend or "pure")
+
+
+def memory_message(e, model, backend):
+    """What a MemoryError at start-up means: the need, the free heap, what to do."""
+    gc.collect()
+    free = gc.mem_free()
+    used = gc.mem_alloc()
+    return ("out of memory at start-up (%s): about %d bytes needed, %d free of a %d-byte heap; "
+            "use a model with fewer features or a smaller window, or free the heap (fewer "
+            "imports, a reset)" % (e, _need_of(model, backend), free, free + used))
