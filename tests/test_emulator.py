@@ -91,8 +91,10 @@ def test_adapter_runs_code_and_reports_board_errors_clearly(emulated):
         assert (emulated.fs_dir / "lib" / "vwatch" / "x.py").read_bytes() == data
         assert board.sha256("/lib/vwatch/x.py") == hashlib.sha256(data).hexdigest()
         board.rename("/lib/vwatch/x.py", "/lib/vwatch/y.py")
-        assert board.listdir("/lib/vwatch") == ["y.py"]
+        assert board.listdir("/lib/vwatch") == ["y.py"]  # renamed with absolute paths
         assert board.exists("/lib/vwatch/y.py") and not board.exists("/lib/vwatch/x.py")
+        board.put(b"VALUE = 7\n", "/lib/vwatch/__init__.py")  # packages import from /lib
+        assert board.eval("__import__('vwatch').VALUE") == 7
         version, sub, arch = board.mpy_target()
         assert version == 6 and arch == "x64"
 

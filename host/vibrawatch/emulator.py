@@ -41,22 +41,28 @@ RESTART_PAUSE_S = 0.1  # between a child's exit and the next start: no busy loop
 
 _PRELUDE = """\
 import os, sys, vfs
-class _BoardRoot(vfs.VfsPosix):
-    # The unix port's VfsPosix.rename builds both rooted paths in one buffer and fails with
-    # ENOENT; a board's filesystem does not. Rename from the root with relative paths.
-    def rename(self, old, new):
-        cwd = '/' + self.getcwd().strip('/')
-        old, new = [p if p[:1] == '/' else cwd.rstrip('/') + '/' + p for p in (old, new)]
-        self.chdir('/')
-        try:
-            super().rename(old.lstrip('/'), new.lstrip('/'))
-        finally:
-            self.chdir(cwd)
 os.umount('/')
-os.mount(_BoardRoot(%(fs)r), '/')
+os.mount(vfs.VfsPosix(%(fs)r), '/')
 os.chdir('/')
 sys.path[:] = ['', '.frozen', '/lib']
-del os, vfs, _BoardRoot
+class _BoardOs:
+    # The unix port's VfsPosix.rename builds both rooted paths in one buffer and fails with
+    # ENOENT; a board's filesystem does not. So `os` is the real module but for rename, which
+    # renames from the root with relative paths. (A VfsPosix subclass would break imports.)
+    def __init__(self, real):
+        self._os = real
+    def __getattr__(self, name):
+        return getattr(self._os, name)
+    def rename(self, old, new):
+        cwd = self._os.getcwd()
+        old, new = [p if p[:1] == '/' else cwd.rstrip('/') + '/' + p for p in (old, new)]
+        self._os.chdir('/')
+        try:
+            self._os.rename(old.lstrip('/'), new.lstrip('/'))
+        finally:
+            self._os.chdir(cwd)
+sys.modules['os'] = _BoardOs(os)
+del os, vfs, _BoardOs
 def _vw_run(name):
     try:
         src = open(name).read()
