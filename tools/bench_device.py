@@ -5,7 +5,7 @@ nothing. For each configuration (IMU: 3 axes at 952 Hz, N=256, hop 128, 16 bands
 d=57, heap 64K; seed: 8 channels at 20 kHz, N=1024, hop 512, 12 bands, d=96, heap 128K) and each
 backend on each interpreter (pure on the stock unix port; ulab and pure on every interpreter in
 $VWATCH_ULAB_MICROPYTHON), the package is precompiled with mpy-cross (as deployed) and the
-runtime's own objects (vwatch.runtime._allocate: model, replay sensor, ring, backend, alarm)
+runtime's own objects (vwatch.start.allocate: model, replay sensor, ring, backend, alarm)
 process an int16 recording window by window, without printing:
 
 - us/window: a whole window (poll the sensor into the ring, features, score, alarm), median
@@ -48,10 +48,12 @@ BOARD = """
 import sys
 sys.path.insert(0, %(mpy)r)
 import gc, time, vwatch
-from vwatch import runtime
+from vwatch import runtime, start
 from vwatch.replay import Replay
-m, sensor, fe, ring, alarm = runtime._allocate(%(model)r, Replay(%(wav)r, speed=0, loop=True),
-                                               %(backend)r, 0)
+m, sensor, fe, ring, alarm = start.allocate(%(model)r, Replay(%(wav)r, speed=0, loop=True),
+                                            %(backend)r, 0, runtime.Config, None)
+start.unload('start')  # as run() does
+del start
 def window():
     while not ring.ready():
         ring.fill(sensor)

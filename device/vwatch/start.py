@@ -79,34 +79,22 @@ def _header(model):
 
 
 def allocate(model, sensor, backend, speed, config, default_sensor):
-    # Everything the loop needs. Code first: compiling a module (from source) needs a large
-    # transient and leaves its code scattered, so every module is imported before the big
-    # blocks are allocated, biggest first: the ring (sized from the model's header), the
-    # model's arrays (the loader's code is dropped once used), then the backend's buffers
-    # (it loads its kernels after them).
-    try:
-        n, hop, c, _, _ = _header(model)
-    except Exception:  # missing, short or not a model: load() says why, naming the file
-        n = 0
-    m = None if 16 <= n <= 4096 and 1 <= c <= 8 and hop > 0 else _load(model, config)
+    # Everything the loop needs, in the order that measured best in a small heap: the model's
+    # arrays first (the loader's code is dropped once used), the sensor, the ring, then the
+    # backend's buffers (it loads its kernels after them), the alarm's few bytes.
     from . import backend_class
-    from . import model as _  # noqa: F401 (compiled now, used by _load)
     from .alarm import Alarm
     from .ring import Ring
 
     cls = backend_class(backend)
+    m = _load(model, config)
+    unload("model")
     if sensor is None:
         sensor = default_sensor(speed)
     unload("wav")  # a replay keeps only its file (a caller's own Wav objects keep theirs)
     gc.collect()
-    ring = None if m else Ring(c, n, hop)
-    m = m or _load(model, config)
-    unload("model")
-    gc.collect()
     check_sensor(sensor, m)
-    if ring is None:
-        ring = Ring(m.channels, m.window, m.hop)
-    ring.set_scale(sensor.scale)
+    ring = Ring(m.channels, m.window, m.hop, sensor.scale)
     fe = cls(m)
     alarm = Alarm(m.alarm_k, m.alarm_n, m.threshold, m.clear)
     return m, sensor, fe, ring, alarm
