@@ -97,7 +97,8 @@ def default_sensor(speed=1.0):
     raise ValueError(
         "no sensor given and no %s to replay; pass one, e.g. vwatch.run(sensor=s) with s = "
         "lsm9ds1.LSM9DS1(i2c), bmi270.BMI270(i2c), mpu6050.MPU6050(i2c), "
-        "adxl345.ADXL345(i2c), lis3dh.LIS3DH(i2c), adc.ADC(pin) or replay.Replay('/rec.wav')"
+        "adxl345.ADXL345(i2c), lis3dh.LIS3DH(i2c), adc.Analog(machine.ADC(pin)) or "
+        "replay.Replay('/rec.wav')"
         % REPLAY)
 
 
