@@ -208,9 +208,12 @@ class Board:
         """Soft-reset into the friendly REPL (so main.py runs); return the lines printed until
         one contains ``wait_for`` (or until ``timeout``)."""
         try:
-            if self._t.in_raw_repl:
-                self._t.exit_raw_repl()
-            self._t.serial.write(b"\r\x03\x03")  # stop whatever runs, reach the prompt
+            # Stop whatever runs, and leave a raw REPL even if another program (a killed
+            # mpremote) left the board in one: a soft reset there would skip main.py.
+            self._t.serial.write(b"\r\x03\x03")
+            time.sleep(0.1)
+            self._t.serial.write(b"\r\x02")
+            self._t.in_raw_repl = False
             time.sleep(0.2)
             self._t.serial.reset_input_buffer()
             self._t.serial.write(b"\x04")

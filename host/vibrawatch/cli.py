@@ -407,7 +407,7 @@ def build_parser():
                        description="Show the report lines of a board running vwatch "
                        "(docs/protocol.md): a bar per window scaled to twice the threshold (the "
                        "| mark), alarm changes highlighted, dropped samples and bad input "
-                       "flagged. "
+                       "flagged. Ends when the board's detector stops (vw1 stop). "
                        "Exits 1 if the connection is lost and does not come back.")
     p.add_argument("--port", required=True, help="the board's serial port")
     p.add_argument("--csv", metavar="LOG", help="also log every window to this CSV file")

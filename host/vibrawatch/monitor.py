@@ -67,7 +67,8 @@ class Display:
 
 def monitor(port, csv_path=None, out=None, windows=None, retries=3, retry_wait=1.0,
             color=None, idle_timeout=None):
-    """Show the board's reports until Ctrl-C, ``windows`` windows, or a lost connection.
+    """Show the board's reports until Ctrl-C, ``windows`` windows, the board's detector
+    stopping, or a lost connection.
 
     Returns 0 when stopped on purpose, 1 when the connection was lost and did not come back
     after ``retries`` attempts."""
@@ -100,6 +101,8 @@ def monitor(port, csv_path=None, out=None, windows=None, retries=3, retry_wait=1
                             display.start(data)
                         else:
                             display.event(kind, data)
+                            if kind == "stop":  # the detector ended: nothing more will come
+                                return 0
             except BoardError as exc:
                 failures += 1
                 if failures > retries:

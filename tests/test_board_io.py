@@ -1,0 +1,188 @@
+"""deploy, monitor, record and demo against an emulated board, with the real mpremote."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import scipy.io.wavfile
+
+from conftest import ROOT
+from vibrawatch import fitting, recordings
+from vibrawatch.board import Board, BoardError
+from vibrawatch.deploy import deploy
+from vibrawatch.emulator import EmulatedBoard
+
+DATA = ROOT / "host" / "vibrawatch" / "data"
+
+
+def vibrawatch_cmd(*args):
+    return [sys.executable, "-m", "vibrawatch", *map(str, args)]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """Two different models of the bundled normal data: A (N=512) and B (N=256)."""
+    folder = tmp_path_factory.mktemp("models")
+    normal = recordings.load(DATA / "adi_1800rpm_normal.wav")
+    train = recordings.Recording("normal", normal.rate, normal.samples[:30000])
+    out = {}
+    for name, window in (("A", 512), ("B", 256)):
+        model, _ = fitting.fit([train], fitting.FitSettings(window=window, hop=window // 2))
+        out[name] = (model.write(folder / ("%s.vwm" % name)), model.model_id)
+    return out
+
+
+@pytest.fixture(scope="module")
+def replay_int16(tmp_path_factory):
+    """The last 0.5 s of normal running then the outer-race fault, as int16 (full scale 8 g)."""
+    normal = recordings.load(DATA / "adi_1800rpm_normal.wav")
+    fault = recordings.load(DATA / "adi_1800rpm_outer_race.wav")
+    x = np.concatenate([np.asarray(normal.samples[30000:]), np.asarray(fault.samples)])
+    pcm = np.clip(np.round(x / 8.0 * 32767), -32768, 32767).astype(np.int16)
+    path = tmp_path_factory.mktemp("replay") / "replay.wav"
+    scipy.io.wavfile.write(path, 20000, pcm)
+    return path
+
+
+@pytest.fixture
+def emulated(tmp_path, replay_int16):
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    (fs / "replay.wav").write_bytes(replay_int16.read_bytes())
+    board = EmulatedBoard(fs, heap="128K")
+    board.start()
+    yield board
+    board.stop()
+
+
+def start_line(port):
+    with Board(port) as board:
+        return board.soft_reset(wait_for="vw1 start", timeout=30)[-1]
+
+
+def test_deploy_installs_verified_files_and_the_board_starts_the_new_model(emulated, models):
+    path, model_id = models["A"]
+    with Board(emulated.port) as board:
+        report = deploy(board, path, say=lambda s: None)
+    assert "model=%s" % model_id in report.start_line
+    fs = emulated.fs_dir
+    assert (fs / "model.vwm").read_bytes() == path.read_bytes()
+    assert (fs / "lib" / "vwatch" / "runtime.mpy").is_file()
+    assert "vw_swap.apply()" in (fs / "main.py").read_text()
+    assert not (fs / "vw.new").exists() and not (fs / "vw.old").exists()
+
+
+def test_deploy_cut_off_midway_leaves_the_old_version_running(emulated, models):
+    (path_a, id_a), (path_b, id_b) = models["A"], models["B"]
+    with Board(emulated.port) as board:
+        deploy(board, path_a, say=lambda s: None)
+    staged = emulated.fs_dir / "vw.new" / "vwatch"
+    proc = subprocess.Popen(vibrawatch_cmd("deploy", path_b, "--port", emulated.port),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if staged.is_dir() and len(list(staged.iterdir())) >= 4:
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, "the deploy finished before it could be cut off"
+    os.kill(proc.pid, signal.SIGKILL)  # the host dies mid-transfer
+    proc.wait()
+    assert staged.is_dir()  # half an upload is on the board...
+    line = start_line(emulated.port)  # ...and the next boot discards it
+    assert "model=%s" % id_a in line
+    assert not (emulated.fs_dir / "vw.new").exists()
+    assert (emulated.fs_dir / "model.vwm").read_bytes() == path_a.read_bytes()
+    # And a complete deploy still goes through afterwards.
+    out = subprocess.run(vibrawatch_cmd("deploy", path_b, "--port", emulated.port),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "deployed model %s" % id_b in out.stdout and "model=%s" % id_b in out.stdout
+
+
+def test_deploy_to_a_board_that_disappears_is_a_clear_error(emulated, models):
+    path, _ = models["A"]
+    errors = []
+
+    def pull_the_plug():
+        staged = emulated.fs_dir / "vw.new" / "vwatch"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (staged.is_dir() and any(staged.iterdir())):
+            time.sleep(0.01)
+        emulated.stop()
+
+    unplug = threading.Thread(target=pull_the_plug)
+    unplug.start()
+    try:
+        with Board(emulated.port) as board:
+            deploy(board, path, say=lambda s: None)
+    except BoardError as exc:
+        errors.append(str(exc))
+    unplug.join()
+    assert errors and "lost contact with the board" in errors[0]
+
+
+def test_monitor_shows_scores_and_the_alarm_and_logs_csv(emulated, models, tmp_path):
+    # The monitor joins a running board (opening a port drops what was sent before), so the
+    # replay is long: 8 s of normal running, then the fault, then the detector stops.
+    path, model_id = models["A"]
+    normal = recordings.load(DATA / "adi_1800rpm_normal.wav")
+    fault = recordings.load(DATA / "adi_1800rpm_outer_race.wav")
+    x = np.concatenate([np.asarray(normal.samples)] * 4 + [np.asarray(fault.samples)])
+    scipy.io.wavfile.write(emulated.fs_dir / "replay.wav", 20000, x)
+    with Board(emulated.port) as board:
+        deploy(board, path, say=lambda s: None)
+    log = tmp_path / "log.csv"
+    out = subprocess.run(vibrawatch_cmd("monitor", "--port", emulated.port, "--csv", log),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "ALARM RAISED at window" in out.stdout and "board stopped at window" in out.stdout
+    rows = list(csv.DictReader(open(log)))
+    seqs = [int(r["seq"]) for r in rows]
+    assert len(rows) > 100 and seqs == list(range(seqs[0], seqs[0] + len(rows)))  # no gaps
+    # Normal running first, then the fault raises the alarm, which stays up to the end.
+    assert int(rows[0]["alarm"]) == 0 and int(rows[-1]["alarm"]) == 1
+
+
+def test_monitor_exits_nonzero_when_the_board_is_gone(emulated):
+    proc = subprocess.Popen(vibrawatch_cmd("monitor", "--port", emulated.port, "--retries",
+                                           "1"), stdout=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    emulated.stop()
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "gave up after 1 retries" in out
+
+
+def test_record_returns_exactly_the_samples_of_the_replayed_file(emulated, replay_int16,
+                                                                 tmp_path):
+    lib = emulated.fs_dir / "lib" / "vwatch"
+    lib.mkdir(parents=True)
+    for src in (ROOT / "device" / "vwatch").glob("*.py"):
+        (lib / src.name).write_bytes(src.read_bytes())
+    out = tmp_path / "rec.wav"
+    proc = subprocess.run(vibrawatch_cmd("record", "--port", emulated.port, "--seconds", "1.5",
+                                         "-o", out), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "30000 frames x 3 channels at 20000 Hz" in proc.stdout
+    got = recordings.load(out)
+    want = recordings.load(replay_int16)
+    assert got.rate == 20000
+    np.testing.assert_array_equal(np.asarray(got.samples),
+                                  np.asarray(want.samples[:30000]) * np.float32(want.scale))
+
+
+def test_demo_runs_the_whole_pipeline(tmp_path):
+    proc = subprocess.run(vibrawatch_cmd("demo", "--out", tmp_path / "demo"),
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ALARM: raised at" in proc.stdout
+    assert "false alarms before the fault: 0 windows" in proc.stdout
+    assert "heap" in proc.stdout
+    assert (tmp_path / "demo" / "timeline.png").stat().st_size > 10_000
