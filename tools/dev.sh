@@ -3,7 +3,7 @@
 # installs vibrawatch with its test extras into it (and the MicroPython ports' type stubs
 # beside it, tools/micropython_stubs.py), then runs what you asked for.
 #
-#   bash tools/dev.sh demo     # fit a model on the bundled data, score normal and faulty runs
+#   bash tools/dev.sh demo     # the whole pipeline on bundled data and an emulated board
 #   bash tools/dev.sh test     # the whole test suite (pytest); extra arguments go to pytest
 #   bash tools/dev.sh shell    # a shell with the environment active
 set -euo pipefail
@@ -28,15 +28,8 @@ cmd="${1:-}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
     demo)
-        data="host/vibrawatch/data"
-        mkdir -p out
-        set -x
-        vibrawatch fit "$data/adi_1800rpm_normal.wav" -o out/demo.vwm --window 512 --bands 12 \
-            --stats all "$@"
-        vibrawatch info out/demo.vwm
-        vibrawatch score out/demo.vwm "$data/adi_1800rpm_normal.wav" \
-            "$data/adi_1800rpm_outer_race.wav" "$data/adi_1800rpm_imbalance.wav" \
-            --csv out/demo-scores.csv
+        # The whole pipeline with no board: fit, emulated board, deploy, alarm, timeline PNG.
+        exec vibrawatch demo "$@"
         ;;
     test)
         exec python -m pytest "$@"
