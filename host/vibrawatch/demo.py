@@ -60,9 +60,11 @@ class DemoResult:
         return [w for w in self.windows if w.alarm and self.end_time(w.seq) <= self.onset_s]
 
     def summary(self):
-        lines = ["board: model %s, backend %s, heap used %s bytes of %s" % (
-            self.start.get("model"), self.start.get("backend"), self.start.get("heap_used"),
-            self.start.get("heap_used", 0) + self.start.get("heap_free", 0))]
+        lines = ["board: model %s, backend %s; heap in use after start-up %s of %s bytes "
+                 "(code, model, buffers)" % (
+                     self.start.get("model"), self.start.get("backend"),
+                     self.start.get("heap_used"),
+                     self.start.get("heap_used", 0) + self.start.get("heap_free", 0))]
         lines.append("windows scored on the board: %d (fault begins at %.2f s)"
                      % (len(self.windows), self.onset_s))
         first = self.first_alarm_after_onset
