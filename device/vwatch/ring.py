@@ -23,8 +23,8 @@ which windows it falls in, see `tainted`.
 
 Costs: 2 * channels * frames bytes for the ring, 2 * channels * 32 for the spill buffer, two
 memoryviews; `fill` allocates a memoryview per sensor read, `read` and `advance` nothing (the
-kernels are native code). `kind = "h"` with `read_raw` lets the ulab backend convert raw
-frames in C; it is offered only when scale is 1/32768 (what that backend assumes for int16).
+kernels are native code). `kind = "h"` with `read_raw` (where uctypes gives a byte view of
+the ring) lets the ulab backend convert raw frames in C and scale them by ``scale`` itself.
 """
 
 from array import array
@@ -81,16 +81,15 @@ class Ring:
         """Units per raw count (the sensor's ``scale``)."""
         self.scale = scale
         self.kind = None
-        if scale == 1.0 / 32768:
-            try:
-                import uctypes
+        try:
+            import uctypes
 
-                if self.raw is None:
-                    self.raw = memoryview(uctypes.bytearray_at(uctypes.addressof(self.buf),
-                                                               2 * len(self.buf)))
-                self.kind = "h"
-            except (ImportError, AttributeError):
-                pass
+            if self.raw is None:
+                self.raw = memoryview(uctypes.bytearray_at(uctypes.addressof(self.buf),
+                                                           2 * len(self.buf)))
+            self.kind = "h"
+        except (ImportError, AttributeError):  # no byte view: backends use read()
+            pass
 
     def reset(self):
         self.head = 0  # ring slot of the current window's first frame

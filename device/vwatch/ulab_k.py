@@ -50,8 +50,8 @@ def fill(fe, source, ch, start):
             dst *= 0.0
             dst += cbuf[ch : k * c : c]
             pos += k
-        if kind == "h":
-            x *= 1.0 / 32768
+        if kind == "h":  # the source's units per count: a sensor's scale, or 1/32768 (WAV)
+            x *= getattr(source, "scale", 1.0 / 32768)
     else:
         source.read(ch, start, n, fe.x)
 
