@@ -8,8 +8,8 @@
     vwatch.status()                   # the last window's state (seq, score, alarm, drops)
 
 Submodules load on first use, so `import vwatch` costs almost nothing:
-model (model files), wav (recordings), fe_pure / fe_ulab (features and score), ring, replay,
-alarm, runtime (the detector). Output lines of score_file are specified in
+model (model files), wav (recordings), fe_pure / fe_ulab / fe_q15 (features and score),
+ring, replay, alarm, runtime (the detector). Output lines of score_file are specified in
 docs/score-lines.md, those of run in docs/protocol.md.
 """
 
@@ -17,7 +17,10 @@ __version__ = "0.1.0"
 
 
 def backend_class(backend=None):
-    """The Features class of a backend: 'ulab' when ulab imports, else 'pure' (or as forced)."""
+    """The Features class of a backend: 'ulab' when ulab imports, else 'pure' (or as forced).
+
+    'q15' (fixed point, fastest without an FPU) is used only when asked for: no port says
+    reliably whether its chip has an FPU, so 'auto' never picks it."""
     if backend is None or backend == "auto":
         try:
             from ulab import numpy  # noqa: F401
@@ -29,9 +32,11 @@ def backend_class(backend=None):
         from .fe_pure import Features
     elif backend == "ulab":
         from .fe_ulab import Features
+    elif backend == "q15":
+        from .fe_q15 import Features
     else:
-        raise ValueError("backend %r is not one of 'auto', 'pure', 'ulab'; pick one of those"
-                         % (backend,))
+        raise ValueError("backend %r is not one of 'auto', 'pure', 'ulab', 'q15'; pick one of "
+                         "those" % (backend,))
     return Features
 
 

@@ -22,19 +22,20 @@ from .wav import Wav
 __version__: str
 
 class _Features:
-    name: str  # 'pure' or 'ulab'
+    name: str  # 'pure', 'ulab' or 'q15'
     f: object  # the last window's d features, array('f')
     def compute(self, source: Wav | object, start: int) -> object: ...
     def score(self) -> float: ...
 
 def backend_class(backend: str | None = None) -> type[_Features]:
-    """The Features class of 'pure', 'ulab', or None/'auto' (ulab when it imports).
-    Allocates nothing; imports fe_pure or fe_ulab (a few KB of heap for the code)."""
+    """The Features class of 'pure', 'ulab', 'q15', or None/'auto' (ulab when it imports,
+    else pure; q15 only when named). Allocates nothing; imports fe_pure, fe_ulab or fe_q15
+    (a few KB of heap for the code)."""
 
 def features(model: Model, backend: str | None = None) -> _Features:
     """A feature backend for ``model`` with every buffer allocated now: pure 5N + 8d bytes
     (window, sine table, features) plus its kernels' code (about 5 KB on 64-bit); ulab 3N
-    floats and a view per band. Nothing more is allocated per window but boxed floats."""
+    floats and a view per band; q15 4.5N + 8B + 8d. Nothing more is allocated per window but boxed floats."""
 
 def check_recording(model: Model, wav: Wav) -> None:
     """Raise ValueError unless ``wav`` has the model's channels, rate (0.5 %) and one window.
