@@ -1,0 +1,371 @@
+"""The q15 backend (device/vwatch/fe_q15.py, q15k.py) on real MicroPython, against the reference.
+
+The backend runs precompiled (mpy-cross -march=x64, as deployed): its viper kernels compiled
+from source on the device do not fit beside N = 2048 in 64 KB. Accuracy is judged per band in
+dB, as a function of the band's level below the channel's total band power: fixed point has a
+noise floor where float has none (docs/features.md, "q15 backend"). A pure-Python model of the
+kernels' integer arithmetic checks that nothing leaves the signed 32-bit range (what a 32-bit
+board needs) and that it is the device's arithmetic, bit for bit.
+"""
+
+import math
+import struct
+
+import numpy as np
+import pytest
+
+from device_support import Device, ref_score, run_features, stats_count
+from test_device import make_case
+from test_host_board_agree import board_scores, fitted, host_scores  # noqa: F401 (fixture)
+from vibrawatch import modelfile
+
+DB = 10 / math.log(10)  # dB per unit of natural log in a power
+# Measured bound on |feature error| in dB per band (docs/features.md, "q15 backend"): a band W
+# bins wide whose reference power lies L dB below the channel's total band power is within
+# BASE_DB + 20 log10(1 + sqrt(W 10^((FLOOR_DB - L) / 10))) dB: Q15 rounding acts like noise
+# of FLOOR_DB per bin re the total (worst measured -76 dB; 3 dB of margin here).
+BASE_DB = 0.02
+FLOOR_DB = -73.0
+STAT_TOL = 5e-3  # statistics features, natural log units
+I32 = (-(1 << 31), (1 << 31) - 1)
+I16 = (-(1 << 15), (1 << 15) - 1)
+
+
+@pytest.fixture(scope="module")
+def dev(micropython, device_mpy):
+    return Device("q15", micropython, device_mpy)
+
+
+def bound_db(level_db, width):
+    return BASE_DB + 20 * math.log10(1 + math.sqrt(width * 10 ** ((FLOOR_DB - level_db) / 10)))
+
+
+def band_errors(model, ref, feats):
+    """(level dB re the channel total, width, |error| dB) per band; max stats error."""
+    nb = len(model.edges) - 1
+    widths = [int(b) - int(a) for a, b in zip(model.edges[:-1], model.edges[1:])]
+    per = nb + stats_count(model.stats)
+    out = []
+    stat_err = 0.0
+    for rf, df in zip(ref, feats):
+        for c in range(model.channels):
+            r = np.array(rf[c * per : (c + 1) * per])
+            q = np.array(df[c * per : (c + 1) * per])
+            total = float(np.sum(np.exp(r[:nb])))
+            for b in range(nb):
+                out.append((DB * (r[b] - math.log(total)), widths[b], DB * abs(q[b] - r[b])))
+            if per > nb:
+                stat_err = max(stat_err, float(np.max(np.abs(q[nb:] - r[nb:]))))
+    return out, stat_err
+
+
+CASES = [
+    # kind, N, channels, stats, wav dtype, full band range
+    ("gauss", 64, 4, 7, "float32", True),
+    ("gauss", 256, 3, 7, "int16", False),
+    ("silence", 256, 2, 7, "int16", True),
+    ("dc", 128, 2, 7, "float32", True),
+    ("sine_bin", 256, 1, 7, "int16", False),
+    ("sine_between", 512, 2, 7, "float32", True),
+    ("clipped", 256, 3, 7, "int16", True),
+    ("gauss", 1024, 2, 7, "int16", False),
+    ("sine_bin", 1024, 1, 7, "float32", True),
+    ("clipped", 2048, 1, 7, "float32", True),
+    ("sine_between", 2048, 1, 7, "int16", False),
+    ("gauss", 2048, 1, 5, "int16", True),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "%s-N%d-C%d-S%d-%s" % c[:5])
+def test_features_within_the_q15_bound(dev, tmp_path, case):
+    kind, n, channels, stats, dtype, full = case
+    model, mpath, wpath, ref = make_case(tmp_path, kind, n, channels, stats, dtype, full=full,
+                                         bands=12)
+    name, feats, scores = run_features(dev, mpath, wpath, len(ref), "64K")
+    assert name == "q15"
+    errs, stat_err = band_errors(model, ref, feats)
+    worst = max(e - bound_db(lv, w) for lv, w, e in errs)
+    print("%s: worst band error %.3g dB, margin to bound %.3g dB, stats %.2g" % (
+        kind, max(e for _, _, e in errs), -worst, stat_err))
+    for lv, w, e in errs:
+        assert e <= bound_db(lv, w), "band at %.1f dB re total, %d bins: error %.3g dB > %.3g" % (
+            lv, w, e, bound_db(lv, w))
+    assert stat_err <= STAT_TOL
+    if kind in ("silence", "dc"):  # exact: every band ln(eps), statistics as the reference
+        assert np.max(np.abs(np.array(feats) - np.array(ref))) < 1e-5
+
+
+# ---- a pure-Python model of the kernels' integer arithmetic ----------------------------------
+
+class Checked:
+    """Records the extremes of every intermediate the kernels compute."""
+
+    def __init__(self):
+        self.lo = 0
+        self.hi = 0
+
+    def __call__(self, *values):
+        for v in values:
+            self.lo = min(self.lo, v)
+            self.hi = max(self.hi, v)
+        return values[0]
+
+    def assert_int32(self):
+        assert I32[0] <= self.lo and self.hi <= I32[1], (self.lo, self.hi)
+
+
+def f32_bits(x):
+    return struct.unpack("<I", struct.pack("<f", x))[0]
+
+
+def model_q15(x, edges, stats=7):
+    """The kernels of vwatch.q15k, step for step, on float32 samples x; returns
+    (acc band words, stage shifts, stats words, checker). Asserts int16 for stored values."""
+    ck = Checked()
+    n = len(x)
+    q, h = n // 4, n // 2
+    tw = [int(math.floor(32768 * math.sin(2 * math.pi * k / n) + 0.5)) for k in range(q + 1)]
+    bits = [f32_bits(v) for v in x]
+    emax = max((b >> 23) & 0xFF for b in bits)
+    assert emax, "silence is handled before the kernels"
+    v = []
+    for b in bits:
+        e = (b >> 23) & 0xFF
+        sh = 24 - 18 + emax - e
+        t = 0
+        if e != 0 and sh < 25:
+            m = (b & 0x7FFFFF) | 0x800000
+            t = ck(m + (1 << (sh - 1))) >> sh
+            if (b >> 31) & 1:
+                t = -t
+        v.append(ck(t + 0x40000))
+    s = ck(sum(t - 0x40000 for t in v))
+    ck(*[sum(t - 0x40000 for t in v[:i]) for i in range(0, n, 64)])
+    mean = (2 * s + n) // (2 * n)
+    top = max(abs(t - 0x40000 - mean) for t in v)
+    assert top, "DC is handled before the kernels"
+    e = 0
+    while top >> e >= 32768:
+        e += 1
+    while e <= 0 and top << -e < 16384:
+        e -= 1
+    rs, ls = max(e, 0), max(-e, 0)
+    rnd = 1 << (rs - 1) if rs else 0
+    y = []
+    s2h = s2l = s4h = s4l = peak = 0
+    for i, t in enumerate(v):
+        d = ck(t - 0x40000 - mean)
+        dn = ck(ck(d << ls) + rnd) >> rs
+        dn = min(dn, 32767)
+        d2 = ck(dn * dn)
+        s2h, s2l = ck(s2h + (d2 >> 15)), ck(s2l + (d2 & 0x7FFF))
+        qq = ck(d2 + 0x4000) >> 15
+        q2 = ck(qq * qq)
+        s4h, s4l = ck(s4h + (q2 >> 15)), ck(s4l + (q2 & 0x7FFF))
+        peak = max(peak, d2)
+        j = i if i <= h else n - i
+        c = tw[q - j] if j <= q else -tw[j - q]
+        hw = ck(32769 - c) >> 1
+        yv = ck(ck(dn * hw) + 0x8000) >> 16
+        assert I16[0] <= yv <= I16[1]
+        y.append(yv)
+    z = [complex(y[2 * i], y[2 * i + 1]) for i in range(h)]
+    l1 = max(abs(int(c.real)) + abs(int(c.imag)) for c in z)
+    r = 0
+    for i in range(h):  # bit reversal
+        if i < r:
+            z[i], z[r] = z[r], z[i]
+        bit = h >> 1
+        while r & bit:
+            r ^= bit
+            bit >>= 1
+        r |= bit
+    zr = [int(c.real) for c in z]
+    zi = [int(c.imag) for c in z]
+    shifts = 0
+    span = 1  # in complex values (the kernel's span / 2)
+    while span < h:
+        sh = 1 if l1 > 16370 else 0
+        shifts += sh
+        step = n // (2 * span)
+        top = 0
+        for j in range(span):
+            k = j * step
+            if k <= q:
+                sn, cs = tw[k], tw[q - k]
+            else:
+                sn, cs = tw[2 * q - k], -tw[k - q]
+            for a in range(j, h, 2 * span):
+                b = a + span
+                br, bi = zr[b], zi[b]
+                tr = ck(ck(ck(br * cs) + ck(bi * sn)) + 0x4000) >> 15
+                ti = ck(ck(ck(bi * cs) - ck(br * sn)) + 0x4000) >> 15
+                out = [ck(zr[a] + tr), ck(zi[a] + ti), ck(zr[a] - tr), ck(zi[a] - ti)]
+                if sh:
+                    out = [(o + 1) >> 1 for o in out]
+                for o in out:
+                    assert I16[0] <= o <= I16[1], "stage output %d leaves int16" % o
+                zr[a], zi[a], zr[b], zi[b] = out
+                top = max(top, abs(out[0]) + abs(out[1]), abs(out[2]) + abs(out[3]))
+        l1 = top
+        span *= 2
+    p = [0] * (h + 1)
+    a, b = zr[0], zi[0]
+    p[0] = ck(((ck(a + b) + 1) >> 1) ** 2)
+    p[h] = ck(((ck(a - b) + 1) >> 1) ** 2)
+    for k in range(1, q + 1):
+        a, b, c, d = zr[k], zi[k], zr[h - k], zi[h - k]
+        er, ei = ck(a + c), ck(b - d)
+        orr, oi = ck(b + d) >> 1, ck(c - a) >> 1
+        cs, sn = tw[q - k], tw[k]
+        wr = ck(ck(ck(cs * orr) + ck(sn * oi)) + 0x4000) >> 15
+        wi = ck(ck(ck(cs * oi) - ck(sn * orr)) + 0x4000) >> 15
+        xr, xi = ck(ck(er + ck(2 * wr)) + 2) >> 2, ck(ck(ei + ck(2 * wi)) + 2) >> 2
+        yr, yi = ck(ck(er - ck(2 * wr)) + 2) >> 2, ck(ck(ck(2 * wi) - ei) + 2) >> 2
+        p[k] = ck(ck(xr * xr) + ck(xi * xi))
+        p[h - k] = ck(ck(yr * yr) + ck(yi * yi))
+    acc = []
+    for b in range(len(edges) - 1):
+        lo, hi = edges[b], min(edges[b + 1], h + 1)
+        acc.append(ck(sum(p[k] >> 15 for k in range(lo, hi))))
+        acc.append(ck(sum(p[k] & 0x7FFF for k in range(lo, hi))))
+    return acc, shifts, (s2h, s2l, s4h, s4l, peak), ck
+
+
+def full_scale_inputs(n):
+    t = np.arange(n)
+    rng = np.random.default_rng(5)
+    yield "square", np.where(t % 2 == 0, 1.0, -1.0)
+    yield "slow square", np.where(t < n // 2, 1.0, -1.0)
+    yield "sine on a bin", np.sin(2 * np.pi * (n // 8) * t / n)
+    yield "nyquist sine", np.cos(np.pi * t)
+    yield "quarter-rate complex", np.cos(np.pi * t / 2) + 0 * t
+    yield "impulse", np.where(t == n // 2, 1.0, -1.0)
+    yield "clipped noise", np.clip(4 * rng.standard_normal(n), -1, 1)
+    yield "chirp", np.sign(np.sin(np.pi * t * t / n))
+
+
+@pytest.mark.parametrize("n", [64, 256, 2048])
+def test_model_stays_inside_int32_on_full_scale_input(n):
+    edges = [0, 1, 2, 4, n // 8, n // 2 + 1]
+    for name, x in full_scale_inputs(n):
+        x = x.astype(np.float32)
+        acc, shifts, _, ck = model_q15(list(map(float, x)), edges)
+        ck.assert_int32()
+        # and it computes the spectrum: band shares of the total within 1 % of numpy's
+        y = (x - x.mean()) * (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n))
+        p = np.abs(np.fft.rfft(y.astype(np.float64))) ** 2
+        want = np.array([p[edges[b] : edges[b + 1]].sum() for b in range(len(edges) - 1)])
+        got = np.array([acc[2 * b] * 32768.0 + acc[2 * b + 1] for b in range(len(want))])
+        if want.sum() > 0:
+            want, got = want / want.sum(), got / got.sum()
+            assert np.all(np.abs(got - want) <= 0.01 * want + 1e-5), (name, got, want)
+
+
+MODEL_DRIVER = """
+import vwatch
+from vwatch import model, wav
+m = model.load(%(model)r)
+fe = vwatch.features(m, 'q15')
+fe.compute(wav.Wav(%(wav)r), 0)
+print('A', ' '.join(str(v) for v in fe.acc))
+pr = fe.pr
+print('T', fe.shifts)
+print('S', pr[6], pr[7], pr[8], pr[9], pr[10])
+"""
+
+
+@pytest.mark.parametrize("kind,n", [("clipped", 256), ("sine_between", 2048), ("gauss", 64)])
+def test_model_is_the_device_arithmetic_bit_for_bit(dev, tmp_path, kind, n):
+    model, mpath, wpath, _ = make_case(tmp_path, kind, n, 1, 7, "int16", windows=1, full=True)
+    out = dev.run(MODEL_DRIVER % dict(model=str(mpath), wav=str(wpath)), heap="64K")
+    lines = dict((ln[0], ln[2:].split()) for ln in out.splitlines())
+    import scipy.io.wavfile
+
+    _, pcm = scipy.io.wavfile.read(wpath)
+    x = [float(v) / 32768 for v in pcm[:n]]
+    acc, shifts, st, ck = model_q15(x, [int(e) for e in model.edges])
+    ck.assert_int32()
+    assert [int(v) for v in lines["A"]] == acc
+    assert int(lines["T"][0]) == shifts
+    assert tuple(int(v) for v in lines["S"]) == st
+
+
+ALLOC_DRIVER = """
+import gc
+import vwatch
+from vwatch import model, wav
+m = model.load(%(model)r)
+fe = vwatch.features(m, 'q15')
+w = wav.Wav(%(wav)r)
+
+
+def kernels(fe, k, z, pr, n):
+    # locals only: a new global would grow the module's dict
+    gc.collect()
+    gc.disable()
+    a = gc.mem_alloc()
+    e = k.fexp(z, n)
+    k.fconv(z, n, e, pr)
+    k.center(z, n, pr)
+    fe._spectrum()
+    b = gc.mem_alloc()
+    gc.enable()
+    return b - a
+
+
+worst = 0
+for i in range(4):
+    fe.compute(w, i * m.hop)  # leaves this window's mean and shift in pr
+    w.read(0, i * m.hop, m.window, fe.z)
+    worst = max(worst, kernels(fe, fe.k, fe.z, fe.pr, m.window))
+print('K', worst)
+"""
+
+
+def test_kernels_allocate_nothing_per_window(dev, tmp_path):
+    model, mpath, wpath, _ = make_case(tmp_path, "gauss", 1024, 1, 7, "int16", windows=4)
+    out = dev.run(ALLOC_DRIVER % dict(model=str(mpath), wav=str(wpath)), heap="64K")
+    got = dict((ln.split()[0], int(ln.split()[1])) for ln in out.splitlines())
+    # From float samples to band sums: every kernel of the window (the source's read, the
+    # B logarithms and the score box floats, as in the pure backend).
+    assert got["K"] == 0, out
+
+
+MARGIN = 0.02  # decisions may differ only when |s_ref - thr| <= MARGIN * max(thr, d)
+
+
+def test_detection_decisions_agree_with_the_host(dev, tmp_path):
+    windows = 24
+    model, mpath, wpath, ref = make_case(tmp_path, "gauss", 256, 3, 7, "int16",
+                                         windows=windows, bands=16, seed=3)
+    ref_scores = [ref_score(model, f) for f in ref]
+    thr = float(np.median(ref_scores))
+    _, _, scores = run_features(dev, mpath, wpath, windows, "64K")
+    d = model.n_features
+    print("largest score difference: %.3g of max(score, d)" % max(
+        abs(s - rs) / max(rs, d) for s, rs in zip(scores, ref_scores)))
+    for s, rs in zip(scores, ref_scores):
+        if abs(rs - thr) > MARGIN * max(thr, d):
+            assert (s > thr) == (rs > thr), (s, rs, thr)
+        assert abs(s - rs) <= MARGIN * max(rs, d)
+
+
+@pytest.mark.parametrize("which", [0, 1, 2], ids=["normal", "outer_race", "outer_race_int16"])
+def test_decisions_agree_on_the_bundled_recordings(dev, fitted, which, tmp_path):
+    # The real recordings of test_host_board_agree (fitted model, d = 45): vwatch.score_file
+    # with q15 against `vibrawatch score` on the host.
+    model, wavs = fitted
+    host = host_scores(model, wavs[which], tmp_path)
+    board = board_scores(dev.interp, dev.mpy_dir, "q15", model, wavs[which])
+    assert len(board) == len(host) == 155
+    d = 45
+    threshold = modelfile.read(model).threshold
+    worst = 0.0
+    for (hi, hs, ha), (bi, start, bs, ba) in zip(host, board):
+        assert bi == hi
+        worst = max(worst, abs(bs - hs) / max(hs, d))
+        if abs(hs - threshold) > MARGIN * max(threshold, d):
+            assert ba == ha, (hi, hs, bs, threshold)
+    print("largest score difference: %.3g of max(score, d)" % worst)
+    assert worst <= MARGIN
