@@ -3,10 +3,10 @@
 A benchmark, not a test: it prints a table (README "Device runtime" holds a copy) and asserts
 nothing. For each configuration (IMU: 3 axes at 952 Hz, N=256, hop 128, 16 bands + 3 stats,
 d=57, heap 64K; seed: 8 channels at 20 kHz, N=1024, hop 512, 12 bands, d=96, heap 128K) and each
-backend on each interpreter (pure on the stock unix port; ulab and pure on every interpreter in
-$VWATCH_ULAB_MICROPYTHON), the package is precompiled with mpy-cross (as deployed) and the
-runtime's own objects (vwatch.start.allocate: model, replay sensor, ring, backend, alarm)
-process an int16 recording window by window, without printing:
+backend on each interpreter (pure and q15 on the stock unix port; ulab, pure and q15 on every
+interpreter in $VWATCH_ULAB_MICROPYTHON), the package is precompiled with mpy-cross (as
+deployed) and the runtime's own objects (vwatch.start.allocate: model, replay sensor, ring,
+backend, alarm) process an int16 recording window by window, without printing:
 
 - us/window: a whole window (poll the sensor into the ring, features, score, alarm), median
   of 5 batches, in the configuration's heap with the GC running, as in vwatch.run();
@@ -15,8 +15,9 @@ process an int16 recording window by window, without printing:
 - live heap: gc.mem_alloc() after gc.collect() once everything is allocated (code included);
   peak heap: live heap + bytes/window, the most a window can need before the GC runs;
 - window / FFTs: a whole window's time over that of the bare FFTs it contains (C real FFTs
-  of N points: the pure backend's bit reversal + FFT + split, or ulab's spectrogram), timed
-  the same way in the same heap.
+  of N points: the pure backend's bit reversal + FFT + split, the q15 backend's the same in
+  integers, or ulab's spectrogram), timed the same way in the same heap;
+- vs pure: the pure backend's us/window on the same interpreter over this backend's.
 
     python tools/bench_device.py [--windows 40]
 """
@@ -38,8 +39,8 @@ sys.path.insert(0, str(ROOT / "host"))
 
 from vibrawatch import features, modelfile, simulate  # noqa: E402
 
-MODULES = ("__init__", "model", "wav", "sensor", "fe_pure", "dsp", "fe_ulab", "ulab_k", "ring",
-           "alarm", "replay", "runtime", "start")
+MODULES = ("__init__", "model", "wav", "sensor", "fe_pure", "dsp", "fe_ulab", "ulab_k", "fe_q15",
+           "q15k", "ring", "alarm", "replay", "runtime", "start")
 CONFIGS = {
     "IMU": dict(rate=952, channels=3, window=256, hop=128, bands=16, stats=7, heap="64K"),
     "seed": dict(rate=20000, channels=8, window=1024, hop=512, bands=12, stats=0, heap="128K"),
@@ -88,7 +89,17 @@ gc.collect()
 # the time: float arithmetic costs the same on any value, inf and NaN included).
 n = m.window
 C = m.channels
-if fe.name == 'pure':
+if fe.name == 'q15':
+    k = fe.k
+    def fft():
+        k.bitrev(fe.z, n >> 1)
+        s = 2
+        while s <= n >> 1:
+            fe.pr[k.SHIFT] = 1
+            k.stage(fe.z, fe.tw, s, fe.pr)
+            s <<= 1
+        k.split(fe.z, fe.z, fe.tw, fe.pr)
+elif fe.name == 'pure':
     def fft():
         fe.dsp.reverse(fe.z, n >> 1)
         fe.dsp.fft(fe.z, fe.tw, n)
@@ -161,10 +172,11 @@ def measure(exe, mpy, model, wav, backend, heap, windows):
 def interpreters():
     """(label, executable, backends): the stock unix port, then each one with ulab."""
     stock = Path(sys.executable).parent / "micropython"
-    out = [("stock", str(stock) if stock.exists() else shutil.which("micropython"), ("pure",))]
+    out = [("stock", str(stock) if stock.exists() else shutil.which("micropython"),
+            ("pure", "q15"))]
     for exe in os.environ.get("VWATCH_ULAB_MICROPYTHON", "").split(os.pathsep):
         if exe:
-            out.append((exe, exe, ("ulab", "pure")))
+            out.append((exe, exe, ("ulab", "pure", "q15")))
     return out
 
 
@@ -187,11 +199,13 @@ def main():
                     rows.append((name, d, cfg["heap"], label, backend, us, per, live,
                                  live + per, ratio))
                     print("  %s %s %s: %.0f us" % (name, label, backend, us), file=sys.stderr)
+    pure = dict(((r[0], r[3]), r[5]) for r in rows if r[4] == "pure")
     print("| config | d | heap | interpreter | backend | us/window | bytes/window | live heap "
-          "| peak heap | window / FFTs |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| peak heap | window / FFTs | vs pure |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print("| %s | %d | %s | %s | %s | %.0f | %d | %d | %d | %.2f |" % r)
+        print("| %s | %d | %s | %s | %s | %.0f | %d | %d | %d | %.2f | %.2f |"
+              % (r + (pure[r[0], r[3]] / r[5],)))
 
 
 if __name__ == "__main__":
