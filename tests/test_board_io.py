@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 import time
 
 import numpy as np
@@ -186,3 +187,14 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     assert "false alarms before the fault: 0 windows" in proc.stdout
     assert "heap" in proc.stdout
     assert (tmp_path / "demo" / "timeline.png").stat().st_size > 10_000
+
+
+def test_mip_installs_the_board_package_from_its_package_json(emulated):
+    mpremote = str(Path(sys.executable).parent / "mpremote")
+    package = ROOT / "device" / "vwatch" / "package.json"
+    proc = subprocess.run([mpremote, "connect", emulated.port, "mip", "install", str(package)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    installed = emulated.fs_dir / "lib" / "vwatch"
+    for src in (ROOT / "device" / "vwatch").glob("*.py"):
+        assert (installed / src.name).read_bytes() == src.read_bytes(), src.name
