@@ -23,7 +23,8 @@ which windows it falls in, see `tainted`.
 
 Costs: 2 * channels * frames bytes for the ring, 2 * channels * 32 for the spill buffer, two
 memoryviews; `fill` allocates a memoryview per sensor read, `read` and `advance` nothing (the
-kernels are native code). `kind = "h"` with `read_raw` (where uctypes gives a byte view of
+kernels are native code), nor does `read_int16` (raw samples of one channel, for the q15
+backend). `kind = "h"` with `read_raw` (where uctypes gives a byte view of
 the ring) lets the ulab backend convert raw frames in C and scale them by ``scale`` itself.
 """
 
@@ -42,6 +43,19 @@ def _pick(buf, first, step, count, out, pos, scale):
     i = first
     for j in range(pos, pos + count):
         out[j] = buf[i] * scale
+        i += step
+
+
+@micropython.viper
+def _pick16(buf: ptr16, out: ptr16, at: int, span: int):
+    # out[pos + j] = buf[first + j * step] as raw int16, j < count, into any buffer (the q15
+    # backend's float array): at = first | step << 20, span = count | pos << 13 (4 arguments,
+    # viper's limit on older firmware).
+    i = at & 0xFFFFF
+    step = at >> 20
+    pos = span >> 13
+    for j in range(pos, pos + (span & 0x1FFF)):
+        out[j] = buf[i]
         i += step
 
 
@@ -192,6 +206,18 @@ class Ring:
         _pick(self.buf, i * c + ch, c, k, out, 0, self.scale)
         if k < n:
             _pick(self.buf, ch, c, n - k, out, k, self.scale)
+
+    def read_int16(self, ch, start, n, out):
+        """Put frames [start, start + n) of channel ``ch`` into out as raw int16 samples, in
+        its first 2n bytes whatever its type (the q15 backend's path: no float, no heap)."""
+        c = self.channels
+        i = self.head + start
+        if i >= self.cap:
+            i -= self.cap
+        k = min(n, self.cap - i)
+        _pick16(self.buf, out, (i * c + ch) | c << 20, k)
+        if k < n:
+            _pick16(self.buf, out, ch | c << 20, (n - k) | k << 13)
 
     def read_raw(self, start, k, mv):
         """Copy frames [start, start + k) of all channels, interleaved int16, into the byte
