@@ -369,3 +369,61 @@ def test_decisions_agree_on_the_bundled_recordings(dev, fitted, which, tmp_path)
             assert ba == ha, (hi, hs, bs, threshold)
     print("largest score difference: %.3g of max(score, d)" % worst)
     assert worst <= MARGIN
+
+
+RING_DRIVER = """
+import gc
+from array import array
+import vwatch
+from vwatch import model, wav
+from vwatch.ring import Ring
+m = model.load(%(model)r)
+fe = vwatch.features(m, 'q15')
+w = wav.Wav(%(wav)r)
+n = m.window
+c = m.channels
+r = Ring(c, n, m.hop, scale=1.0 / 32768)
+t = array('f', range(n))
+for ch in range(c):
+    w.read(ch, 0, n, t)
+    for i in range(n):
+        r.buf[i * c + ch] = int(t[i] * 32768)
+r.count = n
+fe.compute(r, 0)
+print('R', ' '.join('%%.9g' %% v for v in fe.f))
+fe.compute(w, 0)
+print('W', ' '.join('%%.9g' %% v for v in fe.f))
+
+
+def raw(fe, k, z, pr, n):
+    gc.collect()
+    gc.disable()
+    a = gc.mem_alloc()
+    for ch in range(c):
+        r.read_int16(ch, 0, n, z)
+        k.iconv(z, z, n, pr)
+    b = gc.mem_alloc()
+    gc.enable()
+    return b - a
+
+
+print('K', raw(fe, fe.k, fe.z, fe.pr, n))
+"""
+
+
+@pytest.mark.parametrize("kind,n", [("gauss", 256), ("sine_between", 1024), ("clipped", 64)])
+def test_raw_int16_from_a_ring(dev, tmp_path, kind, n):
+    # A ring hands over raw int16 (read_int16): same features as through floats, no heap.
+    model, mpath, wpath, ref = make_case(tmp_path, kind, n, 3, 7, "int16", windows=1,
+                                         full=True)
+    # 128K: this driver holds a WAV reader, its scratch array and a ring besides the backend
+    out = dev.run(RING_DRIVER % dict(model=str(mpath), wav=str(wpath)), heap="128K")
+    got = dict((ln[0], ln[2:].split()) for ln in out.splitlines())
+    ring = [[float(v) for v in got["R"]]]
+    floats = [float(v) for v in got["W"]]
+    errs, stat_err = band_errors(model, ref, ring)
+    for lv, w, e in errs:
+        assert e <= bound_db(lv, w), (lv, w, e)
+    assert stat_err <= STAT_TOL
+    assert np.max(np.abs(np.array(ring[0]) - floats)) < 1e-5  # int16 data: the same integers
+    assert int(got["K"][0]) == 0

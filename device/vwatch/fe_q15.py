@@ -9,10 +9,11 @@ Chosen only on request (`vwatch.features(m, "q15")`): MicroPython cannot tell re
 the chip has an FPU, so "auto" stays ulab, else pure. The spec is docs/features.md; the
 accuracy of this backend is in its "q15 backend" section.
 
-Per channel: ``source.read`` puts float32 samples into z; the kernels (vwatch.q15k) then work
-on int views of that same array:
-1. the float bits become integers v with |v| <= 2^18 (one exponent for the window), so raw
-   int16 sensor data survives exactly; the mean is removed in integers;
+Per channel: ``source.read`` puts float32 samples into z (or, from a source with
+``read_int16(ch, start, n, out)`` and ``scale``, a vwatch.ring.Ring, raw int16 samples: no
+float at all); the kernels (vwatch.q15k) then work on int views of that same array:
+1. the samples become integers v with |v| <= 2^18 (raw int16 times 8, or the float bits with
+   one exponent for the window, which keeps int16 data exact); the mean is removed in integers;
 2. d = v - mean is shifted to |dn| < 2^15 (statistics from dn, two-word sums), the periodic
    Hann window applied (|y| <= 2^14) and written as int16 over the first half of z;
 3. an N/2-point complex radix-2 FFT with block floating point: a stage halves its outputs
@@ -59,6 +60,8 @@ class Features:
         self.pr[q15k.STATS] = model.stats
         self.norm = 64.0 / (3.0 * n * n)  # P = |X/2|^2 * 4 * 16 / (3 N^2) before the shifts
         self.shifts = 0  # FFT stages halved, last channel (for tests)
+        self.src = None  # the last source, and whether it has read_int16
+        self.ints = False
 
     def __repr__(self):
         return "<Features q15 N=%d d=%d>" % (self.n, len(self.f))
@@ -98,12 +101,23 @@ class Features:
         stats = m.stats
         nb = m.bands
         pos = 0
+        if source is not self.src:  # once per source: getattr would allocate every window
+            self.src = source
+            self.ints = hasattr(source, "read_int16")
         for ch in range(m.channels):
-            source.read(ch, start, n, z)
-            emax = k.fexp(z, n)
             top = 0
+            if self.ints:  # raw int16 (a ring): v = raw * 8, x = v * scale / 8
+                source.read_int16(ch, start, n, z)
+                k.iconv(z, z, n, pr)
+                u1 = source.scale / 8
+                emax = 1
+            else:  # floats: v = x * 2^(144 - emax), one exponent for the window
+                source.read(ch, start, n, z)
+                emax = k.fexp(z, n)
+                if emax:
+                    k.fconv(z, n, emax, pr)
+                    u1 = 2.0 ** (emax - 144)
             if emax:
-                k.fconv(z, n, emax, pr)
                 s = pr[k.SUM]
                 mean = (2 * s + n) // (2 * n)  # rounded; |mean| <= 2^18
                 pr[k.MEAN] = mean + 0x40000
@@ -125,16 +139,15 @@ class Features:
                 pr[k.LS] = -e if e < 0 else 0
                 t = self._spectrum()
                 self.shifts = t
-                # x - mean = dn 2^(e1 + e), e1 = emax - 126 - K; y = dn w / 2; Z / 2^T
-                e += emax - 144
-                sc = self.norm * 2.0 ** (2 * (t + e + 1))
+                # x - mean = dn 2^e u1; y = dn w / 2; Z / 2^T
+                sc = self.norm * 2.0 ** (2 * (t + e + 1)) * u1 * u1
                 for b in range(nb):
                     f[pos + b] = math.log((acc[2 * b] * 32768.0 + acc[2 * b + 1]) * sc + eps)
                 pos += nb
                 if stats:
-                    u = 2.0 ** (2 * e)
+                    u = 2.0 ** (2 * e) * u1 * u1
                     s2 = (pr[k.S2HI] * 32768.0 + pr[k.S2LO]) * u
-                    v = 2.0 ** (2 * e + 15)  # q = dn^2 / 2^15: q^2 2^30 u^2, in two halves
+                    v = 2.0 ** 15 * u  # q = dn^2 / 2^15: q^2 2^30 u^2, in two halves
                     s4 = (pr[k.S4HI] * 32768.0 + pr[k.S4LO]) * v * v
                     peak = pr[k.PEAK] * u
             if stats:

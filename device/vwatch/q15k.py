@@ -1,7 +1,9 @@
 """The q15 backend's kernels: viper code on int views of fe_q15's buffers, no float, no heap.
 
     from vwatch import q15k
-    e = q15k.fexp(z, n); q15k.fconv(z, n, e, pr); q15k.center(z, n, pr)
+    e = q15k.fexp(z, n); q15k.fconv(z, n, e, pr)   # float samples, or
+    q15k.iconv(z, z, n, pr)                          # raw int16 ones (a ring's read_int16)
+    q15k.center(z, n, pr)
     q15k.window(z, z, tw, pr); q15k.bitrev(z, n >> 1)
     l1 = q15k.stage(z, tw, span, pr)      # once per FFT stage, pr[_SHIFT] = 0 or 1
     q15k.split(z, z, tw, pr); q15k.bands(z, edges, acc, pr)
@@ -69,6 +71,20 @@ def fconv(z: ptr32, n: int, emax: int, pr: ptr32):
                 v = 0 - v
         acc += v
         z[i] = v + _OFF
+    pr[SUM] = acc
+
+
+@micropython.viper
+def iconv(z: ptr32, y: ptr16, n: int, pr: ptr32):
+    # raw int16 y[i] (in the first 2n bytes of z) -> v = y[i] * 8 (|v| <= 2^18) stored as
+    # v + _OFF in z[i], from the top down: z[i] overwrites y[2i] and y[2i + 1], done before.
+    acc = 0
+    i = n - 1
+    while i >= 0:
+        v = ((int(y[i]) ^ 0x8000) - 0x8000) << 3
+        acc += v
+        z[i] = v + _OFF
+        i -= 1
     pr[SUM] = acc
 
 
