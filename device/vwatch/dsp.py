@@ -1,10 +1,9 @@
-"""The pure backend's kernels: FFT, power, bands, Mahalanobis on float arrays, compiled native.
+"""The pure backend's kernels: FFT, power and bands on float arrays, compiled native.
 
     from vwatch import dsp
     s2, s4, peak = dsp.prepare(z, tw, n, stats)   # mean, statistics sums, Hann window
     dsp.reverse(z, n // 2); dsp.fft(z, tw, n); dsp.power(z, tw, n)
     dsp.bands(z, edges, nb, n, out, pos, scale, eps)
-    s = dsp.mahal(lp, f, mu, v, d)
 
 Separate from fe_pure so the buffers are allocated before this (larger) module is compiled:
 compiling leaves holes in a small heap. Nothing here allocates, except boxed floats on ports
@@ -149,19 +148,3 @@ def bands(z, edges, nb, n, out, pos, scale, eps):
             acc += z[1]
         out[pos + b] = math.log(acc * scale + eps)
         lo = hi
-
-
-@micropython.native
-def mahal(lp, f, mu, v, d):
-    # sum_j (sum_{i>=j} L[i][j] (f[i] - mu[i]))^2, column j of L read as one contiguous run
-    for i in range(d):
-        v[i] = f[i] - mu[i]
-    s = 0.0
-    p = 0
-    for j in range(d):
-        acc = 0.0
-        for i in range(j, d):
-            acc += lp[p] * v[i]
-            p += 1
-        s += acc * acc
-    return s

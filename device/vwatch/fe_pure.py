@@ -37,9 +37,10 @@ class Features:
         self.f = array("f", range(model.d))
         self.v = array("f", range(model.d))
         self.scale = 16.0 / (3.0 * n * n)
-        from . import dsp  # compiled after the buffers exist, into the heap that is left
+        from . import dsp, vec  # compiled after the buffers exist, into the heap that is left
 
         self.dsp = dsp
+        self.vec = vec
 
     def __repr__(self):
         return "<Features pure N=%d d=%d>" % (self.n, len(self.f))
@@ -65,19 +66,10 @@ class Features:
             dsp.bands(z, m.edges, nb, n, f, pos, self.scale, eps)
             pos += nb
             if stats:
-                m2 = s2 / n
-                if stats & 1:
-                    f[pos] = 0.5 * math.log(m2 + eps)
-                    pos += 1
-                if stats & 2:
-                    f[pos] = math.log((s4 / n + eps * eps) / (m2 * m2 + eps * eps))
-                    pos += 1
-                if stats & 4:
-                    f[pos] = 0.5 * math.log((peak + eps) / (m2 + eps))
-                    pos += 1
+                pos = self.vec.stat_features(f, pos, s2, s4, peak, n, eps, stats)
         return f
 
     def score(self):
         """Squared Mahalanobis distance ||L^T (f - mu)||^2 of the last computed window."""
         m = self.model
-        return self.dsp.mahal(m.lp, self.f, m.mu, self.v, m.d)
+        return self.vec.mahal(m.lp, self.f, m.mu, self.v, m.d)

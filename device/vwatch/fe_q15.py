@@ -51,7 +51,9 @@ class Features:
         self.acc = array("i", range(2 * model.bands))
         self.f = array("f", range(model.d))
         self.v = array("f", range(model.d))
-        from . import q15k  # compiled after the buffers exist, into the heap that is left
+        from . import q15k, vec  # compiled after the buffers exist, into the heap that is left
+
+        self.vec = vec
 
         self.k = q15k
         self.pr = array("i", range(q15k.SIZE))
@@ -151,19 +153,10 @@ class Features:
                     s4 = (pr[k.S4HI] * 32768.0 + pr[k.S4LO]) * v * v
                     peak = pr[k.PEAK] * u
             if stats:
-                m2 = s2 / n
-                if stats & 1:
-                    f[pos] = 0.5 * math.log(m2 + eps)
-                    pos += 1
-                if stats & 2:
-                    f[pos] = math.log((s4 / n + eps * eps) / (m2 * m2 + eps * eps))
-                    pos += 1
-                if stats & 4:
-                    f[pos] = 0.5 * math.log((peak + eps) / (m2 + eps))
-                    pos += 1
+                pos = self.vec.stat_features(f, pos, s2, s4, peak, n, eps, stats)
         return f
 
     def score(self):
         """Squared Mahalanobis distance ||L^T (f - mu)||^2 of the last computed window."""
         m = self.model
-        return self.k.mahal(m.lp, self.f, m.mu, self.v, m.d)
+        return self.vec.mahal(m.lp, self.f, m.mu, self.v, m.d)

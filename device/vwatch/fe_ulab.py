@@ -17,7 +17,7 @@ Costs (float = 4 bytes on float32 builds as on boards, 8 on float64 builds such 
 port): 3N floats (scratchpad, Hann window) and a view per band. The score uses np.dot on
 views of the model's own mu and packed L on float32 builds (zero copy; about 640 bytes of views
 per feature and window); on float64 builds a copy would double L, so there it runs the pure
-backend's loop (vwatch.dsp.mahal) on the model's float32 arrays instead. Per window the rest
+backend's loop (vwatch.vec.mahal) on the model's float32 arrays instead. Per window the rest
 costs a few hundred bytes per channel (tests/test_device.py prints measured numbers).
 """
 
@@ -64,9 +64,9 @@ class Features:
 
         self.k = ulab_k
         if not self.f32:
-            from . import dsp
+            from . import vec
 
-            self.dsp = dsp
+            self.vec = vec
         self.fft = fft or ulab_k.pick_fft(self)
 
     def __repr__(self):

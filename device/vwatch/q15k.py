@@ -294,19 +294,3 @@ def bands(p: ptr32, edges: ptr16, acc: ptr32, pr: ptr32):
         acc[2 * b] = sh
         acc[2 * b + 1] = sl
         lo = hi
-
-
-@micropython.native
-def mahal(lp, f, mu, v, d):
-    # sum_j (sum_{i>=j} L[i][j] (f[i] - mu[i]))^2, as dsp.mahal: d^2/2 float multiply-adds
-    for i in range(d):
-        v[i] = f[i] - mu[i]
-    s = 0.0
-    p = 0
-    for j in range(d):
-        a = 0.0
-        for i in range(j, d):
-            a += lp[p] * v[i]
-            p += 1
-        s += a * a
-    return s

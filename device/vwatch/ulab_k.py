@@ -127,7 +127,7 @@ def score(fe):
     d = len(fe.f)
     if not fe.f32:
         m = fe.model
-        return fe.dsp.mahal(m.lp, fe.f, m.mu, fe.v, d)
+        return fe.vec.mahal(m.lp, fe.f, m.mu, fe.v, d)
     v = fe.v
     v *= 0.0
     v += fe.fv

@@ -1,0 +1,45 @@
+"""Float steps on the feature vector shared by the backends: statistics' logs and the score.
+
+    pos = vec.stat_features(f, pos, s2, s4, peak2, n, eps, stats)
+    s = vec.mahal(lp, f, mu, v, d)
+
+Its own small module so that a backend loads these without another backend's kernels (the
+ulab and q15 backends need no float FFT). Allocates nothing but boxed floats, on ports that
+box them.
+"""
+
+import math
+
+import micropython
+
+
+def stat_features(f, pos, s2, s4, peak2, n, eps, stats):
+    """docs/features.md step 6 from sum d^2, sum d^4 and max d^2 over the window: write the
+    enabled statistics into f from pos on; return the next free position."""
+    m2 = s2 / n
+    if stats & 1:
+        f[pos] = 0.5 * math.log(m2 + eps)
+        pos += 1
+    if stats & 2:
+        f[pos] = math.log((s4 / n + eps * eps) / (m2 * m2 + eps * eps))
+        pos += 1
+    if stats & 4:
+        f[pos] = 0.5 * math.log((peak2 + eps) / (m2 + eps))
+        pos += 1
+    return pos
+
+
+@micropython.native
+def mahal(lp, f, mu, v, d):
+    # sum_j (sum_{i>=j} L[i][j] (f[i] - mu[i]))^2, column j of L read as one contiguous run
+    for i in range(d):
+        v[i] = f[i] - mu[i]
+    s = 0.0
+    p = 0
+    for j in range(d):
+        acc = 0.0
+        for i in range(j, d):
+            acc += lp[p] * v[i]
+            p += 1
+        s += acc * acc
+    return s
