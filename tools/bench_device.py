@@ -65,14 +65,17 @@ for i in range(5):
 gc.collect()
 live = gc.mem_alloc()
 W = %(windows)d
-times = []
-for b in range(5):
-    t0 = time.ticks_us()
-    for i in range(W):
-        window()
-    times.append(time.ticks_diff(time.ticks_us(), t0) / W)
-times.sort()
-us = times[2]
+def median_us(fn):
+    # microseconds per call: the median of 5 batches of W calls
+    times = []
+    for b in range(5):
+        t0 = time.ticks_us()
+        for i in range(W):
+            fn()
+        times.append(time.ticks_diff(time.ticks_us(), t0) / W)
+    times.sort()
+    return times[2]
+us = median_us(window)
 gc.collect()
 gc.disable()
 a = gc.mem_alloc()
@@ -110,14 +113,7 @@ else:
     from ulab import numpy as np
     def fft():
         np.fft.fft(fe.x)
-ft = []
-for b in range(5):
-    t0 = time.ticks_us()
-    for i in range(W):
-        fft()
-    ft.append(time.ticks_diff(time.ticks_us(), t0) / W)
-ft.sort()
-t_fft = ft[2]
+t_fft = median_us(fft)
 print('RESULT', fe.name, us, per, live, live + per, us / (C * t_fft))
 """
 
