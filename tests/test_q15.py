@@ -10,6 +10,7 @@ board needs) and that it is the device's arithmetic, bit for bit.
 
 import math
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -268,7 +269,7 @@ from vwatch import model, wav
 m = model.load(%(model)r)
 fe = vwatch.features(m, 'q15')
 fe.compute(wav.Wav(%(wav)r), 0)
-print('A', ' '.join(str(v) for v in fe.acc))
+print('A', ' '.join(str(fe.acc[i]) for i in range(2 * m.bands)))  # then the statistics
 pr = fe.pr
 print('T', fe.shifts)
 print('S', pr[6], pr[7], pr[8], pr[9], pr[10])
@@ -427,3 +428,365 @@ def test_raw_int16_from_a_ring(dev, tmp_path, kind, n):
     assert stat_err <= STAT_TOL
     assert np.max(np.abs(np.array(ring[0]) - floats)) < 1e-5  # int16 data: the same integers
     assert int(got["K"][0]) == 0
+
+
+# ---- vwatch.q15s (logs, features, score) run as it is, with checked integers ---------------
+
+W32_RANGE = (-(1 << 31), (1 << 31) - 1)
+
+
+class Word32(int):
+    """An int whose every arithmetic result must fit a signed 32-bit word, as on a board."""
+
+    def _ok(self, v):
+        if not W32_RANGE[0] <= v <= W32_RANGE[1]:
+            raise OverflowError("intermediate %d leaves the signed 32-bit range" % v)
+        return Word32(v)
+
+
+def _checked(op):
+    return lambda a, b: a._ok(op(int(a), int(b)))
+
+
+for _name, _op in [("add", lambda a, b: a + b), ("sub", lambda a, b: a - b),
+                   ("mul", lambda a, b: a * b), ("lshift", lambda a, b: a << b),
+                   ("rshift", lambda a, b: a >> b), ("and", lambda a, b: a & b),
+                   ("or", lambda a, b: a | b), ("xor", lambda a, b: a ^ b)]:
+    setattr(Word32, "__%s__" % _name, _checked(_op))
+    setattr(Word32, "__r%s__" % _name, _checked(lambda a, b, op=_op: op(b, a)))
+Word32.__neg__ = lambda a: a._ok(-int(a))
+
+
+class Ptr:
+    """A viper ptr16/ptr32 view: loads zero- or sign-extend (ports differ), stores truncate."""
+
+    def __init__(self, buf, bits, sign_extend):
+        self.mv = memoryview(buf).cast("B").cast("H" if bits == 16 else "I")
+        self.bits = bits
+        self.sx = sign_extend
+
+    def __getitem__(self, i):
+        v = self.mv[i]
+        if self.sx and v >> (self.bits - 1):
+            v -= 1 << self.bits
+        return Word32(v)
+
+    def __setitem__(self, i, v):
+        self.mv[i] = int(v) & ((1 << self.bits) - 1)
+
+
+def load_viper(path, sign_extend):
+    """Execute a viper module under CPython: decorators and const() vanish, int() and the
+    pointer types make checked integers and views (each function's ptr arguments are wrapped
+    on the way in, from its annotations)."""
+    import inspect
+    import sys
+    import types
+
+    mp = types.ModuleType("micropython")
+    mp.const = lambda x: x
+    ns = {}
+
+    def viper(fn):
+        sig = inspect.signature(fn)
+
+        def call(*args):
+            wrapped = []
+            for a, p in zip(args, sig.parameters.values()):
+                if p.annotation in ("ptr16", "ptr32") and not isinstance(a, Ptr):
+                    a = Ptr(a, int(p.annotation[3:]), sign_extend)
+                elif isinstance(a, int) and not isinstance(a, Word32):
+                    a = Word32(a)
+                wrapped.append(a)
+            return fn(*wrapped)
+
+        return call
+
+    mp.viper = viper
+    saved = sys.modules.get("micropython")
+    sys.modules["micropython"] = mp
+    try:
+        src = "from __future__ import annotations\n" + Path(path).read_text()
+        ns.update(int=Word32, ptr16=lambda o: o if isinstance(o, Ptr) else Ptr(o, 16, sign_extend),
+                  ptr32=lambda o: o if isinstance(o, Ptr) else Ptr(o, 32, sign_extend))
+        exec(compile(src, str(path), "exec"), ns)
+    finally:
+        if saved is None:
+            del sys.modules["micropython"]
+        else:
+            sys.modules["micropython"] = saved
+    return types.SimpleNamespace(**{k: v for k, v in ns.items() if not k.startswith("__")})
+
+
+Q15S = Path(__file__).resolve().parents[1] / "device" / "vwatch" / "q15s.py"
+OFF = 1 << 25
+
+
+def q16(x):
+    return int(math.floor(x * 65536 + 0.5))
+
+
+def tables():
+    from array import array
+
+    lt = array("H", [int(math.floor(32768 * math.log(1 + i / 256) + 0.5)) for i in range(257)])
+    st = array("H", [int(math.floor(32768 * math.log(1 + math.exp(-j / 64)) + 0.5))
+                     for j in range(1025)])
+    return lt, st
+
+
+def packed(lower):
+    """Column j of a lower-triangular matrix from row j down, columns in order (the model's L)."""
+    d = len(lower)
+    return [float(lower[i][j]) for j in range(d) for i in range(j, d)]
+
+
+def run_score(k2, lp, mu, fq_q16):
+    from array import array
+
+    d = len(mu)
+    pr = array("i", [0] * k2.SIZE)
+    pr[k2.D] = d
+    sv = array("f", [0.0])
+    k2.score(array("f", lp), array("f", mu), array("i", [v + OFF for v in fq_q16]),
+             array("i", [0] * (3 * d)), pr, sv)
+    return sv[0]
+
+
+@pytest.mark.parametrize("sign_extend", [False, True], ids=["zero-extending", "sign-extending"])
+def test_q15s_stays_inside_int32_at_the_extremes(sign_extend):
+    # vwatch.q15s itself, run under CPython with integers that fail on leaving 32 bits, at its
+    # documented input limits; both load behaviours of ptr16/ptr32 give the same results.
+    from array import array
+
+    k2 = load_viper(Q15S, sign_extend)
+    lt, st = tables()
+    # logs: two words each < 2^30 (the most any band or statistic sum reaches)
+    pairs = [(0, 0), (0, 1), (0, 0x7FFF), (1, 0), (0xFFFF, 0x7FFF), (0x10000, 0),
+             ((1 << 30) - 1, (1 << 30) - 1), (12345, 678), (0, (1 << 30) - 1)]
+    acc = array("i", [w for p in pairs for w in p])
+    lnv = array("i", [0] * len(pairs))
+    k2.logs(acc, len(pairs), lnv, lt)
+    for (hi, lo), got in zip(pairs, lnv):
+        a = hi * 32768 + lo
+        if a == 0:
+            assert got == 0
+        else:
+            assert abs(got - 1 - math.log(a) * 65536) <= 2, (hi, lo, got)
+    # chan: the scalings' extremes (shift e, halved stages T, float exponent, eps)
+    nb = 3
+    for e, t, ku, eps in [(-14, 0, -286, 1.2e-38), (5, 11, 220, 1e3), (0, 4, -30, 1e-9),
+                          (-3, 0, 0, 1e-20)]:
+        lnv = array("i", [0, 1, q16(31 * math.log(2)) + 1, q16(44 * math.log(2)) + 1, 1,
+                          q16(30 * math.log(2)) + 1])
+        pr = array("i", [0] * k2.SIZE)
+        n, l2n = 4096, 12
+        pr[k2.NB], pr[k2.STATS], pr[k2.LOG2N], pr[k2.POS] = nb, 7, l2n, 0
+        pr[k2.E], pr[k2.T], pr[k2.KU] = e + OFF, t, ku + OFF
+        cu = q16(2 * math.log(0.7))
+        pr[k2.CU] = cu + OFF
+        pr[k2.LNORM] = q16(math.log(64 / (3 * n * n))) + OFF
+        pr[k2.LE] = q16(math.log(eps)) + OFF
+        fq = array("i", [0] * (nb + 3))
+        k2.chan(lnv, pr, st, fq)
+        # the same in floats
+        lu = cu / 65536 + ku * math.log(2)
+        lns = [(v - 1) / 65536 if v else -math.inf for v in lnv]
+        le = math.log(eps)
+
+        def lse(a, b):
+            return max(a, b) + math.log1p(math.exp(-abs(a - b))) if a > -math.inf else b
+
+        cb = math.log(64 / (3 * n * n)) + lu + 2 * (t + e + 1) * math.log(2)
+        want = [lse(a + cb, le) for a in lns[:nb]]
+        m2 = lns[nb] + lu + (2 * e - l2n) * math.log(2)
+        m4 = lns[nb + 1] + 2 * lu + (30 + 4 * e - l2n) * math.log(2)
+        pk = lns[nb + 2] + lu + 2 * e * math.log(2)
+        want += [lse(m2, le) / 2, lse(m4, 2 * le) - lse(2 * m2, 2 * le),
+                 (lse(pk, le) - lse(m2, le)) / 2]
+        got = [(v - OFF) / 65536 for v in fq]
+        assert np.allclose(got, want, rtol=0, atol=1e-4), (e, t, ku, eps, got, want)
+        # floats: the float32 of each Q16 value, exactly
+        f = array("f", [0.0] * len(fq))
+        k2.floats(fq, f, len(fq))
+        assert list(f) == [float(np.float32(v)) for v in got]
+    # and an ordinary one: L with a wide dynamic range, f - mu of either sign
+    rng = np.random.default_rng(7)
+    d = 40
+    lower = np.tril(rng.standard_normal((d, d)) * 10.0 ** rng.uniform(-3, 2, (d, d)))
+    mu = rng.uniform(-30, 5, d).astype(np.float32)
+    fq = [q16(x) for x in mu + rng.standard_normal(d) * 0.5]
+    s = run_score(k2, packed(lower.astype(np.float32)), list(map(float, mu)), fq)
+    vv = np.array(fq) / 65536 - mu.astype(np.float64)
+    want = float(np.sum((lower.astype(np.float32).T @ vv) ** 2))
+    assert abs(s - want) <= 1e-4 * want, (s, want)
+
+
+def test_q15s_score_stays_inside_int32_for_the_largest_model():
+    # d = 1000 (the most fe_q15 scores in integers), every product at its largest and of one
+    # sign, so the top accumulator word grows as fast as it can.
+    k2 = load_viper(Q15S, False)
+    d = 1000
+    lp = [1.9999999] * (d * (d + 1) // 2)
+    s = run_score(k2, lp, [-200.0] * d, [(1 << 23) - 1] * d)  # |f - mu| clamped to 2^23 - 1
+    v = ((1 << 23) - 1) / 65536
+    want = sum(((d - j) * 1.9999999 * v) ** 2 for j in range(d))
+    assert abs(s - want) <= 2e-4 * want
+
+
+KERNEL_DRIVER = """
+from array import array
+from vwatch import q15s
+lt = array('H', %(lt)r)
+st = array('H', %(st)r)
+acc = array('i', %(acc)r)
+lnv = array('i', range(%(nl)d))
+q15s.logs(acc, %(nl)d, lnv, lt)
+print('L', ' '.join(str(v) for v in lnv))
+pr = array('i', %(pr)r)
+fq = array('i', range(%(d)d))
+for ch in range(%(channels)d):
+    pr[q15s.POS] = ch * %(per)d
+    q15s.chan(lnv, pr, st, fq)
+print('Q', ' '.join(str(v) for v in fq))
+f = array('f', range(%(d)d))
+q15s.floats(fq, f, %(d)d)
+print('F', ' '.join(str(v) for v in array('I', bytes(f))))
+sv = array('f', [0.0])
+q15s.score(array('f', %(lp)r), array('f', %(mu)r), fq, array('i', range(%(w)d)), pr, sv)
+print('S', array('I', bytes(sv))[0])
+"""
+
+
+def test_q15s_under_cpython_is_the_device_arithmetic_bit_for_bit(dev):
+    # What the extremes test proves about the CPython run holds for the board only if both
+    # compute the same bits: logs, features, floats and score of random inputs, compared.
+    from array import array
+
+    rng = np.random.default_rng(11)
+    nb, channels, stats = 6, 2, 7
+    per = nb + 3
+    d = channels * per
+    lt, st = tables()
+    acc = [int(v) for v in rng.integers(0, 1 << 20, 2 * (nb + 3))]
+    acc[4:6] = [0, 0]  # an empty band
+    k2 = load_viper(Q15S, False)
+    pr = [0] * k2.SIZE
+    pr[k2.NB], pr[k2.STATS], pr[k2.LOG2N], pr[k2.D] = nb, stats, 10, d
+    pr[k2.E], pr[k2.T], pr[k2.KU] = -2 + OFF, 3, -36 + OFF
+    pr[k2.CU], pr[k2.LNORM], pr[k2.LE] = (q16(2 * math.log(0.8)) + OFF,
+                                          q16(math.log(64 / (3 * 1024**2))) + OFF,
+                                          q16(math.log(1e-7)) + OFF)
+    lower = np.tril(rng.standard_normal((d, d))).astype(np.float32)
+    lp = packed(lower)
+    mu = [float(np.float32(v)) for v in rng.uniform(-20, 0, d)]
+    out = dev.run(KERNEL_DRIVER % dict(lt=list(lt), st=list(st), acc=acc, nl=nb + 3, pr=pr, d=d,
+                                       channels=channels, per=per, lp=lp, mu=mu, w=3 * d))
+    got = dict((ln[0], [int(v) for v in ln[2:].split()]) for ln in out.splitlines())
+    # the same in CPython
+    lnv = array("i", [0] * (nb + 3))
+    k2.logs(array("i", acc), nb + 3, lnv, lt)
+    pra = array("i", pr)
+    fq = array("i", [0] * d)
+    for ch in range(channels):
+        pra[k2.POS] = ch * per
+        k2.chan(lnv, pra, st, fq)
+    f = array("f", [0.0] * d)
+    k2.floats(fq, f, d)
+    sv = array("f", [0.0])
+    k2.score(array("f", lp), array("f", mu), fq, array("i", [0] * (3 * d)), pra, sv)
+    assert got["L"] == list(lnv)
+    assert got["Q"] == list(fq)
+    assert got["F"] == list(array("I", bytes(f)))
+    assert got["S"] == [array("I", bytes(sv))[0]]
+
+
+WINDOW_ALLOC_DRIVER = """
+import gc
+from array import array
+import vwatch
+from vwatch import model, wav
+from vwatch.ring import Ring
+m = model.load(%(model)r)
+fe = vwatch.features(m, 'q15')
+w = wav.Wav(%(wav)r)
+n = m.window
+c = m.channels
+r = Ring(c, n, m.hop, scale=1.0 / 32768)
+t = array('f', range(n))
+for ch in range(c):
+    w.read(ch, 0, n, t)
+    for i in range(n):
+        r.buf[i * c + ch] = int(t[i] * 32768)
+r.count = n
+fe.compute(r, 0)  # the first window meets the source (once per source)
+fe.mahal()
+first = fe.sv[0]
+
+
+def windows(fe, r, count):
+    gc.collect()
+    gc.disable()
+    a = gc.mem_alloc()
+    for i in range(count):
+        fe.compute(r, 0)
+        fe.mahal()
+    b = gc.mem_alloc()
+    gc.enable()
+    return b - a
+
+
+print('A', windows(fe, r, 5))
+print('S', first, fe.sv[0], fe.score())
+"""
+
+
+def test_a_whole_window_allocates_nothing(dev, tmp_path):
+    # Features and score of a window from a ring (the detector's path): zero bytes with the
+    # GC disabled. (score() itself returns a float, which boxes one on most ports.)
+    model, mpath, wpath, ref = make_case(tmp_path, "gauss", 1024, 3, 7, "int16", windows=1)
+    out = dev.run(WINDOW_ALLOC_DRIVER % dict(model=str(mpath), wav=str(wpath)), heap="128K")
+    got = dict((ln[0], ln[2:].split()) for ln in out.splitlines())
+    assert int(got["A"][0]) == 0, out
+    first, again, returned = (float(v) for v in got["S"])
+    assert first == again == returned  # the same window scores the same, however asked
+    rs = ref_score(model, ref[0])
+    assert abs(first - rs) <= MARGIN * max(rs, model.n_features)
+
+
+HAS_FPU_DRIVER = """
+import vwatch
+for m in %(machines)r:
+    print(int(vwatch.has_fpu(m)))
+print(int(vwatch.has_fpu()), vwatch.backend_class().name)
+"""
+
+# sys.implementation._machine of real boards ("<board> with <MCU>", MicroPython's ports)
+MACHINES = [
+    ("Raspberry Pi Pico with RP2040", False),
+    ("Raspberry Pi Pico2 with RP2350", True),
+    ("Raspberry Pi Pico2 with RP2350-RISCV", False),
+    ("ESP32C3 module with ESP32C3", False),
+    ("ESP32S2 module with ESP32-S2FN4R2", False),
+    ("Generic ESP32S3 module with ESP32S3", True),
+    ("Generic ESP32 module with ESP32", True),
+    ("ESP module with ESP8266", False),
+    ("Arduino Nano 33 BLE Sense with NRF52840", True),
+    ("micro:bit with NRF51822", False),
+    ("Adafruit ItsyBitsy M0 Express with SAMD21G18A", False),
+    ("Adafruit ItsyBitsy M4 Express with SAMD51G19A", True),
+    ("NUCLEO-F091RC with STM32F091RCT6", False),
+    ("NUCLEO-L073RZ with STM32L073RZT6", False),
+    ("PYBv1.1 with STM32F405RG", True),
+    ("Teensy 4.0 with MIMXRT1062DVJ6A", True),
+    ("linux [GCC 12.2.0] version", True),
+]
+
+
+def test_auto_picks_q15_where_the_mcu_has_no_fpu(micropython):
+    out = micropython.run(HAS_FPU_DRIVER % dict(machines=[m for m, _ in MACHINES]))
+    lines = out.split("\n")
+    assert [bool(int(v)) for v in lines[: len(MACHINES)]] == [f for _, f in MACHINES]
+    fpu, name = lines[len(MACHINES)].split()
+    # the stock unix port runs on an x86-64 or ARM64 host: it has an FPU, and no ulab
+    assert (fpu, name) == ("1", "pure")

@@ -3,11 +3,11 @@
     from vwatch import fe_q15
     fe = fe_q15.Features(model)      # allocates every buffer now
     fe.compute(source, start)        # fe.f: the window's features (array('f'), d values)
-    s = fe.score()                   # squared Mahalanobis distance of fe.f
+    fe.mahal()                       # fe.sv[0]: squared Mahalanobis distance, no allocation
+    s = fe.score()                   # the same, returned (a float: boxed on most ports)
 
-Chosen only on request (`vwatch.features(m, "q15")`): MicroPython cannot tell reliably whether
-the chip has an FPU, so "auto" stays ulab, else pure. The spec is docs/features.md; the
-accuracy of this backend is in its "q15 backend" section.
+"auto" picks it when ulab is missing and the MCU has no FPU (vwatch.has_fpu). The spec is
+docs/features.md; the accuracy of this backend is in its "q15 backend" section.
 
 Per channel: ``source.read`` puts float32 samples into z (or, from a source with
 ``read_int16(ch, start, n, out)`` and ``scale``, a vwatch.ring.Ring, raw int16 samples: no
@@ -21,11 +21,14 @@ float at all); the kernels (vwatch.q15k) then work on int views of that same arr
    stay <= 2 * 16370 + 1 after an unhalved stage and grow by < 1.5 per halved one (rounding):
    <= 32760 after 11 stages, inside int16, and |b w| < 2^30. Stages halved: T;
 4. the split step gives |X[k] / 2|^2 (< 2^30) in the second half of z, summed per band in
-   two words, converted to float once per band with the scaling of steps 1 to 3.
-Then B logarithms and the statistics per channel, and the d^2/2 Mahalanobis step: the
-float work is per feature, not per sample.
-Costs: 4N bytes for z, N/2 for a quarter-wave Q15 sine table, 8B for the band sums, 8d for the
-feature vector and f - mu. The kernels allocate nothing; log and score box a few floats.
+   two words;
+5. (vwatch.q15s) the logarithms of the band and moment sums in Q16 integers, the scaling of
+   steps 1 to 3 added as multiples of ln 2, eps added in the log domain: the features in Q16
+   (fq) and as float32 (f). The score runs on fq and the model's float32 arrays in integers.
+Per window on a ring, nothing is allocated, not even a boxed float (tests/test_q15.py).
+Costs: 4N bytes for z, N/2 for a quarter-wave Q15 sine table, 12(B + 3) for the band and
+moment sums and their logs, 20d for the features (float and Q16) and the score's words, and
+2.6 KB of log tables. Low-rank (PCA) models and d > 1000 score in floats (vwatch.vec).
 """
 
 import math
@@ -34,6 +37,12 @@ from array import array
 from micropython import const
 
 _GROW = const(16370)  # max |re| + |im| below which a stage may skip its halving
+_OFF = const(0x2000000)  # vwatch.q15s: signed slots hold value + _OFF
+_MAX_D = const(1000)  # q15s.score's words hold up to this many features (32-bit bound)
+
+
+def _q16(x):
+    return int(math.floor(x * 65536 + 0.5))
 
 
 class Features:
@@ -41,6 +50,7 @@ class Features:
 
     def __init__(self, model):
         n = model.window
+        d = model.d
         self.model = model
         self.n = n
         self.z = array("f", range(n))  # float samples, then int16 spectrum + int32 powers
@@ -48,19 +58,40 @@ class Features:
         self.tw = array("H", range(q + 1))  # round(2^15 sin(2 pi k / N)), k = 0 .. N/4
         for k in range(q + 1):
             self.tw[k] = int(math.floor(32768 * math.sin(2 * math.pi * k / n) + 0.5))
-        self.acc = array("i", range(2 * model.bands))
-        self.f = array("f", range(model.d))
-        self.v = array("f", range(model.d))
-        from . import q15k, vec  # compiled after the buffers exist, into the heap that is left
+        # Q15 tables of q15s: ln(1 + i/256), i <= 256, and ln(1 + e^(-j/64)), j <= 1024
+        self.lt = array("H", range(257))
+        for i in range(257):
+            self.lt[i] = int(math.floor(32768 * math.log(1 + i / 256) + 0.5))
+        self.st = array("H", range(1025))
+        for j in range(1025):
+            self.st[j] = int(math.floor(32768 * math.log(1 + math.exp(-j / 64)) + 0.5))
+        nb = model.bands
+        self.acc = array("i", range(2 * (nb + 3)))  # band sums, then the statistics' sums
+        self.lnv = array("i", range(nb + 3))
+        self.f = array("f", range(d))
+        self.fq = array("i", range(d))  # the features in Q16, + _OFF
+        self.sv = array("f", [0.0])  # the last score
+        self.per = nb + (model.stats & 1) + (model.stats >> 1 & 1) + (model.stats >> 2 & 1)
+        # Low-rank (PCA) models and very large d score in floats, allocating boxed floats.
+        self.float_score = getattr(model, "p", 0) > 0 or d > _MAX_D
+        self.v = array("f", range(d)) if self.float_score else None
+        self.w = None if self.float_score else array("i", range(3 * d))
+        from . import q15k, q15s, vec  # compiled after the buffers exist, into the heap left
 
         self.vec = vec
-
         self.k = q15k
-        self.pr = array("i", range(q15k.SIZE))
-        self.pr[q15k.N] = n
-        self.pr[q15k.NB] = model.bands
-        self.pr[q15k.STATS] = model.stats
-        self.norm = 64.0 / (3.0 * n * n)  # P = |X/2|^2 * 4 * 16 / (3 N^2) before the shifts
+        self.k2 = q15s
+        pr = self.pr = array("i", range(q15s.SIZE))
+        pr[q15k.N] = n
+        pr[q15k.NB] = nb
+        pr[q15k.STATS] = model.stats
+        l2n = 0
+        while 1 << l2n < n:
+            l2n += 1
+        pr[q15k.LOG2N] = l2n
+        pr[q15s.LNORM] = _q16(math.log(64.0 / (3.0 * n * n))) + _OFF  # P = |X/2|^2 64 / (3 N^2)
+        pr[q15s.LE] = _q16(math.log(model.eps)) + _OFF
+        pr[q15s.D] = d
         self.shifts = 0  # FFT stages halved, last channel (for tests)
         self.src = None  # the last source, and whether it has read_int16
         self.ints = False
@@ -90,46 +121,52 @@ class Features:
         k.bands(z, self.model.edges, self.acc, pr)
         return t
 
+    def _source(self, source):
+        # Once per source (getattr and the float log would allocate every window).
+        self.src = source
+        self.ints = hasattr(source, "read_int16")
+        # 2 ln u1 = CU + KU ln 2 for a ring's u1 = scale / 8 (exactly KU ln 2 when the scale
+        # is a power of two, as for int16 full scale: then ring and floats agree bit for bit)
+        cu = 0
+        self.ku = 0
+        if self.ints:
+            mant, ex = math.frexp(source.scale / 8)
+            if mant == 0.5:
+                mant, ex = 1.0, ex - 1
+            cu = _q16(2 * math.log(mant))
+            self.ku = 2 * ex
+        self.pr[self.k2.CU] = cu + _OFF
+
     def compute(self, source, start):
         """Fill self.f with the features of the window starting at frame ``start``."""
         m = self.model
         n = self.n
         z = self.z
-        f = self.f
         pr = self.pr
         acc = self.acc
         k = self.k
-        eps = m.eps
-        stats = m.stats
+        k2 = self.k2
         nb = m.bands
-        pos = 0
-        if source is not self.src:  # once per source: getattr would allocate every window
-            self.src = source
-            self.ints = hasattr(source, "read_int16")
+        if source is not self.src:
+            self._source(source)
         for ch in range(m.channels):
             top = 0
             if self.ints:  # raw int16 (a ring): v = raw * 8, x = v * scale / 8
                 source.read_int16(ch, start, n, z)
                 k.iconv(z, z, n, pr)
-                u1 = source.scale / 8
                 emax = 1
+                pr[k2.KU] = self.ku + _OFF
             else:  # floats: v = x * 2^(144 - emax), one exponent for the window
                 source.read(ch, start, n, z)
                 emax = k.fexp(z, n)
                 if emax:
                     k.fconv(z, n, emax, pr)
-                    u1 = 2.0 ** (emax - 144)
+                    pr[k2.KU] = 2 * (emax - 144) + _OFF
             if emax:
-                s = pr[k.SUM]
-                mean = (2 * s + n) // (2 * n)  # rounded; |mean| <= 2^18
-                pr[k.MEAN] = mean + 0x40000
                 top = k.center(z, n, pr)
             if top == 0:  # silence or DC: every band and moment is exactly 0
-                for b in range(nb):
-                    f[pos + b] = math.log(eps)
-                pos += nb
-                e = 0
-                s2 = s4 = peak = 0.0
+                for i in range(2 * nb + 6):
+                    acc[i] = 0
             else:
                 # |dn| = |d| 2^-e with e = RS - LS, the top in [2^14, 2^15]
                 e = 0
@@ -142,21 +179,30 @@ class Features:
                 t = self._spectrum()
                 self.shifts = t
                 # x - mean = dn 2^e u1; y = dn w / 2; Z / 2^T
-                sc = self.norm * 2.0 ** (2 * (t + e + 1)) * u1 * u1
-                for b in range(nb):
-                    f[pos + b] = math.log((acc[2 * b] * 32768.0 + acc[2 * b + 1]) * sc + eps)
-                pos += nb
-                if stats:
-                    u = 2.0 ** (2 * e) * u1 * u1
-                    s2 = (pr[k.S2HI] * 32768.0 + pr[k.S2LO]) * u
-                    v = 2.0 ** 15 * u  # q = dn^2 / 2^15: q^2 2^30 u^2, in two halves
-                    s4 = (pr[k.S4HI] * 32768.0 + pr[k.S4LO]) * v * v
-                    peak = pr[k.PEAK] * u
-            if stats:
-                pos = self.vec.stat_features(f, pos, s2, s4, peak, n, eps, stats)
-        return f
+                pr[k2.E] = e + _OFF
+                pr[k2.T] = t
+                acc[2 * nb] = pr[k.S2HI]
+                acc[2 * nb + 1] = pr[k.S2LO]
+                acc[2 * nb + 2] = pr[k.S4HI]
+                acc[2 * nb + 3] = pr[k.S4LO]
+                acc[2 * nb + 4] = 0
+                acc[2 * nb + 5] = pr[k.PEAK]  # < 2^30
+            pr[k2.POS] = ch * self.per
+            k2.logs(acc, nb + 3, self.lnv, self.lt)
+            k2.chan(self.lnv, pr, self.st, self.fq)
+        k2.floats(self.fq, self.f, m.d)
+        return self.f
+
+    def mahal(self):
+        """The squared Mahalanobis distance of the last computed window into self.sv[0]:
+        integers only for the Cholesky form (nothing allocated)."""
+        m = self.model
+        if self.float_score:
+            self.sv[0] = self.vec.score(m, self.f, self.v)
+        else:
+            self.k2.score(m.lp, m.mu, self.fq, self.w, self.pr, self.sv)
 
     def score(self):
         """Squared Mahalanobis distance ||L^T (f - mu)||^2 of the last computed window."""
-        m = self.model
-        return self.vec.mahal(m.lp, self.f, m.mu, self.v, m.d)
+        self.mahal()
+        return self.sv[0]

@@ -23,7 +23,7 @@ from micropython import const
 # Slots of the int32 parameter array pr (all >= 0 when a kernel loads them).
 N = const(0)  # window length
 SUM = const(1)  # out: sum of v (signed, read only by Python)
-MEAN = const(2)  # mean of v + _OFF
+MEAN = const(2)  # out: mean of v (rounded) + _OFF
 RS = const(3)  # right shift d -> dn
 LS = const(4)  # left shift d -> dn
 STATS = const(5)  # nonzero: accumulate the statistics
@@ -36,7 +36,8 @@ SHIFT = const(11)  # in: halve this FFT stage's outputs
 NYQ = const(12)  # out: |X[N/2] / 2|^2
 NB = const(13)  # bands
 L1 = const(14)  # out of window(): max |re| + |im| of the windowed complex pairs
-SIZE = const(16)
+LOG2N = const(15)  # log2 N
+SIZE = const(16)  # slots from here on: vwatch.q15s
 
 _K = const(18)  # bits of v: |v| <= 2^18, so N <= 4096 values sum inside 2^30
 _OFF = const(0x40000)  # 2^18: v + _OFF >= 0 in the int32 buffer
@@ -57,7 +58,8 @@ def fexp(z: ptr32, n: int) -> int:
 
 @micropython.viper
 def fconv(z: ptr32, n: int, emax: int, pr: ptr32):
-    # float32 x -> v = round(x * 2^(126 + K - emax)), |v| <= 2^K, stored as v + _OFF in place.
+    # float32 x -> v = round(x * 2^(126 + K - emax)), |v| <= 2^K, stored as v + _OFF in place;
+    # their sum and rounded mean.
     acc = 0
     for i in range(n):
         b = z[i]
@@ -72,6 +74,7 @@ def fconv(z: ptr32, n: int, emax: int, pr: ptr32):
         acc += v
         z[i] = v + _OFF
     pr[SUM] = acc
+    pr[MEAN] = ((acc + (n >> 1)) >> pr[LOG2N]) + _OFF  # |acc| <= 2^30
 
 
 @micropython.viper
@@ -86,6 +89,7 @@ def iconv(z: ptr32, y: ptr16, n: int, pr: ptr32):
         z[i] = v + _OFF
         i -= 1
     pr[SUM] = acc
+    pr[MEAN] = ((acc + (n >> 1)) >> pr[LOG2N]) + _OFF
 
 
 @micropython.viper

@@ -1,0 +1,287 @@
+"""The q15 backend's per-feature step in integers: logarithms, features, score. No float, no heap.
+
+    q15s.logs(acc, count, lnv, lt)        # ln of two-word sums, Q16
+    q15s.chan(lnv, pr, st, fq)            # one channel's features, Q16 in fq
+    q15s.floats(fq, f, d)                 # all of them as float32 in f
+    q15s.score(lp, mu, fq, work, pr, sv)  # squared Mahalanobis distance into sv[0]
+
+Logarithms are Q16 integers (2^-16 nats, 1.5e-5): ln A for A = hi 2^15 + lo from the
+leading bit and a 257-entry table of ln(1 + i/256) (Q15, linear interpolation); ln(x + eps)
+as max(ln x, ln eps) + ln(1 + e^-|ln x - ln eps|), the last from a table in steps of 1/64 nat.
+Features are written twice: Q16 (+ _OFF) for the score and as float32 bits, built from the
+integer, for whoever reads fe.f. The score works on the model's float32 arrays as they are:
+each column of L is read as 28-bit integers against its largest exponent, v = f - mu as Q16,
+products summed exactly in three 15-bit words, then each column's sum rounded to 15 bits
+before it is squared. Every intermediate fits a signed 32-bit word (tests/test_q15.py runs
+this very code under CPython with integers that check it). Written as float32 bits through
+ptr16 halves, little-endian, as on every MicroPython board.
+"""
+
+import micropython
+from micropython import const
+
+# Slots of pr shared with q15k (q15k uses 0 .. 15).
+STATS = const(5)  # statistics bit set
+NB = const(13)  # bands
+LOG2N = const(15)  # log2 N
+POS = const(16)  # in: first feature of this channel
+E = const(17)  # in: shift exponent e + _OFF (|d| = |dn| 2^e)
+T = const(18)  # in: FFT stages halved
+KU = const(19)  # in: 2 ln u1 = CU + KU ln 2, KU + _OFF (u1: sample units of v)
+CU = const(20)  # in: Q16 + _OFF
+LNORM = const(21)  # in: ln(64 / (3 N^2)), Q16 + _OFF
+LE = const(23)  # in: ln eps, Q16 + _OFF
+D = const(24)  # in: features d
+SIZE = const(28)
+
+_OFF = const(0x2000000)  # 2^25: signed values are stored as value + _OFF >= 0
+_EOFF = const(1024)  # exponents likewise
+_LN2 = const(2907270)  # round(ln 2 * 2^22)
+_NEG = const(-0x10000000)  # ln 0: far below anything, yet 2 _NEG fits 32 bits
+_VMAX = const(0x7FFFFF)  # |f - mu| is clamped to 128 nats (Q16), see score
+_SPMAX = const(0x100000)  # 16 nats: ln(1 + e^-16) < 2^-23 is 0
+
+
+@micropython.viper
+def _ln2k(k: int) -> int:
+    # k ln 2 in Q16, |k| < 700
+    return (k * _LN2 + 32) >> 6
+
+
+@micropython.viper
+def _lse(a: int, b: int, table) -> int:
+    # ln(e^a + e^b), Q16. The table comes as an object: a pointer passed between viper
+    # functions is boxed as an int, which allocates where RAM lies above 2^30 (ESP32).
+    st = ptr16(table)
+    if a < b:
+        t = a
+        a = b
+        b = t
+    dl = a - b
+    if dl >= _SPMAX:
+        return a
+    j = dl >> 10
+    fr = dl & 0x3FF
+    lo = int(st[j])
+    return a + 2 * lo + (((int(st[j + 1]) - lo) * fr) >> 9)
+
+
+@micropython.viper
+def logs(acc: ptr32, count: int, lnv: ptr32, lt: ptr16):
+    # lnv[i] = ln(acc[2i] 2^15 + acc[2i + 1]) in Q16, plus 1; 0 for a zero sum. Both words
+    # are >= 0 and < 2^30.
+    for i in range(count):
+        hi = acc[2 * i]
+        lo = acc[2 * i + 1]
+        hi += lo >> 15
+        lo &= 0x7FFF
+        if hi == 0 and lo == 0:
+            lnv[i] = 0
+            continue
+        s = 0  # A ~ x 2^s with x < 2^31
+        if hi < 0x10000:
+            x = (hi << 15) | lo
+        else:
+            p = 16
+            while hi >> (p + 1):
+                p += 1
+            s = p - 15
+            x = (hi << (30 - p)) | (lo >> s)
+        p = 0
+        while x >> (p + 1):
+            p += 1
+        r = (x << (30 - p)) & 0x3FFFFFFF  # the mantissa's fraction, Q30 (drop its top bit)
+        j = r >> 22
+        fr = (r >> 6) & 0xFFFF
+        lo16 = int(lt[j])
+        frac = 2 * lo16 + (((int(lt[j + 1]) - lo16) * fr) >> 15)
+        lnv[i] = int(_ln2k(p + s)) + frac + 1
+
+
+@micropython.viper
+def floats(fq: ptr32, f: ptr16, d: int):
+    # f[i] = the float32 bits of feature i, fq[i] - _OFF in Q16 (|x| < 2^24: exact)
+    for i in range(d):
+        x = fq[i] - _OFF
+        if x == 0:
+            f[2 * i] = 0
+            f[2 * i + 1] = 0
+            continue
+        sign = 0
+        if x < 0:
+            sign = 0x8000
+            x = 0 - x
+        p = 0
+        while x >> (p + 1):
+            p += 1
+        if p <= 23:
+            m = x << (23 - p)
+        else:
+            m = x >> (p - 23)
+        f[2 * i] = m & 0xFFFF
+        f[2 * i + 1] = sign | ((p + 111) << 7) | ((m >> 16) & 0x7F)
+
+
+@micropython.viper
+def chan(lnv: ptr32, pr: ptr32, st, fq: ptr32):
+    # One channel's features from lnv (the bands' logs, then sum dn^2, sum q^2, max dn^2):
+    # docs/features.md steps 5 and 6 on the scaling recorded in pr.
+    nb = pr[NB]
+    stats = pr[STATS]
+    pos = pr[POS]
+    e = pr[E] - _OFF
+    ku = pr[KU] - _OFF
+    cu = pr[CU] - _OFF
+    le = pr[LE] - _OFF
+    l2n = pr[LOG2N]
+    cb = pr[LNORM] - _OFF + cu + int(_ln2k(2 * (pr[T] + e + 1) + ku))
+    for b in range(nb):
+        a = lnv[b]
+        x = le
+        if a:
+            x = int(_lse(a - 1 + cb, le, st))
+        fq[pos + b] = x + _OFF
+    if not stats:
+        return
+    pos += nb
+    a = lnv[nb]
+    m2 = _NEG  # ln of the mean square
+    if a:
+        m2 = a - 1 + cu + int(_ln2k(2 * e + ku - l2n))
+    lm = int(_lse(m2, le, st))  # ln(m2 + eps)
+    if stats & 1:
+        fq[pos] = ((lm + 1) >> 1) + _OFF
+        pos += 1
+    if stats & 2:
+        a = lnv[nb + 1]
+        m4 = _NEG
+        if a:
+            m4 = a - 1 + 2 * cu + int(_ln2k(30 + 4 * e + 2 * ku - l2n))
+        fq[pos] = int(_lse(m4, 2 * le, st)) - int(_lse(2 * m2, 2 * le, st)) + _OFF
+        pos += 1
+    if stats & 4:
+        a = lnv[nb + 2]
+        pk = _NEG
+        if a:
+            pk = a - 1 + cu + int(_ln2k(2 * e + ku))
+        fq[pos] = ((int(_lse(pk, le, st)) - lm + 1) >> 1) + _OFF
+
+
+@micropython.viper
+def score(lp: ptr32, mu: ptr32, fq: ptr32, w: ptr32, pr: ptr32, sv: ptr16):
+    # sum_j (sum_{i>=j} L[i][j] v[i])^2, v = f - mu, column j of L the run at lp[p ..];
+    # w: 3d words (v + _OFF, then per column the squared mantissa and its exponent + _EOFF).
+    d = pr[D]
+    for i in range(d):  # v in Q16 from the float32 bits of mu
+        b = mu[i]
+        ex = (b >> 23) & 0xFF
+        q = 0
+        if ex >= 134:  # |mu| >= 128 nats
+            q = _VMAX
+        elif ex > 109:
+            sh = 134 - ex
+            q = (((b & 0x7FFFFF) | 0x800000) + (1 << (sh - 1))) >> sh
+        if (b >> 31) & 1:
+            q = 0 - q
+        v = fq[i] - _OFF - q
+        if v > _VMAX:
+            v = _VMAX
+        if v < 0 - _VMAX:
+            v = 0 - _VMAX
+        w[i] = v + _OFF
+    p = 0
+    top = 0 - _EOFF  # the largest exponent of a nonzero column
+    for j in range(d):
+        emax = 0
+        k = p
+        for i in range(j, d):
+            ex = (lp[k] >> 23) & 0xFF
+            if ex > emax:
+                emax = ex
+            k += 1
+        w0 = 0
+        w1 = 0
+        w2 = 0
+        for i in range(j, d):
+            b = lp[p]
+            p += 1
+            ex = (b >> 23) & 0xFF
+            if ex == 0 or emax - ex > 28:
+                continue
+            c = (((b & 0x7FFFFF) | 0x800000) << 4) >> (emax - ex)  # L 2^(154 - emax) < 2^28
+            if (b >> 31) & 1:
+                c = 0 - c
+            v = w[i] - _OFF
+            vh = v >> 15
+            vl = v & 0x7FFF
+            ch = c >> 15
+            cl = c & 0x7FFF
+            w0 += cl * vl
+            w1 += ch * vl + cl * vh + (w0 >> 15)
+            w0 &= 0x7FFF
+            w2 += ch * vh + (w1 >> 15)
+            w1 &= 0x7FFF
+        # the sum is (w2 2^30 + w1 2^15 + w0) 2^(emax - 170): keep its top 15 bits
+        x = 30
+        t = w2
+        if -0x8000 <= w2 and w2 < 0x8000:
+            x = 15
+            t = (w2 << 15) + w1
+            if -0x8000 <= t and t < 0x8000:
+                x = 0
+                t = (t << 15) + w0
+        if t < 0:
+            t = 0 - t
+        k = 0
+        while t >> k >= 0x8000:
+            k += 1
+        if k:
+            t = (t + (1 << (k - 1))) >> k
+        ex = 2 * (x + k + emax - 170)
+        w[d + j] = t * t
+        w[2 * d + j] = ex + _EOFF
+        if t and ex > top:
+            top = ex
+    sh2 = 0  # sum of the squares against the largest exponent, in two words
+    sl2 = 0
+    for j in range(d):
+        q = w[d + j]
+        k = top - (w[2 * d + j] - _EOFF)
+        if q and k < 31:
+            q >>= k
+            sh2 += q >> 15
+            sl2 += q & 0x7FFF
+    sh2 += sl2 >> 15
+    sl2 &= 0x7FFF
+    if sh2 == 0 and sl2 == 0:
+        sv[0] = 0
+        sv[1] = 0
+        return
+    if sh2 < 0x10000:
+        x = (sh2 << 15) | sl2
+    else:
+        k = 16
+        while sh2 >> (k + 1):
+            k += 1
+        x = (sh2 << (30 - k)) | (sl2 >> (k - 15))
+        top += k - 15
+    k = 0
+    while x >> (k + 1):
+        k += 1
+    if k > 23:
+        m = (x + (1 << (k - 24))) >> (k - 23)
+        if m >> 24:
+            m >>= 1
+            k += 1
+    else:
+        m = x << (23 - k)
+    be = k + top + 127
+    if be >= 255:  # infinity: far above any threshold
+        sv[0] = 0
+        sv[1] = 0x7F80
+    elif be <= 0:
+        sv[0] = 0
+        sv[1] = 0
+    else:
+        sv[0] = m & 0xFFFF
+        sv[1] = (be << 7) | ((m >> 16) & 0x7F)
