@@ -530,8 +530,8 @@ def tables():
     from array import array
 
     lt = array("H", [int(math.floor(32768 * math.log(1 + i / 256) + 0.5)) for i in range(257)])
-    st = array("H", [int(math.floor(32768 * math.log(1 + math.exp(-j / 64)) + 0.5))
-                     for j in range(1025)])
+    st = array("H", [int(math.floor(32768 * math.log(1 + math.exp(-j / 32)) + 0.5))
+                     for j in range(513)])
     return lt, st
 
 

@@ -28,7 +28,7 @@ float at all); the kernels (vwatch.q15k) then work on int views of that same arr
 Per window on a ring, nothing is allocated, not even a boxed float (tests/test_q15.py).
 Costs: 4N bytes for z, N/2 for a quarter-wave Q15 sine table, 12(B + 3) for the band and
 moment sums and their logs, 20d for the features (float and Q16) and the score's words, and
-2.6 KB of log tables. Low-rank (PCA) models and d > 1000 score in floats (vwatch.vec).
+1.5 KB of log tables. Low-rank (PCA) models and d > 1000 score in floats (vwatch.vec).
 """
 
 import math
@@ -58,13 +58,13 @@ class Features:
         self.tw = array("H", range(q + 1))  # round(2^15 sin(2 pi k / N)), k = 0 .. N/4
         for k in range(q + 1):
             self.tw[k] = int(math.floor(32768 * math.sin(2 * math.pi * k / n) + 0.5))
-        # Q15 tables of q15s: ln(1 + i/256), i <= 256, and ln(1 + e^(-j/64)), j <= 1024
+        # Q15 tables of q15s: ln(1 + i/256), i <= 256, and ln(1 + e^(-j/32)), j <= 512
         self.lt = array("H", range(257))
         for i in range(257):
             self.lt[i] = int(math.floor(32768 * math.log(1 + i / 256) + 0.5))
-        self.st = array("H", range(1025))
-        for j in range(1025):
-            self.st[j] = int(math.floor(32768 * math.log(1 + math.exp(-j / 64)) + 0.5))
+        self.st = array("H", range(513))
+        for j in range(513):
+            self.st[j] = int(math.floor(32768 * math.log(1 + math.exp(-j / 32)) + 0.5))
         nb = model.bands
         self.acc = array("i", range(2 * (nb + 3)))  # band sums, then the statistics' sums
         self.lnv = array("i", range(nb + 3))
@@ -76,9 +76,12 @@ class Features:
         self.float_score = getattr(model, "p", 0) > 0 or d > _MAX_D
         self.v = array("f", range(d)) if self.float_score else None
         self.w = None if self.float_score else array("i", range(3 * d))
-        from . import q15k, q15s, vec  # compiled after the buffers exist, into the heap left
+        from . import q15k, q15s  # compiled after the buffers exist, into the heap left
 
-        self.vec = vec
+        if self.float_score:
+            from . import vec
+
+            self.vec = vec
         self.k = q15k
         self.k2 = q15s
         pr = self.pr = array("i", range(q15s.SIZE))

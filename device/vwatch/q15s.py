@@ -7,7 +7,7 @@
 
 Logarithms are Q16 integers (2^-16 nats, 1.5e-5): ln A for A = hi 2^15 + lo from the
 leading bit and a 257-entry table of ln(1 + i/256) (Q15, linear interpolation); ln(x + eps)
-as max(ln x, ln eps) + ln(1 + e^-|ln x - ln eps|), the last from a table in steps of 1/64 nat.
+as max(ln x, ln eps) + ln(1 + e^-|ln x - ln eps|), the last from a table in steps of 1/32 nat.
 Features are written twice: Q16 (+ _OFF) for the score and as float32 bits, built from the
 integer, for whoever reads fe.f. The score works on the model's float32 arrays as they are:
 each column of L is read as 28-bit integers against its largest exponent, v = f - mu as Q16,
@@ -60,10 +60,10 @@ def _lse(a: int, b: int, table) -> int:
     dl = a - b
     if dl >= _SPMAX:
         return a
-    j = dl >> 10
-    fr = dl & 0x3FF
+    j = dl >> 11
+    fr = dl & 0x7FF
     lo = int(st[j])
-    return a + 2 * lo + (((int(st[j + 1]) - lo) * fr) >> 9)
+    return a + 2 * lo + (((int(st[j + 1]) - lo) * fr) >> 10)
 
 
 @micropython.viper
