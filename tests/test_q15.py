@@ -32,9 +32,13 @@ I32 = (-(1 << 31), (1 << 31) - 1)
 I16 = (-(1 << 15), (1 << 15) - 1)
 
 
-@pytest.fixture(scope="module")
-def dev(micropython, device_mpy):
-    return Device("q15", micropython, device_mpy)
+@pytest.fixture(scope="module", params=["64-bit", "32-bit"])
+def dev(request, micropython, device_mpy):
+    # The stock unix port has 64-bit words; a 32-bit build (when named) has a board's.
+    if request.param == "64-bit":
+        return Device("q15", micropython, device_mpy)
+    interp, mpy = request.getfixturevalue("micropython_32")
+    return Device("q15", interp, mpy)
 
 
 def bound_db(level_db, width):
