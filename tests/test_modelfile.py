@@ -1,4 +1,5 @@
-"""Model file v1 on the host: round trip, documented sizes, and every defect refused."""
+"""Model file v1 on the host: round trip, documented sizes, and every defect refused (v2, the
+PCA reduction: tests/test_pca.py)."""
 
 import struct
 import zlib
@@ -63,7 +64,7 @@ def _defects():
     magic = bytearray(body)
     magic[0:4] = b"RIFF"
     version = bytearray(body)
-    version[4] = 2
+    version[4] = 3
     dims = bytearray(body)
     dims[28] += 1  # features field no longer C x (B + stats)
     window = bytearray(body)
@@ -77,7 +78,7 @@ def _defects():
         "tiny": (good[:10], "shorter than a model header"),
         "flipped byte": (bytes(flipped), "CRC mismatch"),
         "magic": (_with_crc(bytes(magic)), "not a vibrawatch model"),
-        "version": (_with_crc(bytes(version)), "version 2"),
+        "version": (_with_crc(bytes(version)), "version 3, this vibrawatch reads versions 1 and"),
         "dims": (_with_crc(bytes(dims)), "do not match"),
         "window": (_with_crc(bytes(window)), "not a power of two"),
         "alarm": (_with_crc(bytes(alarm)), "alarm rule 9 of 5"),

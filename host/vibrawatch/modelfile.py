@@ -1,4 +1,8 @@
-"""Reading and writing model files (format v1, docs/model-format.md).
+"""Reading and writing model files (formats v1 and v2, docs/model-format.md).
+
+Version 2 adds an optional PCA reduction: p > 0 components replace the packed Cholesky factor
+by a diagonal-plus-low-rank precision P = diag(w) + A^T diag(g) A. A model without one is
+still written as version 1, so boards with an older vwatch keep reading it.
 
 The board's reader is device/vwatch/model.py; both refuse the same malformed files with the
 same reasons, and the tests hold them to it.
@@ -16,7 +20,9 @@ from .errors import VibrawatchError
 from .reference import STAT_BITS
 
 MAGIC = b"VWMF"
-VERSION = 1
+VERSION = 1  # written when there is no reduction
+VERSION_PCA = 2  # written when there is one (p > 0)
+VERSIONS = (VERSION, VERSION_PCA)
 HEADER = struct.Struct("<4sHHIfHHIBBBBHBBfffII12x")
 assert HEADER.size == 64
 ESTIMATORS = ("ledoitwolf", "mcd", "empirical")
@@ -36,6 +42,11 @@ def packed_size(d):
     return d * (d + 1) // 2
 
 
+def array_floats(d, p=0):
+    """float32 values after the edges: mu and the packed factor, or mu, w, A and g."""
+    return d + (packed_size(d) if p == 0 else d + p * d + p)
+
+
 @dataclass(eq=False)  # arrays inside: compare files with to_bytes()
 class Model:
     """Everything a board needs: feature configuration, decision rule and the fitted arrays."""
@@ -48,7 +59,8 @@ class Model:
     stats: int
     epsilon: float
     mu: np.ndarray  # float32, d
-    packed_l: np.ndarray  # float32, d(d+1)/2: lower Cholesky factor of the precision, packed
+    # float32, d(d+1)/2: lower Cholesky factor of the precision, packed; None with a reduction
+    packed_l: np.ndarray | None
     threshold: float
     clear_threshold: float
     alarm_k: int = 3
@@ -57,6 +69,10 @@ class Model:
     n_train: int = 0
     created: int = 0
     model_id: str = field(default="", compare=False)  # CRC-32 as 8 hex digits, set on write/read
+    # The PCA reduction (format v2), all float32: P = diag(w) + A^T diag(g) A.
+    w: np.ndarray | None = None  # d: residual precision per feature
+    a: np.ndarray | None = None  # (p, d): the components, scaled to the features' units
+    g: np.ndarray | None = None  # p: per component, 1/lambda - 1/sigma^2 (negative)
 
     @property
     def bands(self):
@@ -66,8 +82,42 @@ class Model:
     def n_features(self):
         return self.channels * (self.bands + n_stats(self.stats))
 
+    @property
+    def components(self):
+        """p: PCA components kept (0: no reduction, the full precision's Cholesky factor)."""
+        return 0 if self.a is None else len(self.a)
+
+    @property
+    def version(self):
+        return VERSION_PCA if self.components else VERSION
+
+    @property
+    def array_bytes(self):
+        """Bytes of the arrays a board allocates for this model (edges, mu, P's form)."""
+        return 2 * (self.bands + 1) + 4 * array_floats(self.n_features, self.components)
+
+    def mahalanobis(self, feats):
+        """Squared distances (float64) of the rows of ``feats``, computed from the float32
+        arrays as the board computes them (docs/features.md, "Score")."""
+        v = np.atleast_2d(np.asarray(feats, np.float64)) - np.asarray(self.mu, np.float64)
+        if self.components:
+            z = v @ np.asarray(self.a, np.float64).T
+            return (v * v) @ np.asarray(self.w, np.float64) + (z * z) @ np.asarray(
+                self.g, np.float64)
+        return np.sum((v @ self.cholesky_factor()) ** 2, axis=1)
+
+    def precision(self):
+        """The precision P (float64, d x d) that the score is v^T P v of, for either form."""
+        if self.components:
+            a = np.asarray(self.a, np.float64)
+            return np.diag(np.asarray(self.w, np.float64)) + (a.T * self.g) @ a
+        lower = self.cholesky_factor()
+        return lower @ lower.T
+
     def cholesky_factor(self):
-        """The full lower-triangular L (float64) from its packed form."""
+        """The full lower-triangular L (float64) from its packed form (no reduction only)."""
+        if self.components:
+            raise ValueError("a model with a PCA reduction has no Cholesky factor")
         d = self.n_features
         lower = np.zeros((d, d))
         pos = 0
@@ -78,17 +128,20 @@ class Model:
 
     def to_bytes(self):
         edges = np.asarray(self.edges, dtype="<u2")
-        mu = np.asarray(self.mu, dtype="<f4")
-        packed = np.asarray(self.packed_l, dtype="<f4")
         pad = b"\0" * (-edges.nbytes % 4)
-        size = HEADER.size + edges.nbytes + len(pad) + mu.nbytes + packed.nbytes + 4
+        if self.components:
+            parts = (self.mu, self.w, np.asarray(self.a).reshape(-1), self.g)
+        else:
+            parts = (self.mu, self.packed_l)
+        arrays = b"".join(np.asarray(x, dtype="<f4").tobytes() for x in parts)
+        size = HEADER.size + edges.nbytes + len(pad) + len(arrays) + 4
         header = HEADER.pack(
-            MAGIC, VERSION, HEADER.size, size, self.sample_rate, self.window, 0, self.hop,
-            self.channels, self.bands, self.stats, ESTIMATORS.index(self.estimator),
-            self.n_features, self.alarm_k, self.alarm_n, self.epsilon, self.threshold,
-            self.clear_threshold, self.n_train, self.created,
+            MAGIC, self.version, HEADER.size, size, self.sample_rate, self.window,
+            self.components, self.hop, self.channels, self.bands, self.stats,
+            ESTIMATORS.index(self.estimator), self.n_features, self.alarm_k, self.alarm_n,
+            self.epsilon, self.threshold, self.clear_threshold, self.n_train, self.created,
         )
-        body = header + edges.tobytes() + pad + mu.tobytes() + packed.tobytes()
+        body = header + edges.tobytes() + pad + arrays
         crc = zlib.crc32(body)
         self.model_id = "%08x" % crc
         blob = body + struct.pack("<I", crc)
@@ -114,15 +167,14 @@ def from_bytes(blob, name="model"):
     if len(blob) < HEADER.size + 4:
         _refuse(name, "only %d bytes, shorter than a model header" % len(blob),
                 "the copy is truncated or this is not a model file")
-    (magic, version, header_size, size, rate, window, _, hop, channels, bands, stats, est,
+    (magic, version, header_size, size, rate, window, p, hop, channels, bands, stats, est,
      d, alarm_k, alarm_n, eps, threshold, clear, n_train, created) = HEADER.unpack_from(blob)
     if magic != MAGIC:
         _refuse(name, "not a vibrawatch model (magic %r, expected %r)" % (magic, MAGIC),
                 "pass a .vwm file written by `vibrawatch fit`")
-    if version != VERSION or header_size != HEADER.size:
-        _refuse(name, "model format version %d, this vibrawatch reads version %d"
-                % (version, VERSION),
-                "refit with this version or upgrade vibrawatch")
+    if version not in VERSIONS or header_size != HEADER.size:
+        _refuse(name, "model format version %d, this vibrawatch reads versions 1 and 2"
+                % version, "refit with this version or upgrade vibrawatch")
     if size != len(blob):
         _refuse(name, "file is %d bytes but its header says %d" % (len(blob), size),
                 "the copy is truncated or padded: copy the file again")
@@ -142,31 +194,43 @@ def from_bytes(blob, name="model"):
     if d != channels * (bands + n_stats(stats)):
         _refuse(name, "%d features do not match %d channels x (%d bands + %d statistics)"
                 % (d, channels, bands, n_stats(stats)))
+    if p >= d or p and version < VERSION_PCA:
+        _refuse(name, "%d PCA components for %d features in a version %d file"
+                % (p, d, version))
     for value, what in ((rate, "sample rate"), (eps, "epsilon"), (threshold, "threshold")):
         if not (math.isfinite(value) and value > 0):
             _refuse(name, "%s %r is not a positive number" % (what, value))
     if not (math.isfinite(clear) and 0 <= clear <= threshold):
         _refuse(name, "clear threshold %r is not between 0 and the threshold" % clear)
     pad = -2 * (bands + 1) % 4
-    expected = HEADER.size + 2 * (bands + 1) + pad + 4 * d + 4 * packed_size(d) + 4
+    expected = HEADER.size + 2 * (bands + 1) + pad + 4 * array_floats(d, p) + 4
     if expected != size:
         _refuse(name, "arrays need %d bytes but the file has %d" % (expected, size))
     pos = HEADER.size
     edges = np.frombuffer(blob, "<u2", bands + 1, pos).astype(np.uint16)
     pos += 2 * (bands + 1) + pad
-    mu = np.frombuffer(blob, "<f4", d, pos).astype(np.float32)
-    pos += 4 * d
-    packed = np.frombuffer(blob, "<f4", packed_size(d), pos).astype(np.float32)
+    arrays = []
+    for count in (d, packed_size(d)) if p == 0 else (d, d, p * d, p):
+        arrays.append(np.frombuffer(blob, "<f4", count, pos).astype(np.float32))
+        pos += 4 * count
     if np.any(np.diff(edges.astype(int)) <= 0) or edges[-1] > window // 2 + 1:
         _refuse(name, "band edges %s are not strictly increasing within 0..%d"
                 % (edges.tolist(), window // 2 + 1))
-    if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(packed))):
-        _refuse(name, "mean or Cholesky factor holds NaN or infinity")
+    for i, x in enumerate(arrays):  # in file order, as the board checks them
+        bad = ~np.isfinite(x) | ((x <= 0) if p and i == 1 else False)  # w > 0
+        if bad.any():
+            first = x[np.argmax(bad)]
+            if not np.isfinite(first):
+                _refuse(name, "the model's arrays hold NaN or infinity")
+            _refuse(name, "a residual weight w is %r, not positive" % float(first))
+    mu = arrays[0]
+    pca = dict(w=arrays[1], a=arrays[2].reshape(p, d), g=arrays[3]) if p else {}
     return Model(
         sample_rate=float(rate), window=window, hop=hop, channels=channels, edges=edges,
-        stats=stats, epsilon=float(eps), mu=mu, packed_l=packed, threshold=float(threshold),
-        clear_threshold=float(clear), alarm_k=alarm_k, alarm_n=alarm_n,
-        estimator=ESTIMATORS[est], n_train=n_train, created=created, model_id="%08x" % crc,
+        stats=stats, epsilon=float(eps), mu=mu, packed_l=None if p else arrays[1],
+        threshold=float(threshold), clear_threshold=float(clear), alarm_k=alarm_k,
+        alarm_n=alarm_n, estimator=ESTIMATORS[est], n_train=n_train, created=created,
+        model_id="%08x" % crc, **pca,
     )
 
 
