@@ -3,7 +3,7 @@
     from vwatch import fe_pure
     fe = fe_pure.Features(model)     # allocates every buffer now
     fe.compute(source, start)        # fe.f: the window's features (array('f'), d values)
-    s = fe.score()                   # squared Mahalanobis distance of fe.f
+    s = fe.score()                   # squared Mahalanobis distance of fe.f (either model form)
 
 ``source`` has ``read(channel, start, n, out)`` (vwatch.wav.Wav, a ring buffer). The spec is
 docs/features.md. The window is real, so its N-point FFT is one N/2-point complex FFT of the
@@ -13,7 +13,8 @@ N-point FFT.
 Costs: 4N bytes for the window, N bytes for a quarter-wave sine table (tw[k] = sin(2 pi k/N),
 k = 0..N/4; the other sines and cosines are its mirror images, and the periodic Hann window is
 0.5 - 0.5 cos, so it needs no table of its own), 8d for the feature vector and f - mu.
-Per window and channel about 2.5 N log2 N flops, then d^2/2 multiply-adds. The only heap use
+Per window and channel about 2.5 N log2 N flops, then d^2/2 multiply-adds for the score
+(d(p + 2) for a model with p PCA components). The only heap use
 per window is short-lived boxed floats: MicroPython boxes every float result on most ports
 (not with MICROPY_OBJ_REPR_C), so each flop leaves one small block for the GC.
 The kernels live in vwatch.dsp, compiled only after the buffers here are allocated.
@@ -70,6 +71,5 @@ class Features:
         return f
 
     def score(self):
-        """Squared Mahalanobis distance ||L^T (f - mu)||^2 of the last computed window."""
-        m = self.model
-        return self.vec.mahal(m.lp, self.f, m.mu, self.v, m.d)
+        """Squared Mahalanobis distance (f - mu)^T P (f - mu) of the last computed window."""
+        return self.vec.score(self.model, self.f, self.v)

@@ -3,7 +3,7 @@
     from vwatch import fe_ulab
     fe = fe_ulab.Features(model)     # allocates every buffer now; needs firmware with ulab
     fe.compute(source, start)        # fe.f: the window's features (array('f'), d values)
-    s = fe.score()                   # squared Mahalanobis distance of fe.f
+    s = fe.score()                   # squared Mahalanobis distance of fe.f (either model form)
     fe.fft                           # 'spectrogram' (in place) or 'fft' (older ulab)
 
 Same results and interface as fe_pure (docs/features.md). The window lives in the upper half
@@ -16,9 +16,11 @@ tuple on older ulab); it allocates 2N floats per channel.
 Costs (float = 4 bytes on float32 builds as on boards, 8 on float64 builds such as the unix
 port): 3N floats (scratchpad, Hann window) and a view per band. The score uses np.dot on
 views of the model's own mu and packed L on float32 builds (zero copy; about 640 bytes of views
-per feature and window); on float64 builds a copy would double L, so there it runs the pure
-backend's loop (vwatch.vec.mahal) on the model's float32 arrays instead. Per window the rest
-costs a few hundred bytes per channel (tests/test_device.py prints measured numbers).
+per feature and window), or, for a model with p PCA components, on views of w, A (p x d) and
+g (three dots: about 1.5 KB a window at d = 45, p = 8, and 6 us against 96 us for the pure
+loop on the unix port); on float64 builds a copy would double the arrays, so there it runs the
+pure backend's loops (vwatch.vec.score) on the model's float32 arrays instead. Per window the
+rest costs a few hundred bytes per channel (tests/test_device.py prints measured numbers).
 """
 
 import math
@@ -43,13 +45,19 @@ class Features:
         self.f32 = self.sp.itemsize == 4
         self.f = array("f", range(model.d))
         self.fv = np.frombuffer(self.f, dtype=np.float) if self.f32 else None
+        self.lp = self.w = self.a = self.g = None
         if self.f32:  # the score runs on np.dot over views of the model's own arrays
             self.v = np.zeros(model.d)
             self.mu = np.frombuffer(model.mu, dtype=np.float)
-            self.lp = np.frombuffer(model.lp, dtype=np.float)
-        else:  # a float64 copy of L would double its size: score with the pure kernel
+            if model.p:
+                self.w = np.frombuffer(model.w, dtype=np.float)
+                self.a = np.frombuffer(model.a, dtype=np.float).reshape((model.p, model.d))
+                self.g = np.frombuffer(model.g, dtype=np.float)
+            else:
+                self.lp = np.frombuffer(model.lp, dtype=np.float)
+        else:  # a float64 copy of L would double its size: score with the pure kernels
             self.v = array("f", range(model.d))
-            self.mu = self.lp = None
+            self.mu = None
         e = model.edges
         self.views = [self.lo[e[b] : e[b + 1]] for b in range(model.bands)]
         self.scale = 16.0 / (3.0 * n * n)

@@ -1,12 +1,16 @@
-"""Load a vibrawatch model file (format v1, docs/model-format.md) into preallocated arrays.
+"""Load a vibrawatch model file (formats v1 and v2, docs/model-format.md) into preallocated
+arrays.
 
     from vwatch import model
     m = model.load("/model.vwm")
     m          # <Model 1a2b3c4d: N=256 hop=128 fs=952 C=3 B=16 stats=7 d=57 thr=80.5>
     m.edges    # array('H'), m.mu and m.lp: array('f')
+    m.p        # PCA components: 0, or p > 0 with m.w, m.a (p x d, row-major), m.g: array('f')
+               # in place of m.lp (None then; w, a, g are None when p = 0)
 
-Costs: the arrays (2(B+1) + 4d + 2d(d+1) bytes) plus about 400 bytes; the file is read once
-with `readinto` straight into them and its CRC-32 computed on the way, never held whole.
+Costs: the arrays (2(B+1) + 4d + 2d(d+1) bytes, or 2(B+1) + 8d + 4p(d+1) with p components)
+plus about 400 bytes; the file is read once with `readinto` straight into them and its CRC-32
+computed on the way, never held whole.
 A defective file raises ModelError ("<path>: <problem>; <what to do>"); the caller keeps the
 model it had, because nothing is returned.
 """
@@ -19,7 +23,7 @@ from array import array
 from micropython import const
 
 _HEADER = const(64)
-_VERSION = const(1)
+_VERSION_PCA = const(2)  # reads 1 and 2; a v2 file with p = 0 has the v1 layout
 _MAX_N = const(4096)
 _MAX_ALARM_N = const(32)
 # The fields of docs/model-format.md up to the reserved tail (52 of the 64 header bytes).
@@ -44,16 +48,20 @@ def n_stats(stats):
 
 
 class Model:
-    """A loaded model: configuration, decision rule and arrays (edges, mu, packed L)."""
+    """A loaded model: configuration, decision rule and arrays (edges, mu, then packed L, or
+    w, A and g when p > 0)."""
 
-    def __init__(self, hdr, edges, mu, lp, crc):
-        (_, _, _, self.size, self.rate, self.window, _, self.hop, self.channels, self.bands,
-         self.stats, self.estimator, self.d, self.alarm_k, self.alarm_n, self.eps,
+    def __init__(self, hdr, edges, mu, lp, crc, w=None, a=None, g=None):
+        (_, _, _, self.size, self.rate, self.window, self.p, self.hop, self.channels,
+         self.bands, self.stats, self.estimator, self.d, self.alarm_k, self.alarm_n, self.eps,
          self.threshold, self.clear, self.n_train, self.created) = struct.unpack_from(
             _FIELDS, hdr)
         self.edges = edges
         self.mu = mu
         self.lp = lp
+        self.w = w
+        self.a = a
+        self.g = g
         self.crc = crc
         self.model_id = "%08x" % crc
 
@@ -93,9 +101,9 @@ def _read_exact(path, f, buf, nbytes):
 
 
 def _check_header(path, hdr, size):
-    # Returns the expected file size, or raises; checks only the header's own fields.
-    (_, _, _, _, rate, window, _, hop, channels, bands, stats, est, d, alarm_k, alarm_n, eps,
-     threshold, clear, _, _) = struct.unpack_from(_FIELDS, hdr)
+    # Raises unless the header's own fields are valid and give the file's size.
+    (_, version, _, _, rate, window, p, hop, channels, bands, stats, est, d, alarm_k, alarm_n,
+     eps, threshold, clear, _, _) = struct.unpack_from(_FIELDS, hdr)
     if not (16 <= window <= _MAX_N and window & (window - 1) == 0):
         _refuse(path, "window %d is not a power of two in 16..%d" % (window, _MAX_N))
     if not 1 <= channels <= 8 or bands < 1 or stats > 7 or hop < 1 or est > 2:
@@ -107,13 +115,18 @@ def _check_header(path, hdr, size):
     if d != channels * (bands + n_stats(stats)):
         _refuse(path, "%d features do not match %d channels x (%d bands + %d statistics)"
                 % (d, channels, bands, n_stats(stats)))
+    if p >= d or p and version < 2:
+        _refuse(path, "%d PCA components for %d features in a version %d file"
+                % (p, d, version))
     for value, what in ((rate, "sample rate"), (eps, "epsilon"), (threshold, "threshold")):
         if not _positive(value):
             _refuse(path, "%s %r is not a positive number" % (what, value))
     if not (math.isfinite(clear) and 0 <= clear <= threshold):
         _refuse(path, "clear threshold %r is not between 0 and the threshold" % clear)
     pad = -2 * (bands + 1) % 4
-    expected = _HEADER + 2 * (bands + 1) + pad + 4 * d + 2 * d * (d + 1) + 4
+    # mu, then packed L, or w, A and g
+    expected = _HEADER + 2 * (bands + 1) + pad + 4 * d + 4
+    expected += 2 * d * (d + 1) if p == 0 else 4 * (d + p * d + p)
     if expected != size:
         _refuse(path, "arrays need %d bytes but the file has %d" % (expected, size))
 
@@ -142,9 +155,9 @@ def _load(path, f):
     if magic != b"VWMF":
         _refuse(path, "not a vibrawatch model (magic %r, expected b'VWMF')" % magic,
                 "pass a .vwm file written by `vibrawatch fit`")
-    if version != _VERSION or header_size != _HEADER:
-        _refuse(path, "model format version %d, this vwatch reads version %d"
-                % (version, _VERSION), "refit with this version or update vwatch")
+    if not 1 <= version <= _VERSION_PCA or header_size != _HEADER:
+        _refuse(path, "model format version %d, this vwatch reads versions 1 and 2"
+                % version, "refit with this version or update vwatch")
     if size != actual:
         _refuse(path, "file is %d bytes but its header says %d" % (actual, size),
                 "the copy is truncated or padded: copy the file again")
@@ -153,13 +166,22 @@ def _load(path, f):
     except ModelError:
         _check_crc(path, f, size, hdr)  # a corrupt copy is reported as corrupt
         raise
-    _, _, _, _, _, window, _, _, _, bands, _, _, d = struct.unpack_from("<4sHHIfHHIBBBBH", hdr)
+    _, _, _, _, _, window, p, _, _, bands, _, _, d = struct.unpack_from("<4sHHIfHHIBBBBH", hdr)
     # range() has a length, so array() allocates exactly once; readinto overwrites it.
     edges = array("H", range(bands + 1))
     mu = array("f", range(d))
-    lp = array("f", range(d * (d + 1) // 2))
+    lp = w = a = g = None
+    if p:
+        w = array("f", range(d))
+        a = array("f", range(p * d))
+        g = array("f", range(p))
+        bufs = (edges, mu, w, a, g)
+    else:
+        lp = array("f", range(d * (d + 1) // 2))
+        bufs = (edges, mu, lp)
     crc = binascii.crc32(hdr)
-    for buf, size in ((edges, 2), (mu, 4), (lp, 4)):
+    for buf in bufs:
+        size = 2 if buf is edges else 4
         _read_exact(path, f, buf, size * len(buf))
         crc = binascii.crc32(buf, crc)
         if buf is edges and bands % 2 == 0:
@@ -180,8 +202,10 @@ def _load(path, f):
             _refuse(path, "band edges %s are not strictly increasing within 0..%d"
                     % (list(edges), window // 2 + 1))
         last = e
-    for a in (mu, lp):
-        for v in a:
+    for buf in bufs[1:]:
+        for v in buf:
             if not math.isfinite(v):
-                _refuse(path, "mean or Cholesky factor holds NaN or infinity")
-    return Model(hdr, edges, mu, lp, crc)
+                _refuse(path, "the model's arrays hold NaN or infinity")
+            if buf is w and not v > 0:
+                _refuse(path, "a residual weight w is %r, not positive" % v)
+    return Model(hdr, edges, mu, lp, crc, w, a, g)

@@ -26,9 +26,9 @@ def check_sensor(sensor, m):
                          % (name, sensor.rate, m.model_id, m.rate, sensor.rate))
 
 
-def _need(n, hop, c, b, d, backend):
+def _need(n, hop, c, b, d, backend, p=0):
     # Rough bytes a run needs: model arrays, ring, backend buffers, their code.
-    model = 2 * (b + 1) + 4 * d + 2 * d * (d + 1) + 600
+    model = 2 * (b + 1) + 4 * d + (2 * d * (d + 1) if p == 0 else 4 * (d + p * d + p)) + 600
     ring = 2 * c * (n + min(hop, n) + 32) + 200
     if backend == "ulab":  # 3N floats (8 bytes on float64 builds), chunk buffers, views
         fe = 24 * n + 8 * d + 6000 + 64 * b
@@ -39,7 +39,7 @@ def _need(n, hop, c, b, d, backend):
 
 _MODEL_FIELDS = ("size", "rate", "window", "hop", "channels", "bands", "stats", "estimator",
                  "d", "alarm_k", "alarm_n", "eps", "threshold", "clear", "n_train", "created",
-                 "edges", "mu", "lp", "crc", "model_id")
+                 "edges", "mu", "lp", "p", "w", "a", "g", "crc", "model_id")
 
 
 def unload(name):
@@ -67,15 +67,16 @@ def _load(model, config):
 
 
 def _header(model):
-    # (window, hop, channels, bands, features) of a model file or a loaded model, cheaply.
+    # (window, hop, channels, bands, features, components) of a model file or a loaded
+    # model, cheaply.
     if isinstance(model, str):
         import struct
 
         with open(model, "rb") as f:
             h = f.read(32)
-        n, _, hop, c, b, _, _, d = struct.unpack_from("<HHIBBBBH", h, 16)
-        return n, hop, c, b, d
-    return model.window, model.hop, model.channels, model.bands, model.d
+        n, p, hop, c, b, _, _, d = struct.unpack_from("<HHIBBBBH", h, 16)
+        return n, hop, c, b, d, p
+    return model.window, model.hop, model.channels, model.bands, model.d, model.p
 
 
 def allocate(model, sensor, backend, speed, config, default_sensor):
@@ -103,10 +104,10 @@ def allocate(model, sensor, backend, speed, config, default_sensor):
 def _need_of(model, backend):
     # Estimate for the MemoryError message, from the file's header alone (no big arrays).
     try:
-        n, hop, c, b, d = _header(model)
+        n, hop, c, b, d, p = _header(model)
     except Exception:
         return -1
-    return _need(n, hop, c, b, d, backend or "pure")
+    return _need(n, hop, c, b, d, backend or "pure", p)
 
 
 def memory_message(e, model, backend):

@@ -123,15 +123,18 @@ def compute(fe, source, start):
 
 
 def score(fe):
-    """Squared Mahalanobis distance ||L^T (f - mu)||^2 of the last computed window."""
+    """Squared Mahalanobis distance (f - mu)^T P (f - mu) of the last computed window."""
     d = len(fe.f)
     if not fe.f32:
-        m = fe.model
-        return fe.vec.mahal(m.lp, fe.f, m.mu, fe.v, d)
+        return fe.vec.score(fe.model, fe.f, fe.v)
     v = fe.v
     v *= 0.0
     v += fe.fv
     v -= fe.mu
+    if fe.a is not None:  # PCA: sum_i w_i v_i^2 + sum_k g_k (A_k . v)^2
+        z = np.dot(fe.a, v)
+        z *= z
+        return np.dot(v * v, fe.w) + np.dot(z, fe.g)
     lp = fe.lp
     s = 0.0
     p = 0

@@ -1,6 +1,7 @@
 """Float steps on the feature vector shared by the backends: statistics' logs and the score.
 
     pos = vec.stat_features(f, pos, s2, s4, peak2, n, eps, stats)
+    s = vec.score(m, f, v)      # either model form; v: a work array of d floats
     s = vec.mahal(lp, f, mu, v, d)
 
 Its own small module so that a backend loads these without another backend's kernels (the
@@ -42,4 +43,32 @@ def mahal(lp, f, mu, v, d):
             acc += lp[p] * v[i]
             p += 1
         s += acc * acc
+    return s
+
+
+def score(m, f, v):
+    """Squared distance (f - mu)^T P (f - mu) of features f under model m, in the form the
+    model file holds: packed Cholesky factor (p = 0, d^2/2 multiply-adds) or PCA reduction
+    (p > 0, d(p + 2)). v: work array of d floats, overwritten with f - mu."""
+    if m.p:
+        return lowrank(m.w, m.a, m.g, f, m.mu, v, m.d, m.p)
+    return mahal(m.lp, f, m.mu, v, m.d)
+
+
+@micropython.native
+def lowrank(w, a, g, f, mu, v, d, p):
+    # sum_i w[i] v[i]^2 + sum_k g[k] (sum_i A[k][i] v[i])^2, row k of A one contiguous run.
+    # g < 0: the second sum takes back the part of the first that the components explain.
+    s = 0.0
+    for i in range(d):
+        x = f[i] - mu[i]
+        v[i] = x
+        s += w[i] * x * x
+    q = 0
+    for k in range(p):
+        acc = 0.0
+        for i in range(d):
+            acc += a[q] * v[i]
+            q += 1
+        s += g[k] * acc * acc
     return s
