@@ -80,7 +80,7 @@ def cmd_fit(args):
         alarm_k=args.alarm_k, alarm_n=args.alarm_n,
         false_alarms_per_hour=args.false_alarms_per_hour,
         threshold_method=args.threshold_method, cost_miss=args.cost_miss,
-        cost_false_alarm=args.cost_false_alarm)
+        cost_false_alarm=args.cost_false_alarm, pca=args.pca)
     F.check_window(settings.window)
     faulty = _load_all(args.anomalous, args.rate, args.channels)
     total = sum(max(0, (r.frames - settings.window) // settings.hop + 1) for r in recs)
@@ -99,7 +99,6 @@ def cmd_fit(args):
 def cmd_score(args):
     model = modelfile.read(args.model)
     cfg = F.FeatureConfig.from_model(model)
-    lower = model.cholesky_factor()
     out = None
     if args.csv:
         out = sys.stdout if args.csv == "-" else open(args.csv, "w", newline="")
@@ -113,7 +112,7 @@ def cmd_score(args):
         for path in args.recordings:
             rec = recordings.load(path, args.rate).select(args.channels)
             check_matches_model(rec, model)
-            scores = fitting.mahalanobis(F.extract(rec.samples, cfg, rec.scale), model.mu, lower)
+            scores = model.mahalanobis(F.extract(rec.samples, cfg, rec.scale))
             above = scores > model.threshold
             if out is not None:
                 for i, (s, a) in enumerate(zip(scores, above)):
@@ -175,7 +174,7 @@ def cmd_info(args):
     created = datetime.datetime.fromtimestamp(model.created, datetime.timezone.utc)
     hz = model.sample_rate / model.window
     rows = [
-        ("file", "%s (%d bytes, format v%d)" % (args.model, size, modelfile.VERSION)),
+        ("file", "%s (%d bytes, format v%d)" % (args.model, size, model.version)),
         ("model id", model.model_id),
         ("created", created.strftime("%Y-%m-%d %H:%M:%S UTC")),
         ("sample rate", "%g Hz" % model.sample_rate),
@@ -186,6 +185,12 @@ def cmd_info(args):
         ("bands", "%d, edges (bins) %s" % (model.bands, " ".join(map(str, model.edges)))),
         ("statistics", ", ".join(F.STAT_NAMES[b] for b in F.stat_bits(model.stats)) or "none"),
         ("features", str(model.n_features)),
+        ("pca", "%d components: precision diag(w) + A^T diag(g) A" % model.components
+         if model.components else "none (p = 0): full precision, packed Cholesky factor"),
+        ("arrays", "%d bytes on the board (%d without PCA)" % (
+            model.array_bytes, 2 * (model.bands + 1) + 4 * modelfile.array_floats(
+                model.n_features)) if model.components else "%d bytes on the board"
+         % model.array_bytes),
         ("epsilon", "%.6g" % model.epsilon),
         ("estimator", "%s, %d training windows" % (model.estimator, model.n_train)),
         ("threshold", "%.6g (clears below %.6g)" % (model.threshold, model.clear_threshold)),
@@ -194,8 +199,11 @@ def cmd_info(args):
     ]
     for key, value in rows:
         print("%-12s %s" % (key, value))
-    diag = np.diag(model.cholesky_factor())
-    print("\n%-20s %12s %14s" % ("feature", "mean", "1/sd (diag L)"))
+    if model.components:  # residual weights: 1/(sigma s_i), the scale of what PCA leaves out
+        diag, head = np.sqrt(model.w), "sqrt(w)"
+    else:
+        diag, head = np.diag(model.cholesky_factor()), "1/sd (diag L)"
+    print("\n%-20s %12s %14s" % ("feature", "mean", head))
     for name, mu, l in zip(cfg.feature_names(), model.mu, diag):
         print("%-20s %12.5g %14.5g" % (name, mu, l))
 
@@ -339,6 +347,18 @@ def build_parser():
                    help="cost of a fault not alarmed within 8 windows (needs --anomalous)")
     p.add_argument("--cost-false-alarm", type=float, default=None, metavar="C",
                    help="cost of one false alarm (needs --anomalous)")
+    p.add_argument("--pca", type=int, default=None, metavar="K",
+                   help="keep K principal components of the standardised features plus one "
+                   "noise level for the rest (probabilistic PCA; model format v2). Use it "
+                   "when the features outnumber what the board can hold: the full model "
+                   "stores 2d(d+1) bytes and scores in d^2/2 multiply-adds, a PCA model "
+                   "about 4d(K+2) bytes and d(K+1); fit says when a model is too big and suggests "
+                   "a K. The cost: directions outside the K components are weighed by their "
+                   "average variance, so a fault along one that is much quieter than that "
+                   "average scores lower than with the full model. The residual term keeps "
+                   "every direction in the score, so a fault the K components do not span is "
+                   "still caught, not projected away. Boards need a vwatch that reads format "
+                   "v2 (default: no reduction)")
     p.add_argument("--rate", type=float, default=None, metavar="HZ",
                    help="sample rate for files without one (NPY/NPZ, CSV without time)")
     p.set_defaults(handler=cmd_fit)

@@ -9,7 +9,8 @@ threshold. With the model's alarm rule (alarm.py, as the board runs it): false a
 of normal data, whether and how fast each faulty recording raised the alarm (latency from the
 start of the recording, or from a labelled onset, to the end of the window that raised it).
 "Why": each window's score is a sum over features, sum_i v_i (P v)_i with v = f - mu and P the
-precision; the largest terms name the channels and bands that made the alarm.
+precision (either form: Cholesky or PCA, modelfile.Model.precision); the largest terms name
+the channels and bands that made the alarm.
 """
 
 import math
@@ -20,7 +21,6 @@ import numpy as np
 from . import alarm
 from . import features as F
 from .errors import VibrawatchError
-from .fitting import mahalanobis
 from .recordings import rates_match
 
 TOP_FEATURES = 5
@@ -48,9 +48,8 @@ def check_matches_model(rec, model):
 
 def contributions(feats, model):
     """(windows, d) terms v_i (P v)_i that sum to each window's score."""
-    lower = model.cholesky_factor()
     v = np.asarray(feats, np.float64) - np.asarray(model.mu, np.float64)
-    return v * ((v @ lower) @ lower.T)
+    return v * (v @ model.precision())  # P is symmetric
 
 
 @dataclass
@@ -153,7 +152,6 @@ def evaluate(model, normal=(), anomalous=(), onset=0.0):
     if not normal and not anomalous:
         raise EvaluateError("nothing to evaluate: give --normal and/or --anomalous recordings")
     cfg = F.FeatureConfig.from_model(model)
-    lower = model.cholesky_factor()
     results = []
     for rec, faulty in [(r, False) for r in normal] + [(r, True) for r in anomalous]:
         check_matches_model(rec, model)
@@ -161,7 +159,7 @@ def evaluate(model, normal=(), anomalous=(), onset=0.0):
         if not np.all(np.isfinite(feats)):
             raise EvaluateError("%s holds NaN or infinite samples: clean the recording first"
                                 % rec.name)
-        scores = mahalanobis(feats, model.mu, lower)
+        scores = model.mahalanobis(feats)
         states = alarm.alarm_states(scores, model.threshold, model.clear_threshold,
                                     model.alarm_k, model.alarm_n)
         times = (np.arange(len(scores)) * cfg.hop + cfg.window) / cfg.sample_rate

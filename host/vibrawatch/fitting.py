@@ -18,7 +18,8 @@ from sklearn.covariance import EmpiricalCovariance, LedoitWolf, MinCovDet
 from . import features as F
 from . import thresholds as T
 from .errors import VibrawatchError
-from .modelfile import Model
+from .modelfile import Model, array_floats
+from .pca import PCAPrecision, explained
 from .recordings import rates_match
 
 ESTIMATORS = {
@@ -30,6 +31,11 @@ _NAN_MESSAGE = "%s holds NaN or infinite samples: clean the recording first"
 EPS_SAMPLE_WINDOWS = 4096  # windows looked at to set epsilon; more changes nothing but time
 MAX_AUTO_BANDS = 16  # bands per channel when --bands is not given and data are plentiful
 WINDOWS_PER_FEATURE = 4  # automatic band count: at least this many training windows a feature
+# Bytes of model arrays a fit without --pca may produce before its report suggests --pca: a
+# quarter of a 256 KB board's RAM, the rest being the interpreter, vwatch's code (about
+# 40 KB), the ring and the backend's buffers. The model is never changed behind the user's back.
+BOARD_ARRAY_BUDGET = 64 * 1024
+PCA_VARIANCE = 0.95  # the suggested --pca K explains this share of the standardised variance
 
 
 class FitError(VibrawatchError):
@@ -51,6 +57,7 @@ class FitSettings:
     threshold_method: str = "auto"  # auto, data, hotelling, chi2 (see thresholds.calibrate)
     cost_miss: float | None = None  # both costs given: threshold and k-of-n minimise expected cost
     cost_false_alarm: float | None = None
+    pca: int | None = None  # K > 0: keep K principal components (model format v2, pca.py)
 
 
 @dataclass
@@ -67,6 +74,7 @@ class FitReport:
     cv_scores: list | None = field(default=None, repr=False)
     bands_note: str = ""
     anomalous_scores: list | None = field(default=None, repr=False)
+    size_note: str = ""
 
     def lines(self):
         q = lambda s, p: float(np.quantile(s, p)) if s.size else float("nan")  # noqa: E731
@@ -77,6 +85,8 @@ class FitReport:
         ]
         if self.bands_note:
             out.append(self.bands_note)
+        if self.size_note:
+            out.append(self.size_note)
         out += [
             "epsilon %.3g (1e-6 of the median total band power)" % self.epsilon,
             "scores, training (in sample):      median %.1f, 99%% %.1f, max %.1f" % (
@@ -198,26 +208,36 @@ def fit(recordings, settings, progress=None, anomalous=()):
         raise FitError("no held-out windows to set the threshold: give more normal data or a "
                        "larger --holdout")
     _check_constant_channels(train, cfg, recordings)
+    pca = settings.pca or 0
+    if not 0 <= pca < d:
+        raise FitError("--pca %d: the number of components must be between 1 and %d (fewer "
+                       "than the %d features)" % (pca, d - 1, d))
 
-    estimator = ESTIMATORS[settings.estimator]().fit(train.astype(np.float64))
-    try:
-        lower = np.linalg.cholesky(estimator.precision_)
-    except np.linalg.LinAlgError as exc:
-        raise FitError("the %s covariance is singular (features that never vary?): use "
-                       "--estimator ledoitwolf" % settings.estimator) from exc
-    packed = np.concatenate([lower[j:, j] for j in range(d)]).astype(np.float32)
-    mu = estimator.location_.astype(np.float32)
+    if pca:
+        est = PCAPrecision(pca, settings.estimator).fit(train)
+        arrays = dict(packed_l=None, w=est.w_.astype(np.float32), a=est.a_.astype(np.float32),
+                      g=est.g_.astype(np.float32))
+        mu = est.location_.astype(np.float32)
+    else:
+        estimator = ESTIMATORS[settings.estimator]().fit(train.astype(np.float64))
+        try:
+            lower = np.linalg.cholesky(estimator.precision_)
+        except np.linalg.LinAlgError as exc:
+            raise FitError("the %s covariance is singular (features that never vary?): use "
+                           "--estimator ledoitwolf" % settings.estimator) from exc
+        arrays = dict(packed_l=np.concatenate([lower[j:, j] for j in range(d)]).astype(
+            np.float32))
+        mu = estimator.location_.astype(np.float32)
     model = Model(
         sample_rate=rate, window=settings.window, hop=settings.hop, channels=channels,
-        edges=edges, stats=settings.stats, epsilon=cfg.epsilon, mu=mu, packed_l=packed,
-        threshold=1.0, clear_threshold=1.0, alarm_k=settings.alarm_k,
-        alarm_n=settings.alarm_n, estimator=settings.estimator, n_train=len(train),
-        created=int(time.time()),
+        edges=edges, stats=settings.stats, epsilon=cfg.epsilon, mu=mu, threshold=1.0,
+        clear_threshold=1.0, alarm_k=settings.alarm_k, alarm_n=settings.alarm_n,
+        estimator=settings.estimator, n_train=len(train), created=int(time.time()), **arrays,
     )
+    size_note = _size_note(model, est if pca else None, train)
     # Score with the float32 arrays the board will use, so the threshold means the same there.
-    lower = model.cholesky_factor()
-    holdout_scores = mahalanobis(held, mu, lower)
-    cv_scores = cross_validated_scores(train_blocks, cfg, settings.estimator)
+    holdout_scores = model.mahalanobis(held)
+    cv_scores = cross_validated_scores(train_blocks, cfg, settings.estimator, pca)
     out_of_sample = np.concatenate((cv_scores or []) + [holdout_scores])
     windows_per_hour = 3600.0 * rate / settings.hop
     independent = min(1.0, 2.0 * settings.hop / settings.window,
@@ -227,7 +247,7 @@ def fit(recordings, settings, progress=None, anomalous=()):
         feats = F.extract(rec.samples, cfg, rec.scale)
         if not np.all(np.isfinite(feats)):
             raise FitError(_NAN_MESSAGE % rec.name)
-        fault_scores.append(mahalanobis(feats, mu, lower))
+        fault_scores.append(model.mahalanobis(feats))
     if anomalous:
         cal = T.choose_by_cost(out_of_sample, fault_scores, windows_per_hour, independent,
                                settings.cost_miss, settings.cost_false_alarm, len(train), d)
@@ -243,19 +263,47 @@ def fit(recordings, settings, progress=None, anomalous=()):
     model.clear_threshold = min(model.threshold, float(np.float32(cal.clear_threshold)))
     model.alarm_k, model.alarm_n = cal.alarm_k, cal.alarm_n
     report = FitReport(len(train), len(held), d, cfg.epsilon, model.threshold,
-                       mahalanobis(train, mu, lower), holdout_scores, cal, cv_scores,
-                       bands_note, fault_scores)
+                       model.mahalanobis(train), holdout_scores, cal, cv_scores,
+                       bands_note, fault_scores, size_note)
     return model, report
 
 
-def cross_validated_scores(blocks, cfg, estimator):
-    """Blocked cross-validation over time of the training windows (thresholds.py)."""
+def _size_note(model, est, train):
+    """The report's line on the model's size; suggests --pca when the full model is too big
+    for a 256 KB board (the model stays as asked for)."""
+    d = model.n_features
+    full = 2 * (model.bands + 1) + 4 * array_floats(d)
+    if est is not None:
+        return ("PCA: %d of %d components kept (%.1f%% of the standardised variance), the "
+                "residual term covers the rest; model arrays %.1f KB (%.1f KB without PCA)"
+                % (model.components, d, 100.0 * est.explained_variance_ratio_.sum(),
+                   model.array_bytes / 1024.0, full / 1024.0))
+    if full <= BOARD_ARRAY_BUDGET:
+        return ""
+    # The fewest components that explain PCA_VARIANCE, or as many as fit the budget.
+    share = explained(train)
+    fits = (BOARD_ARRAY_BUDGET - 2 * (model.bands + 1) - 8 * d) // (4 * (d + 1))
+    k = max(1, min(int(np.searchsorted(share, PCA_VARIANCE)) + 1, fits, d - 1))
+    reduced = 2 * (model.bands + 1) + 4 * array_floats(d, k)
+    return ("model arrays take %.1f KB, more than the %d KB a 256 KB board can spare for them: "
+            "consider refitting with --pca %d (%d components explain %.0f%% of the "
+            "standardised variance here; %.1f KB); this model was written as asked"
+            % (full / 1024.0, BOARD_ARRAY_BUDGET // 1024, k, k, 100 * share[k - 1],
+               reduced / 1024.0))
+
+
+def cross_validated_scores(blocks, cfg, estimator, pca=0):
+    """Blocked cross-validation over time of the training windows (thresholds.py). With
+    ``pca`` components the reduction is refitted in every fold too: a reduction fitted on
+    all the windows would have seen the held-out block."""
     gap = -(-cfg.window // cfg.hop) - 1
 
     def score(est, rows):
         return est.mahalanobis(rows.astype(np.float64))
 
     def fit_fold(rows):  # fold training sets stay float32 (half the memory) until here
+        if pca:
+            return PCAPrecision(pca, estimator).fit(rows)
         return ESTIMATORS[estimator]().fit(rows.astype(np.float64))
 
     return T.blocked_cv_scores(blocks, fit_fold, score, gap)
