@@ -234,7 +234,7 @@ def fit(recordings, settings, progress=None, anomalous=()):
         clear_threshold=1.0, alarm_k=settings.alarm_k, alarm_n=settings.alarm_n,
         estimator=settings.estimator, n_train=len(train), created=int(time.time()), **arrays,
     )
-    size_note = _size_note(model, est if pca else None, train)
+    size_note = _size_note(model, est if pca else None, train, settings.estimator)
     # Score with the float32 arrays the board will use, so the threshold means the same there.
     holdout_scores = model.mahalanobis(held)
     cv_scores = cross_validated_scores(train_blocks, cfg, settings.estimator, pca)
@@ -268,7 +268,7 @@ def fit(recordings, settings, progress=None, anomalous=()):
     return model, report
 
 
-def _size_note(model, est, train):
+def _size_note(model, est, train, estimator):
     """The report's line on the model's size; suggests --pca when the full model is too big
     for a 256 KB board (the model stays as asked for)."""
     d = model.n_features
@@ -281,7 +281,7 @@ def _size_note(model, est, train):
     if full <= BOARD_ARRAY_BUDGET:
         return ""
     # The fewest components that explain PCA_VARIANCE, or as many as fit the budget.
-    share = explained(train)
+    share = explained(train, estimator)
     fits = (BOARD_ARRAY_BUDGET - 2 * (model.bands + 1) - 8 * d) // (4 * (d + 1))
     k = max(1, min(int(np.searchsorted(share, PCA_VARIANCE)) + 1, fits, d - 1))
     reduced = 2 * (model.bands + 1) + 4 * array_floats(d, k)

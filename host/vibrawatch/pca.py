@@ -39,18 +39,12 @@ class PCAPrecision:
         self.estimator = estimator
 
     def fit(self, X):
-        from .fitting import ESTIMATORS  # fitting imports this module
-
         X = np.asarray(X, np.float64)
         k = self.n_components
         if not 1 <= k < X.shape[1]:
             raise VibrawatchError("%d PCA components for %d features: need 1 <= K < d"
                                   % (k, X.shape[1]))
-        center = X.mean(axis=0)
-        scale = np.maximum(X.std(axis=0), MIN_SCALE)
-        est = ESTIMATORS[self.estimator]().fit((X - center) / scale)
-        lam, u = np.linalg.eigh(est.covariance_)
-        lam, u = lam[::-1], u[:, ::-1]  # largest first
+        center, scale, est, lam, u = _spectrum(X, self.estimator)
         sigma2 = float(lam[k:].mean())
         if not sigma2 > 0:
             raise VibrawatchError("the %s covariance leaves no variance outside %d components "
@@ -78,10 +72,19 @@ class PCAPrecision:
         return (v * v) @ self.w_ + (z * z) @ self.g_
 
 
-def explained(X):
+def _spectrum(X, estimator):
+    # Standardise, estimate the covariance, eigendecompose it (largest eigenvalue first).
+    from .fitting import ESTIMATORS  # fitting imports this module
+
+    center = X.mean(axis=0)
+    scale = np.maximum(X.std(axis=0), MIN_SCALE)
+    est = ESTIMATORS[estimator]().fit((X - center) / scale)
+    lam, u = np.linalg.eigh(est.covariance_)
+    return center, scale, est, lam[::-1], u[:, ::-1]
+
+
+def explained(X, estimator="ledoitwolf"):
     """Cumulative share of the standardised features' variance that the first 1, 2, ... d
-    components explain (eigenvalues of their correlation matrix, largest first)."""
-    X = np.asarray(X, np.float64)
-    z = (X - X.mean(axis=0)) / np.maximum(X.std(axis=0), MIN_SCALE)
-    lam = np.linalg.eigvalsh(z.T @ z / len(z))[::-1]
+    components explain, with the covariance the fit would use."""
+    lam = _spectrum(np.asarray(X, np.float64), estimator)[3]
     return np.cumsum(lam) / lam.sum()
