@@ -15,6 +15,7 @@ import pytest
 import scipy.io.wavfile
 from sklearn.decomposition import PCA
 
+from conftest import ROOT
 from test_cli import refused, vibrawatch
 from vibrawatch import features as F
 from vibrawatch import fitting, modelfile, simulate
@@ -176,6 +177,17 @@ def test_a_model_without_reduction_is_still_v1_everywhere(micropython, tmp_path)
     feats = (model.mu + rng.normal(scale=0.5, size=(3, model.n_features))).astype(np.float32)
     np.testing.assert_allclose(board_scores(micropython, path, feats),
                                model.mahalanobis(feats), rtol=1e-6)
+
+
+@pytest.mark.parametrize("channels,bands,stats,p,size", [
+    (8, 12, 0, 8, 3968), (8, 32, 7, 16, 20360), (8, 32, 7, 0, 158616)])
+def test_documented_example_sizes(channels, bands, stats, p, size):
+    from test_modelfile import make_model
+
+    model = pca_model(channels, bands, stats, p) if p else make_model(channels, bands, stats)
+    assert len(model.to_bytes()) == size
+    doc = (ROOT / "docs" / "model-format.md").read_text()
+    assert "{:,}-byte file".format(size).replace(",", " ") in doc
 
 
 def _defects(good):

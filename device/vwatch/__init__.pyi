@@ -10,7 +10,8 @@ every one a vwatch.sensor.Sensor.
 
 Costs below: N window, hop, C channels, B bands, d features (docs/features.md). Times were
 measured on the unix port of a 2-core x86-64 machine (pure backend): a microcontroller is
-tens of times slower; scale by N log2 N per channel plus d^2/2 for the score.
+tens of times slower; scale by N log2 N per channel plus d^2/2 for the score (d(p + 2) for a
+model with p PCA components, format v2).
 """
 
 from typing import Callable
@@ -51,8 +52,9 @@ def check_recording(model: Model, wav: Wav) -> None:
 
 def score_file(model_path: str, wav_path: str, backend: str | None = None) -> int:
     """Score every window of a WAV file, print one line per window (docs/score-lines.md);
-    return the number of windows. Allocates the model (2(B+1) + 4d + 2d(d+1) bytes), the
-    backend's buffers (see features) and a 1 KB read buffer, all freed on return.
+    return the number of windows. Allocates the model (2(B+1) + 4d + 2d(d+1) bytes, or
+    2(B+1) + 8d + 4p(d+1) with p PCA components), the backend's buffers (see features) and
+    a 1 KB read buffer, all freed on return.
     N=512, C=3, d=45: about 10 ms a window on the unix port (13 KB of heap in all);
     N=256, C=3, d=24: about 4 ms."""
 
