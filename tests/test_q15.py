@@ -553,11 +553,9 @@ def run_score(k2, lp, mu, fq_q16):
     from array import array
 
     d = len(mu)
-    pr = array("i", [0] * k2.SIZE)
-    pr[k2.D] = d
     sv = array("f", [0.0])
     k2.score(array("f", lp), array("f", mu), array("i", [v + OFF for v in fq_q16]),
-             array("i", [0] * (3 * d)), pr, sv)
+             array("i", [0] * (3 * d)), d, sv)
     return sv[0]
 
 
@@ -661,8 +659,11 @@ f = array('f', range(%(d)d))
 q15s.floats(fq, f, %(d)d)
 print('F', ' '.join(str(v) for v in array('I', bytes(f))))
 sv = array('f', [0.0])
-q15s.score(array('f', %(lp)r), array('f', %(mu)r), fq, array('i', range(%(w)d)), pr, sv)
+q15s.score(array('f', %(lp)r), array('f', %(mu)r), fq, array('i', range(%(w)d)), %(d)d, sv)
 print('S', array('I', bytes(sv))[0])
+q15s.lowrank(array('f', %(w8)r), array('f', %(a)r), array('f', %(g)r), array('f', %(mu)r), fq,
+             array('i', range(%(w2)d)), %(d)d, %(p)d, sv)
+print('P', array('I', bytes(sv))[0])
 """
 
 
@@ -680,7 +681,7 @@ def test_q15s_under_cpython_is_the_device_arithmetic_bit_for_bit(dev):
     acc[4:6] = [0, 0]  # an empty band
     k2 = load_viper(Q15S, False)
     pr = [0] * k2.SIZE
-    pr[k2.NB], pr[k2.STATS], pr[k2.LOG2N], pr[k2.D] = nb, stats, 10, d
+    pr[k2.NB], pr[k2.STATS], pr[k2.LOG2N] = nb, stats, 10
     pr[k2.E], pr[k2.T], pr[k2.KU] = -2 + OFF, 3, -36 + OFF
     pr[k2.CU], pr[k2.LNORM], pr[k2.LE] = (q16(2 * math.log(0.8)) + OFF,
                                           q16(math.log(64 / (3 * 1024**2))) + OFF,
@@ -688,8 +689,13 @@ def test_q15s_under_cpython_is_the_device_arithmetic_bit_for_bit(dev):
     lower = np.tril(rng.standard_normal((d, d))).astype(np.float32)
     lp = packed(lower)
     mu = [float(np.float32(v)) for v in rng.uniform(-20, 0, d)]
+    p = 3  # and a low-rank form: w > 0, g < 0
+    w8 = [float(np.float32(v)) for v in rng.uniform(0.5, 50, d)]
+    a = [float(np.float32(v)) for v in rng.standard_normal(p * d)]
+    g = [float(np.float32(v)) for v in -rng.uniform(0.01, 0.1, p)]
     out = dev.run(KERNEL_DRIVER % dict(lt=list(lt), st=list(st), acc=acc, nl=nb + 3, pr=pr, d=d,
-                                       channels=channels, per=per, lp=lp, mu=mu, w=3 * d))
+                                       channels=channels, per=per, lp=lp, mu=mu, w=3 * d, w8=w8,
+                                       a=a, g=g, w2=3 * d + 2 * p, p=p))
     got = dict((ln[0], [int(v) for v in ln[2:].split()]) for ln in out.splitlines())
     # the same in CPython
     lnv = array("i", [0] * (nb + 3))
@@ -702,11 +708,14 @@ def test_q15s_under_cpython_is_the_device_arithmetic_bit_for_bit(dev):
     f = array("f", [0.0] * d)
     k2.floats(fq, f, d)
     sv = array("f", [0.0])
-    k2.score(array("f", lp), array("f", mu), fq, array("i", [0] * (3 * d)), pra, sv)
+    k2.score(array("f", lp), array("f", mu), fq, array("i", [0] * (3 * d)), d, sv)
     assert got["L"] == list(lnv)
     assert got["Q"] == list(fq)
     assert got["F"] == list(array("I", bytes(f)))
     assert got["S"] == [array("I", bytes(sv))[0]]
+    k2.lowrank(array("f", w8), array("f", a), array("f", g), array("f", mu), fq,
+               array("i", [0] * (3 * d + 2 * p)), d, p, sv)
+    assert got["P"] == [array("I", bytes(sv))[0]]
 
 
 WINDOW_ALLOC_DRIVER = """
@@ -749,16 +758,39 @@ print('S', first, fe.sv[0], fe.score())
 """
 
 
-def test_a_whole_window_allocates_nothing(dev, tmp_path):
+def as_pca(model, center, p=4, seed=0):
+    """The model with a PCA reduction (format v2) fitted on features scattered around
+    ``center``: a real low-rank structure plus noise."""
+    from vibrawatch.pca import PCAPrecision
+
+    d = model.n_features
+    rng = np.random.default_rng(seed)
+    x = (np.asarray(center) + 0.3 * rng.standard_normal((8 * d, p)) @ rng.standard_normal((p, d))
+         + 0.05 * rng.standard_normal((8 * d, d)))
+    est = PCAPrecision(p, "ledoitwolf").fit(x)
+    model.mu = est.location_.astype(np.float32)
+    model.packed_l = None
+    model.w, model.a, model.g = (est.w_.astype(np.float32), est.a_.astype(np.float32),
+                                 est.g_.astype(np.float32))
+    return model
+
+
+@pytest.mark.parametrize("form", ["cholesky", "pca"])
+def test_a_whole_window_allocates_nothing(dev, tmp_path, form):
     # Features and score of a window from a ring (the detector's path): zero bytes with the
-    # GC disabled. (score() itself returns a float, which boxes one on most ports.)
+    # GC disabled, for both forms of model. (score() itself returns a float, which boxes one
+    # on most ports.)
     model, mpath, wpath, ref = make_case(tmp_path, "gauss", 1024, 3, 7, "int16", windows=1)
+    if form == "pca":  # fitted around a point near the window, which then scores about d
+        rng = np.random.default_rng(1)
+        as_pca(model, np.array(ref[0]) + 0.15 * rng.standard_normal(len(ref[0]))).write(mpath)
     out = dev.run(WINDOW_ALLOC_DRIVER % dict(model=str(mpath), wav=str(wpath)), heap="128K")
     got = dict((ln[0], ln[2:].split()) for ln in out.splitlines())
     assert int(got["A"][0]) == 0, out
     first, again, returned = (float(v) for v in got["S"])
     assert first == again == returned  # the same window scores the same, however asked
-    rs = ref_score(model, ref[0])
+    rs = float(model.mahalanobis(np.array(ref[0])[None, :])[0])
+    print("%s: q15 %.6g, reference %.6g" % (form, first, rs))
     assert abs(first - rs) <= MARGIN * max(rs, model.n_features)
 
 
@@ -828,3 +860,38 @@ def test_the_detector_runs_on_q15(dev, configs, name, windows):  # noqa: F811 (f
     print("%s q15: %d windows, median %d us/window, heap used %s of %s, worst score "
           "difference %.2g of max(s, d)" % (name, windows, np.median(run.column(5)),
                                              run.start["heap_used"], cfg["heap"], worst))
+
+
+def run_lowrank(k2, w, a, g, mu, fq_q16):
+    from array import array
+
+    d, p = len(mu), len(g)
+    sv = array("f", [0.0])
+    k2.lowrank(array("f", w), array("f", a), array("f", g), array("f", mu),
+               array("i", [v + OFF for v in fq_q16]), array("i", [0] * (3 * d + 2 * p)), d, p,
+               sv)
+    return sv[0]
+
+
+@pytest.mark.parametrize("sign_extend", [False, True], ids=["zero-extending", "sign-extending"])
+def test_q15s_lowrank_stays_inside_int32_and_is_accurate(sign_extend):
+    # The PCA form, diag(w) + A^T diag(g) A, under checked integers: at its limits (d = 1000,
+    # |f - mu| at the clamp, every product of one sign) and on a real PCA fit.
+    from test_pca import pca_model
+
+    k2 = load_viper(Q15S, sign_extend)
+    d, p = 1000, 2
+    v = ((1 << 23) - 1) / 65536
+    s = run_lowrank(k2, [3.9e3] * d, [1.9999999] * (p * d), [-1e-3, -2e-3], [-200.0] * d,
+                    [(1 << 23) - 1] * d)
+    want = d * 3.9e3 * v * v - 3e-3 * (d * 1.9999999 * v) ** 2
+    assert abs(s - want) <= 1e-3 * want, (s, want)
+    model = pca_model(channels=2, bands=12, stats=7)
+    rng = np.random.default_rng(3)
+    for scale in (0.3, 1.0, 3.0):  # normal windows and far-off ones
+        f = model.mu + scale * rng.standard_normal(model.n_features)
+        fq = [q16(x) for x in f]
+        got = run_lowrank(k2, list(map(float, model.w)), list(map(float, model.a.ravel())),
+                          list(map(float, model.g)), list(map(float, model.mu)), fq)
+        want = float(model.mahalanobis(np.array(fq)[None, :] / 65536)[0])
+        assert abs(got - want) <= 1e-3 * want, (scale, got, want)

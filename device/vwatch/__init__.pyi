@@ -42,9 +42,9 @@ def backend_class(backend: str | None = None) -> type[_Features]:
 def features(model: Model, backend: str | None = None) -> _Features:
     """A feature backend for ``model`` with every buffer allocated now: pure 5N + 8d bytes
     (window, sine table, features) plus its kernels' code (about 5 KB on 64-bit); ulab 3N
-    floats and a view per band; q15 4.5N + 12B + 20d bytes + 1.5 KB of log tables. Nothing more is
-    allocated per window but boxed floats, and q15 allocates nothing at all (its score() boxes
-    the one float it returns; mahal() leaves it in fe.sv[0])."""
+    floats and a view per band; q15 4.5N + 12B + 20d (+ 8p) bytes + 1.5 KB of tables.
+    Nothing more is allocated per window but boxed floats, and q15 allocates nothing at all
+    (its score() boxes the one float it returns; mahal() leaves it in fe.sv[0])."""
 
 def check_recording(model: Model, wav: Wav) -> None:
     """Raise ValueError unless ``wav`` has the model's channels, rate (0.5 %) and one window.

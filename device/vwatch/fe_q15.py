@@ -27,8 +27,8 @@ float at all); the kernels (vwatch.q15k) then work on int views of that same arr
    (fq) and as float32 (f). The score runs on fq and the model's float32 arrays in integers.
 Per window on a ring, nothing is allocated, not even a boxed float (tests/test_q15.py).
 Costs: 4N bytes for z, N/2 for a quarter-wave Q15 sine table, 12(B + 3) for the band and
-moment sums and their logs, 20d for the features (float and Q16) and the score's words, and
-1.5 KB of log tables. Low-rank (PCA) models and d > 1000 score in floats (vwatch.vec).
+moment sums and their logs, 20d (+ 8p for a PCA model) for the features (float and Q16)
+and the score's words, and 1.5 KB of log tables. Models with d > 1000 score in floats.
 """
 
 import math
@@ -72,10 +72,12 @@ class Features:
         self.fq = array("i", range(d))  # the features in Q16, + _OFF
         self.sv = array("f", [0.0])  # the last score
         self.per = nb + (model.stats & 1) + (model.stats >> 1 & 1) + (model.stats >> 2 & 1)
-        # Low-rank (PCA) models and very large d score in floats, allocating boxed floats.
-        self.float_score = getattr(model, "p", 0) > 0 or d > _MAX_D
+        # The score's words: v, then a term and its exponent per column of L, or per feature
+        # and component of a low-rank (PCA) model. Beyond _MAX_D: floats (boxed).
+        p = model.p
+        self.float_score = d > _MAX_D
         self.v = array("f", range(d)) if self.float_score else None
-        self.w = None if self.float_score else array("i", range(3 * d))
+        self.w = None if self.float_score else array("i", range(3 * d + 2 * p))
         from . import q15k, q15s  # compiled after the buffers exist, into the heap left
 
         if self.float_score:
@@ -94,7 +96,6 @@ class Features:
         pr[q15k.LOG2N] = l2n
         pr[q15s.LNORM] = _q16(math.log(64.0 / (3.0 * n * n))) + _OFF  # P = |X/2|^2 64 / (3 N^2)
         pr[q15s.LE] = _q16(math.log(model.eps)) + _OFF
-        pr[q15s.D] = d
         self.shifts = 0  # FFT stages halved, last channel (for tests)
         self.src = None  # the last source, and whether it has read_int16
         self.ints = False
@@ -198,12 +199,14 @@ class Features:
 
     def mahal(self):
         """The squared Mahalanobis distance of the last computed window into self.sv[0]:
-        integers only for the Cholesky form (nothing allocated)."""
+        integers only (nothing allocated) unless d > 1000."""
         m = self.model
         if self.float_score:
             self.sv[0] = self.vec.score(m, self.f, self.v)
+        elif m.p:
+            self.k2.lowrank(m.w, m.a, m.g, m.mu, self.fq, self.w, m.d, m.p, self.sv)
         else:
-            self.k2.score(m.lp, m.mu, self.fq, self.w, self.pr, self.sv)
+            self.k2.score(m.lp, m.mu, self.fq, self.w, m.d, self.sv)
 
     def score(self):
         """Squared Mahalanobis distance ||L^T (f - mu)||^2 of the last computed window."""

@@ -3,16 +3,17 @@
     q15s.logs(acc, count, lnv, lt)        # ln of two-word sums, Q16
     q15s.chan(lnv, pr, st, fq)            # one channel's features, Q16 in fq
     q15s.floats(fq, f, d)                 # all of them as float32 in f
-    q15s.score(lp, mu, fq, work, pr, sv)  # squared Mahalanobis distance into sv[0]
+    q15s.score(lp, mu, fq, work, d, sv)   # squared Mahalanobis distance into sv[0]
+    q15s.lowrank(w, a, g, mu, fq, work, d, p, sv)   # the same for a PCA (low-rank) model
 
 Logarithms are Q16 integers (2^-16 nats, 1.5e-5): ln A for A = hi 2^15 + lo from the
 leading bit and a 257-entry table of ln(1 + i/256) (Q15, linear interpolation); ln(x + eps)
 as max(ln x, ln eps) + ln(1 + e^-|ln x - ln eps|), the last from a table in steps of 1/32 nat.
 Features are written twice: Q16 (+ _OFF) for the score and as float32 bits, built from the
 integer, for whoever reads fe.f. The score works on the model's float32 arrays as they are:
-each column of L is read as 28-bit integers against its largest exponent, v = f - mu as Q16,
-products summed exactly in three 15-bit words, then each column's sum rounded to 15 bits
-before it is squared. Every intermediate fits a signed 32-bit word (tests/test_q15.py runs
+each column of L (row of A) is read as 28-bit integers against its largest exponent, v = f - mu
+as Q16, products summed exactly in three 15-bit words, then each sum rounded to 15 bits before
+it is squared; the low-rank form's weights (w, g) multiply as 15-bit mantissas. Every intermediate fits a signed 32-bit word (tests/test_q15.py runs
 this very code under CPython with integers that check it). Written as float32 bits through
 ptr16 halves, little-endian, as on every MicroPython board.
 """
@@ -31,7 +32,6 @@ KU = const(19)  # in: 2 ln u1 = CU + KU ln 2, KU + _OFF (u1: sample units of v)
 CU = const(20)  # in: Q16 + _OFF
 LNORM = const(21)  # in: ln(64 / (3 N^2)), Q16 + _OFF
 LE = const(23)  # in: ln eps, Q16 + _OFF
-D = const(24)  # in: features d
 SIZE = const(28)
 
 _OFF = const(0x2000000)  # 2^25: signed values are stored as value + _OFF >= 0
@@ -40,6 +40,7 @@ _LN2 = const(2907270)  # round(ln 2 * 2^22)
 _NEG = const(-0x10000000)  # ln 0: far below anything, yet 2 _NEG fits 32 bits
 _VMAX = const(0x7FFFFF)  # |f - mu| is clamped to 128 nats (Q16), see score
 _SPMAX = const(0x100000)  # 16 nats: ln(1 + e^-16) < 2^-23 is 0
+_NEGT = const(0x1000)  # a term's exponent word: this bit set, the term is subtracted
 
 
 @micropython.viper
@@ -168,11 +169,12 @@ def chan(lnv: ptr32, pr: ptr32, st, fq: ptr32):
 
 
 @micropython.viper
-def score(lp: ptr32, mu: ptr32, fq: ptr32, w: ptr32, pr: ptr32, sv: ptr16):
-    # sum_j (sum_{i>=j} L[i][j] v[i])^2, v = f - mu, column j of L the run at lp[p ..];
-    # w: 3d words (v + _OFF, then per column the squared mantissa and its exponent + _EOFF).
-    d = pr[D]
-    for i in range(d):  # v in Q16 from the float32 bits of mu
+def _diff(muo, fqo, wo, d: int):
+    # w[i] = f - mu in Q16 (+ _OFF) from the float32 bits of mu, |f - mu| clamped to 128 nats
+    mu = ptr32(muo)
+    fq = ptr32(fqo)
+    w = ptr32(wo)
+    for i in range(d):
         b = mu[i]
         ex = (b >> 23) & 0xFF
         q = 0
@@ -189,74 +191,92 @@ def score(lp: ptr32, mu: ptr32, fq: ptr32, w: ptr32, pr: ptr32, sv: ptr16):
         if v < 0 - _VMAX:
             v = 0 - _VMAX
         w[i] = v + _OFF
-    p = 0
-    top = 0 - _EOFF  # the largest exponent of a nonzero column
-    for j in range(d):
-        emax = 0
-        k = p
-        for i in range(j, d):
-            ex = (lp[k] >> 23) & 0xFF
-            if ex > emax:
-                emax = ex
-            k += 1
-        w0 = 0
-        w1 = 0
-        w2 = 0
-        for i in range(j, d):
-            b = lp[p]
-            p += 1
-            ex = (b >> 23) & 0xFF
-            if ex == 0 or emax - ex > 28:
-                continue
-            c = (((b & 0x7FFFFF) | 0x800000) << 4) >> (emax - ex)  # L 2^(154 - emax) < 2^28
-            if (b >> 31) & 1:
-                c = 0 - c
-            v = w[i] - _OFF
-            vh = v >> 15
-            vl = v & 0x7FFF
-            ch = c >> 15
-            cl = c & 0x7FFF
-            w0 += cl * vl
-            w1 += ch * vl + cl * vh + (w0 >> 15)
-            w0 &= 0x7FFF
-            w2 += ch * vh + (w1 >> 15)
-            w1 &= 0x7FFF
-        # the sum is (w2 2^30 + w1 2^15 + w0) 2^(emax - 170): keep its top 15 bits
-        x = 30
-        t = w2
-        if -0x8000 <= w2 and w2 < 0x8000:
-            x = 15
-            t = (w2 << 15) + w1
-            if -0x8000 <= t and t < 0x8000:
-                x = 0
-                t = (t << 15) + w0
-        if t < 0:
-            t = 0 - t
-        k = 0
-        while t >> k >= 0x8000:
-            k += 1
-        if k:
-            t = (t + (1 << (k - 1))) >> k
-        ex = 2 * (x + k + emax - 170)
-        w[d + j] = t * t
-        w[2 * d + j] = ex + _EOFF
-        if t and ex > top:
-            top = ex
-    sh2 = 0  # sum of the squares against the largest exponent, in two words
+
+
+@micropython.viper
+def _dot(co, o: int, wo, j: int, n: int, r: int):
+    # z = sum_i c[o + i] v[j + i], i < n (c: float32 bits, v = w[..] - _OFF in Q16), as
+    # z = +-w[r] 2^(w[r + 1] - _EOFF) with w[r] <= 2^15: each c as 28 bits against the run's
+    # largest exponent, the products summed exactly in three 15-bit words (n <= 1000).
+    c = ptr32(co)
+    w = ptr32(wo)
+    emax = 0
+    for i in range(n):
+        ex = (c[o + i] >> 23) & 0xFF
+        if ex > emax:
+            emax = ex
+    w0 = 0
+    w1 = 0
+    w2 = 0
+    for i in range(n):
+        b = c[o + i]
+        ex = (b >> 23) & 0xFF
+        if ex == 0 or emax - ex > 28:
+            continue
+        k = (((b & 0x7FFFFF) | 0x800000) << 4) >> (emax - ex)  # c 2^(154 - emax) < 2^28
+        if (b >> 31) & 1:
+            k = 0 - k
+        v = w[j + i] - _OFF
+        vh = v >> 15
+        vl = v & 0x7FFF
+        kh = k >> 15
+        kl = k & 0x7FFF
+        w0 += kl * vl
+        w1 += kh * vl + kl * vh + (w0 >> 15)
+        w0 &= 0x7FFF
+        w2 += kh * vh + (w1 >> 15)
+        w1 &= 0x7FFF
+    # the sum is (w2 2^30 + w1 2^15 + w0) 2^(emax - 170): keep its top 15 bits
+    x = 30
+    t = w2
+    if -0x8000 <= w2 and w2 < 0x8000:
+        x = 15
+        t = (w2 << 15) + w1
+        if -0x8000 <= t and t < 0x8000:
+            x = 0
+            t = (t << 15) + w0
+    if t < 0:
+        t = 0 - t
+    k = 0
+    while t >> k >= 0x8000:
+        k += 1
+    if k:
+        t = (t + (1 << (k - 1))) >> k
+    w[r] = t
+    w[r + 1] = x + k + emax - 170 + _EOFF
+
+
+@micropython.viper
+def _total(wo, first: int, count: int, svo):
+    # sv[0] = the float32 of sum over terms r of -+w[r] 2^(e - _EOFF), e = w[r + 1] & 0xFFF,
+    # minus when w[r + 1] & _NEGT; a negative total (rounding) is 0.
+    w = ptr32(wo)
+    sv = ptr16(svo)
+    top = 0  # the largest exponent of a nonzero term, + _EOFF
+    for r in range(first, first + 2 * count, 2):
+        e = w[r + 1] & 0xFFF
+        if w[r] and e > top:
+            top = e
+    sh2 = 0  # the sum against that exponent, in two words
     sl2 = 0
-    for j in range(d):
-        q = w[d + j]
-        k = top - (w[2 * d + j] - _EOFF)
+    for r in range(first, first + 2 * count, 2):
+        q = w[r]
+        k = top - (w[r + 1] & 0xFFF)
         if q and k < 31:
             q >>= k
-            sh2 += q >> 15
-            sl2 += q & 0x7FFF
+            if w[r + 1] & _NEGT:
+                sh2 -= q >> 15
+                sl2 -= q & 0x7FFF
+            else:
+                sh2 += q >> 15
+                sl2 += q & 0x7FFF
     sh2 += sl2 >> 15
     sl2 &= 0x7FFF
-    if sh2 == 0 and sl2 == 0:
-        sv[0] = 0
-        sv[1] = 0
+    sv[0] = 0
+    sv[1] = 0
+    if sh2 < 0 or (sh2 == 0 and sl2 == 0):
         return
+    top -= _EOFF
     if sh2 < 0x10000:
         x = (sh2 << 15) | sl2
     else:
@@ -277,11 +297,69 @@ def score(lp: ptr32, mu: ptr32, fq: ptr32, w: ptr32, pr: ptr32, sv: ptr16):
         m = x << (23 - k)
     be = k + top + 127
     if be >= 255:  # infinity: far above any threshold
-        sv[0] = 0
         sv[1] = 0x7F80
-    elif be <= 0:
-        sv[0] = 0
-        sv[1] = 0
-    else:
+    elif be > 0:
         sv[0] = m & 0xFFFF
         sv[1] = (be << 7) | ((m >> 16) & 0x7F)
+
+
+@micropython.viper
+def score(lp, mu, fq, wo, d: int, sv):
+    # sum_j (sum_{i>=j} L[i][j] v[i])^2, v = f - mu, column j of L the run of d - j values
+    # from lp[p]. w: 3d words: v, then per column its rounded sum squared and the exponent.
+    w = ptr32(wo)
+    _diff(mu, fq, wo, d)
+    p = 0
+    for j in range(d):
+        r = d + 2 * j
+        _dot(lp, p, wo, j, d - j, r)
+        t = w[r]
+        w[r] = t * t  # <= 2^30
+        w[r + 1] = 2 * (w[r + 1] - _EOFF) + _EOFF
+        p += d - j
+    _total(wo, d, d, sv)
+
+
+@micropython.viper
+def _times(wo, r: int, fo, i: int, ex: int):
+    # w[r] (<= 2^30, exponent ex) times the float32 f[i]: the term's 15-bit x 15-bit product,
+    # its exponent and sign in w[r], w[r + 1] (float bits stay in arrays: as arguments, those
+    # above 2^30 would be boxed as big ints on a 32-bit board)
+    w = ptr32(wo)
+    b = ptr32(fo)[i]
+    e = (b >> 23) & 0xFF
+    q = (w[r] + 0x4000) >> 15  # <= 2^15
+    m = (((b & 0x7FFFFF) | 0x800000) + 0x100) >> 9  # <= 2^15
+    if e == 0:
+        q = 0
+    w[r] = q * m
+    w[r + 1] = ex + 15 + e - 141 + _EOFF
+    if (b >> 31) & 1:
+        w[r + 1] = w[r + 1] | _NEGT
+
+
+@micropython.viper
+def lowrank(wt, a, g, mu, fq, wo, d: int, p: int, sv):
+    # sum_i wt[i] v[i]^2 + sum_k g[k] (sum_i A[k][i] v[i])^2, v = f - mu, row k of A the run
+    # of d values from a[k d]. w: 3d + 2p words: v, then a term and its exponent per i and k.
+    w = ptr32(wo)
+    _diff(mu, fq, wo, d)
+    for i in range(d):
+        r = d + 2 * i
+        v = w[i] - _OFF
+        if v < 0:
+            v = 0 - v
+        k = 0
+        while v >> k >= 0x8000:
+            k += 1
+        if k:
+            v = (v + (1 << (k - 1))) >> k  # v = this 2^(k - 16) nats
+        w[r] = v * v
+        _times(wo, r, wt, i, 2 * (k - 16))
+    for j in range(p):
+        r = 3 * d + 2 * j
+        _dot(a, j * d, wo, 0, d, r)
+        t = w[r]
+        w[r] = t * t
+        _times(wo, r, g, j, 2 * (w[r + 1] - _EOFF))
+    _total(wo, d, d + p, sv)
