@@ -796,9 +796,10 @@ def test_a_whole_window_allocates_nothing(dev, tmp_path, form):
 
 HAS_FPU_DRIVER = """
 import vwatch
+from vwatch.fpu import has_fpu
 for m in %(machines)r:
-    print(int(vwatch.has_fpu(m)))
-print(int(vwatch.has_fpu()), vwatch.backend_class().name)
+    print(int(has_fpu(m)))
+print(int(has_fpu()), vwatch.backend_class().name)
 """
 
 # sys.implementation._machine of real boards ("<board> with <MCU>", MicroPython's ports)

@@ -16,37 +16,17 @@ docs/score-lines.md, those of run in docs/protocol.md.
 __version__ = "0.1.0"
 
 
-# MCUs without a floating-point unit, as MicroPython names them at the end of
-# sys.implementation._machine ("<board> with <MCU>"; ports/*/mpconfigport.h and the boards'
-# mpconfigboard.h): Cortex-M0/M0+/M3/M4 without F, RISC-V ESP32s, the ESP8266 and ESP32-S2.
-NO_FPU = ("RP2040", "RP2350-RISCV", "ESP8266", "ESP32C2", "ESP32C3", "ESP32C5", "ESP32C6",
-          "ESP32H2", "ESP32S2", "SAMD21", "NRF51", "STM32F0", "STM32F1", "STM32F2", "STM32G0",
-          "STM32L0", "STM32L1", "STM32C0", "STM32WL", "CC3200")
-
-
-def has_fpu(machine=None):
-    """False when ``machine`` (default: this board's sys.implementation._machine) names an
-    MCU of NO_FPU; True otherwise, unknown chips included (they keep the float backend)."""
-    if machine is None:
-        import sys
-
-        machine = getattr(sys.implementation, "_machine", "")
-    mcu = machine.upper().replace("-", "").replace("_", "")
-    for name in NO_FPU:
-        if name.replace("-", "") in mcu:
-            return False
-    return True
-
-
 def backend_class(backend=None):
     """The Features class of a backend. 'auto' (or None): 'ulab' when ulab imports, else
-    'q15' (fixed point) on an MCU without an FPU (has_fpu), else 'pure'."""
+    'q15' (fixed point) on an MCU without an FPU (vwatch.fpu.has_fpu), else 'pure'."""
     if backend is None or backend == "auto":
         try:
             from ulab import numpy  # noqa: F401
 
             backend = "ulab"
         except ImportError:
+            from .fpu import has_fpu  # its table costs heap: loaded only where it is needed
+
             backend = "pure" if has_fpu() else "q15"
     if backend == "pure":
         from .fe_pure import Features

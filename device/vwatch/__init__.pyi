@@ -28,16 +28,10 @@ class _Features:
     def compute(self, source: Wav | object, start: int) -> object: ...
     def score(self) -> float: ...
 
-NO_FPU: tuple[str, ...]  # MCU names (as in sys.implementation._machine) without an FPU
-
-def has_fpu(machine: str | None = None) -> bool:
-    """False when ``machine`` (default: this board's sys.implementation._machine) names an MCU
-    of NO_FPU (RP2040, ESP32-C3, ESP32-S2, SAMD21, ...); True otherwise, unknown ones too."""
-
 def backend_class(backend: str | None = None) -> type[_Features]:
     """The Features class of 'pure', 'ulab', 'q15', or None/'auto' (ulab when it imports,
-    else q15 when the MCU has no FPU, else pure). Allocates nothing; imports fe_pure,
-    fe_ulab or fe_q15 (a few KB of heap for the code)."""
+    else q15 when the MCU has no FPU (vwatch.fpu.has_fpu), else pure). Allocates nothing;
+    imports fe_pure, fe_ulab or fe_q15 (a few KB of heap for the code)."""
 
 def features(model: Model, backend: str | None = None) -> _Features:
     """A feature backend for ``model`` with every buffer allocated now: pure 5N + 8d bytes

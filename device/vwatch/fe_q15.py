@@ -6,7 +6,7 @@
     fe.mahal()                       # fe.sv[0]: squared Mahalanobis distance, no allocation
     s = fe.score()                   # the same, returned (a float: boxed on most ports)
 
-"auto" picks it when ulab is missing and the MCU has no FPU (vwatch.has_fpu). The spec is
+"auto" picks it when ulab is missing and the MCU has no FPU (vwatch.fpu). The spec is
 docs/features.md; the accuracy of this backend is in its "q15 backend" section.
 
 Per channel: ``source.read`` puts float32 samples into z (or, from a source with

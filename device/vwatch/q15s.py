@@ -13,9 +13,10 @@ Features are written twice: Q16 (+ _OFF) for the score and as float32 bits, buil
 integer, for whoever reads fe.f. The score works on the model's float32 arrays as they are:
 each column of L (row of A) is read as 28-bit integers against its largest exponent, v = f - mu
 as Q16, products summed exactly in three 15-bit words, then each sum rounded to 15 bits before
-it is squared; the low-rank form's weights (w, g) multiply as 15-bit mantissas. Every intermediate fits a signed 32-bit word (tests/test_q15.py runs
-this very code under CPython with integers that check it). Written as float32 bits through
-ptr16 halves, little-endian, as on every MicroPython board.
+it is squared; the low-rank form's weights (w, g) multiply as 15-bit mantissas. Every
+intermediate fits a signed 32-bit word (tests/test_q15.py runs this very code under CPython
+with integers that check it). Floats are written as their bits through ptr16 halves,
+little-endian, as on every MicroPython board.
 """
 
 import micropython
