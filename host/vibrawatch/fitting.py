@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.covariance import EmpiricalCovariance, LedoitWolf, MinCovDet
 
 from . import features as F
 from . import thresholds as T
@@ -22,11 +21,21 @@ from .modelfile import Model, array_floats
 from .pca import PCAPrecision, explained
 from .recordings import rates_match
 
-ESTIMATORS = {
-    "ledoitwolf": lambda: LedoitWolf(),
-    "mcd": lambda: MinCovDet(random_state=0),
-    "empirical": lambda: EmpiricalCovariance(),
-}
+
+
+def _covariance(name):
+    # scikit-learn takes about 1.5 s to import: only when a model is fitted, so that the
+    # commands that fit nothing (monitor, deploy, record, ...) start at once.
+    from sklearn import covariance
+
+    if name == "mcd":
+        return covariance.MinCovDet(random_state=0)
+    return {"ledoitwolf": covariance.LedoitWolf, "empirical": covariance.EmpiricalCovariance}[
+        name]()
+
+
+ESTIMATORS = {name: (lambda name=name: _covariance(name)) for name in
+              ("ledoitwolf", "mcd", "empirical")}
 _NAN_MESSAGE = "%s holds NaN or infinite samples: clean the recording first"
 EPS_SAMPLE_WINDOWS = 4096  # windows looked at to set epsilon; more changes nothing but time
 MAX_AUTO_BANDS = 16  # bands per channel when --bands is not given and data are plentiful

@@ -28,9 +28,16 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
 from .errors import VibrawatchError
+
+
+def _scipy_stats():
+    # scipy.stats takes most of a second to import: only once a threshold is computed, so
+    # that the CLI's other commands start at once.
+    from scipy import stats
+
+    return stats
 
 DEFAULT_FALSE_ALARMS_PER_HOUR = 0.01  # one false alarm in about four days of operation
 CONFIDENCE = 0.95
@@ -128,7 +135,7 @@ def clopper_pearson_upper(count, trials, confidence=CONFIDENCE):
         return 1.0
     if count >= trials:
         return 1.0
-    return float(stats.beta.ppf(confidence, count + 1, trials - count))
+    return float(_scipy_stats().beta.ppf(confidence, count + 1, trials - count))
 
 
 def hotelling_bound(n, d, p):
@@ -136,11 +143,11 @@ def hotelling_bound(n, d, p):
     estimated from n windows in d dimensions): d(n+1)(n-1) / (n(n-d)) F(1-p; d, n-d)."""
     if n <= d:
         return math.inf
-    return d * (n + 1) * (n - 1) / (n * (n - d)) * float(stats.f.isf(p, d, n - d))
+    return d * (n + 1) * (n - 1) / (n * (n - d)) * float(_scipy_stats().f.isf(p, d, n - d))
 
 
 def chi2_bound(d, p):
-    return float(stats.chi2.isf(p, d))
+    return float(_scipy_stats().chi2.isf(p, d))
 
 
 class TailModel:
@@ -166,7 +173,8 @@ class TailModel:
         excess = s[self.m - n_tail :] - self.u
         self.beta = max(float(excess.mean()), 1e-12 * max(1.0, abs(self.u)))
         k_eff = max(1.0, n_tail * min(1.0, independent))
-        self.beta_upper = self.beta * 2 * k_eff / float(stats.chi2.ppf(1 - confidence, 2 * k_eff))
+        self.beta_upper = self.beta * 2 * k_eff / float(
+            _scipy_stats().chi2.ppf(1 - confidence, 2 * k_eff))
 
     def _cp(self, count):
         scale = self.m_eff / self.m
@@ -342,7 +350,7 @@ def fault_exceedance(fault_scores, t):
     logs = np.log(np.maximum(np.concatenate([np.asarray(f, np.float64) for f in fault_scores]),
                              1e-300))
     sd = max(float(logs.std()), 1e-3)
-    return float(stats.norm.sf((math.log(max(t, 1e-300)) - logs.mean()) / sd))
+    return float(_scipy_stats().norm.sf((math.log(max(t, 1e-300)) - logs.mean()) / sd))
 
 
 def choose_by_cost(held_scores, fault_scores, windows_per_hour, independent, cost_miss,
@@ -368,7 +376,7 @@ def choose_by_cost(held_scores, fault_scores, windows_per_hour, independent, cos
         for k, n in rules:
             fa = windows_per_hour * raise_probability(p_fa, k, n)
             # a fault missed: fewer than k windows above in the first `respond` windows
-            p_miss = float(stats.binom.cdf(k - 1, respond, q))
+            p_miss = float(_scipy_stats().binom.cdf(k - 1, respond, q))
             total = cost_miss * p_miss + cost_false_alarm * fa
             key = (total, -t, n)  # ties: the higher threshold, then the shorter rule
             if best is None or key < best[0]:
