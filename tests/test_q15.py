@@ -380,7 +380,8 @@ def test_decisions_agree_on_the_bundled_recordings(dev, fitted, which, tmp_path)
     assert worst <= MARGIN
 
 
-RING_DRIVER = """
+# The model's q15 backend and a ring holding the WAV's first window as raw int16.
+RING_SETUP = """
 import gc
 from array import array
 import vwatch
@@ -398,6 +399,9 @@ for ch in range(c):
     for i in range(n):
         r.buf[i * c + ch] = int(t[i] * 32768)
 r.count = n
+"""
+
+RING_DRIVER = RING_SETUP + """
 fe.compute(r, 0)
 print('R', ' '.join('%%.9g' %% v for v in fe.f))
 fe.compute(w, 0)
@@ -718,24 +722,7 @@ def test_q15s_under_cpython_is_the_device_arithmetic_bit_for_bit(dev):
     assert got["P"] == [array("I", bytes(sv))[0]]
 
 
-WINDOW_ALLOC_DRIVER = """
-import gc
-from array import array
-import vwatch
-from vwatch import model, wav
-from vwatch.ring import Ring
-m = model.load(%(model)r)
-fe = vwatch.features(m, 'q15')
-w = wav.Wav(%(wav)r)
-n = m.window
-c = m.channels
-r = Ring(c, n, m.hop, scale=1.0 / 32768)
-t = array('f', range(n))
-for ch in range(c):
-    w.read(ch, 0, n, t)
-    for i in range(n):
-        r.buf[i * c + ch] = int(t[i] * 32768)
-r.count = n
+WINDOW_ALLOC_DRIVER = RING_SETUP + """
 fe.compute(r, 0)  # the first window meets the source (once per source)
 fe.mahal()
 first = fe.sv[0]
