@@ -306,10 +306,16 @@ def test_fit_suggests_pca_when_the_model_is_too_big_for_a_board(tmp_path):
     assert modelfile.read(tmp_path / "big.vwm").components == 0  # written as asked
     assert float(found.group(1)) > 64
     k = int(found.group(2))
-    assert 1 <= k < 184
-    vibrawatch("fit", wav, "-o", tmp_path / "small.vwm", *args, "--pca", k)
+    share = float(re.search(r"%d components explain (\d+)%% of" % k, out).group(1))
+    # the rule: the fewest components explaining 95 %, unless one more would not fit
+    one_more = 2 * 24 + 4 * modelfile.array_floats(184, k + 1)
+    assert share >= 95 or one_more > fitting.BOARD_ARRAY_BUDGET, (k, share)
+    small_out = vibrawatch("fit", wav, "-o", tmp_path / "small.vwm", *args, "--pca", k).stdout
     small = modelfile.read(tmp_path / "small.vwm")
     assert small.components == k and small.array_bytes <= fitting.BOARD_ARRAY_BUDGET
+    kept = float(re.search(r"PCA: %d of 184 components kept \(([\d.]+)%%" % k,
+                           small_out).group(1))
+    assert abs(kept - share) <= 1.0  # the reduction the suggestion described
     # a model within the budget says nothing about its size
     assert "KB" not in vibrawatch("fit", wavs_normal(tmp_path), "-o", tmp_path / "m.vwm").stdout
 
