@@ -11,8 +11,8 @@ preallocated arrays.
                # (mu, lp, w, a, g); m.mu ... m.g are component 0's
     m.zoom_r   # zoom block: decimation R (0: none), m.zoom_window N_z, m.zoom_bands B_z,
                # m.zoom_edges array('H') or None
-    m.flags    # bit 0: learned on the board; m.channel_map: bytes (one input channel index
-               # per model channel) or None
+    m.flags    # bit 0: learned on the board; m.channel_map: bytearray (one input channel index
+               # per model channel, bytearray) or None
 
 Costs: the arrays (2(B+1) [+ 2(B_z+1)] [+ C] + K(4d + 2d(d+1)) bytes, or K(8d + 4p(d+1))
 with p components) plus about 500 bytes; the file is read once with `readinto` straight into
@@ -30,17 +30,15 @@ from array import array
 from micropython import const
 
 _HEADER = const(64)
-_VERSION_PCA = const(2)  # reads 1, 2 and 3; a v2 file with p = 0 has the v1 layout
-_VERSION = const(3)
+_VERSION = const(3)  # reads 1, 2 and 3; a v2 file with p = 0 has the v1 layout
 _MAX_N = const(4096)
 _MAX_ALARM_N = const(32)
-_MAX_K = const(4)
-_MAX_ZOOM_R = const(64)
-_KNOWN_FLAGS = const(1)  # bit 0: learned on the board
 # The fields of docs/model-format.md up to the v3 tail (52 of the 64 header bytes).
 _FIELDS = "<4sHHIfHHIBBBBHBBfffII"
 # The v3 tail: zoom R, B_z, N_z, components K, flags, channel map M (reserved bytes after).
 _TAIL = "<BBHBBB"
+# The tail of a v3 file that uses none of it (K = 1): checked here, anything else by modelcheck.
+_PLAIN = b"\0\0\0\0\x01\0\0\0\0\0\0\0"
 _REFIT = "re-export the model with `vibrawatch fit`"
 
 
@@ -54,10 +52,6 @@ def _refuse(path, problem, fix=_REFIT):
 
 def _positive(value):
     return math.isfinite(value) and value > 0
-
-
-def _pow2_window(n):
-    return 16 <= n <= _MAX_N and n & (n - 1) == 0
 
 
 def n_stats(stats):
@@ -96,28 +90,9 @@ class Model:
             self.stats, self.d, self.k, self.threshold)
 
 
-def _crc_of(f, size, buf):
-    # Second opinion for a structurally bad file: a corrupt copy should say "corrupt".
-    f.seek(0)
-    mv = memoryview(buf)
-    crc = 0
-    left = size - 4
-    while left > 0:
-        n = f.readinto(mv[: min(left, len(buf))])
-        if not n:
-            break
-        crc = binascii.crc32(mv[:n], crc)
-        left -= n
-    f.readinto(mv[:4])
-    stored = struct.unpack_from("<I", buf)[0]
-    return crc, stored
-
-
-def _check_crc(path, f, size, buf):
-    crc, stored = _crc_of(f, size, buf)
-    if crc != stored:
-        _refuse(path, "CRC mismatch (stored %08x, computed %08x): the file is corrupt"
-                % (stored, crc), "copy it again or re-export it")
+def _corrupt(path, stored, crc):
+    _refuse(path, "CRC mismatch (stored %08x, computed %08x): the file is corrupt"
+            % (stored, crc), "copy it again or re-export it")
 
 
 def _read_exact(path, f, buf, nbytes):
@@ -129,8 +104,8 @@ def _check_header(path, hdr, size):
     # Raises unless the header's own fields are valid and give the file's size.
     (_, version, _, _, rate, window, p, hop, channels, bands, stats, est, d, alarm_k, alarm_n,
      eps, threshold, clear, _, _) = struct.unpack_from(_FIELDS, hdr)
-    zoom_r, zoom_b, zoom_n, k, flags, m = _tail(hdr)
-    if not _pow2_window(window):
+    zoom_r, zoom_b, _, k, _, m = _tail(hdr)
+    if not (16 <= window <= _MAX_N and window & (window - 1) == 0):
         _refuse(path, "window %d is not a power of two in 16..%d" % (window, _MAX_N))
     if not 1 <= channels <= 8 or bands < 1 or stats > 7 or hop < 1 or est > 2:
         _refuse(path, "configuration out of range (channels %d, bands %d, stats %d, hop %d)"
@@ -138,21 +113,12 @@ def _check_header(path, hdr, size):
     if not 1 <= alarm_k <= alarm_n <= _MAX_ALARM_N:
         _refuse(path, "alarm rule %d of %d is invalid (need 1 <= k <= n <= %d)"
                 % (alarm_k, alarm_n, _MAX_ALARM_N))
-    if not (zoom_r == zoom_b == zoom_n == 0 or (
-            2 <= zoom_r <= _MAX_ZOOM_R and window % zoom_r == 0 and hop % zoom_r == 0
-            and zoom_b >= 1 and _pow2_window(zoom_n))):
-        _refuse(path, "zoom block R=%d, N_z=%d, B_z=%d is invalid (need all zero, or R in "
-                "2..%d dividing the window %d and the hop %d, N_z a power of two in 16..%d "
-                "and B_z >= 1)" % (zoom_r, zoom_n, zoom_b, _MAX_ZOOM_R, window, hop, _MAX_N))
-    if not 1 <= k <= _MAX_K:
-        _refuse(path, "%d Gaussian components (operating modes), need 1..%d" % (k, _MAX_K))
-    if flags & ~_KNOWN_FLAGS:
-        _refuse(path, "unknown flag bits 0x%02x" % (flags & ~_KNOWN_FLAGS))
-    if m != 0 and m != channels:
-        _refuse(path, "channel map of %d entries for %d channels (need 0 or %d)"
-                % (m, channels, channels))
-    if version >= _VERSION and any(hdr[59:64]):
-        _refuse(path, "reserved header bytes 59..63 are not zero")
+    if version >= _VERSION and hdr[52:] != _PLAIN:
+        # A zoom block, components, flags or a channel map: their checks live apart, so that
+        # a board loading a plain model compiles and keeps less code.
+        from .modelcheck import check_tail
+
+        check_tail(path, hdr, window, hop, channels)
     if d != channels * (bands + n_stats(stats) + zoom_b):
         _refuse(path, "%d features do not match %d channels x (%d bands + %d statistics%s)"
                 % (d, channels, bands, n_stats(stats),
@@ -191,7 +157,7 @@ def _fill(path, f, buf, nbytes, crc):
     return binascii.crc32(buf, crc)
 
 
-def _increasing(path, what, edges, top):
+def increasing(path, what, edges, top):
     last = -1
     for e in edges:
         if e <= last or e > top:
@@ -221,7 +187,9 @@ def _load(path, f):
     try:
         _check_header(path, hdr, size)
     except ModelError:
-        _check_crc(path, f, size, hdr)  # a corrupt copy is reported as corrupt
+        from .modelcheck import check_crc
+
+        check_crc(path, f, size, hdr)  # a corrupt copy is reported as corrupt
         raise
     _, _, _, _, _, window, p, _, _, bands, _, _, d = struct.unpack_from("<4sHHIfHHIBBBBH", hdr)
     zoom_r, zoom_b, zoom_n, k, _, m = _tail(hdr)
@@ -229,12 +197,10 @@ def _load(path, f):
     edges = array("H", range(bands + 1))
     crc = _fill(path, f, edges, 2 * (bands + 1), binascii.crc32(hdr))
     zoom_edges = channel_map = None
-    if zoom_r:
-        zoom_edges = array("H", range(zoom_b + 1))
-        crc = _fill(path, f, zoom_edges, 2 * (zoom_b + 1), crc)
-    if m:
-        channel_map = bytearray(m)
-        crc = _fill(path, f, channel_map, m, crc)
+    if zoom_r or m:
+        from .modelcheck import read_extras
+
+        zoom_edges, channel_map, crc = read_extras(path, f, zoom_b if zoom_r else -1, m, crc)
     # Zero bytes pad the float arrays to 4-byte alignment.
     pad = -(2 * (bands + 1) + (2 * (zoom_b + 1) if zoom_r else 0) + m) % 4
     if pad:
@@ -257,21 +223,15 @@ def _load(path, f):
     _read_exact(path, f, memoryview(hdr)[:4], 4)
     stored = struct.unpack_from("<I", hdr)[0]
     if crc != stored:
-        _refuse(path, "CRC mismatch (stored %08x, computed %08x): the file is corrupt"
-                % (stored, crc), "copy it again or re-export it")
+        _corrupt(path, stored, crc)
     # The arrays are trusted now; the header bytes were overwritten: reread them.
     f.seek(0)
     _read_exact(path, f, hdr, _HEADER)
-    _increasing(path, "band edges", edges, window // 2 + 1)
-    if zoom_r:
-        _increasing(path, "zoom band edges", zoom_edges, zoom_n // 2 + 1)
-    if m:
-        for i in range(m):
-            c = channel_map[i]
-            if c == 255 or any(channel_map[j] == c for j in range(i + 1, m)):
-                _refuse(path, "channel map %s is invalid (entries must be distinct and below "
-                        "255)" % list(channel_map))
-        channel_map = bytes(channel_map)
+    increasing(path, "band edges", edges, window // 2 + 1)
+    if zoom_r or m:
+        from .modelcheck import check_arrays
+
+        check_arrays(path, zoom_edges, zoom_n, channel_map)
     for comp in comps:
         w = comp[2]
         for buf in comp:
