@@ -115,7 +115,7 @@ def cmd_score(args):
             scores = model.mahalanobis(F.extract(rec.samples, cfg, rec.scale))
             above = scores > model.threshold
             if out is not None:
-                for i, (s, a) in enumerate(zip(scores, above)):
+                for i, (s, a) in enumerate(zip(scores, above), cfg.first_window):
                     writer.writerow([path, i, "%.6f" % (i * cfg.hop / cfg.sample_rate),
                                      "%.7g" % s, int(a)])
             if print_summary:
