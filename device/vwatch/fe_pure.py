@@ -38,6 +38,12 @@ class Features:
         self.f = array("f", range(model.d))
         self.v = array("f", range(model.d))
         self.scale = 16.0 / (3.0 * n * n)
+        self.low = None  # the zoom block's low ring (vwatch.zoom), fed by the caller
+        if getattr(model, "zoom", 0):
+            from .zoom import Low, PureZoom
+
+            self.low = Low(model.channels, model.zoom, model.zoom_window)
+            self.zp = PureZoom(model, self.low)
         from . import dsp, vec  # compiled after the buffers exist, into the heap that is left
 
         self.dsp = dsp
@@ -68,6 +74,8 @@ class Features:
             pos += nb
             if stats:
                 pos = self.vec.stat_features(f, pos, s2, s4, peak, n, eps, stats)
+        if self.low is not None:
+            self.zp.compute(self, pos)
         return f
 
     def score(self):

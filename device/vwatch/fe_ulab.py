@@ -76,13 +76,23 @@ class Features:
 
             self.vec = vec
         self.fft = fft or ulab_k.pick_fft(self)
+        self.low = None  # the zoom block (vwatch.zoom, zoom_ulab), fed by the caller
+        if getattr(model, "zoom", 0):
+            from .zoom import Low
+            from .zoom_ulab import Zoom
+
+            self.low = Low(model.channels, model.zoom, model.zoom_window)
+            self.zu = Zoom(model, self.low)
 
     def __repr__(self):
         return "<Features ulab N=%d d=%d fft=%s>" % (self.n, len(self.f), self.fft)
 
     def compute(self, source, start):
         """Fill self.f with the features of the window starting at frame ``start``."""
-        return self.k.compute(self, source, start)
+        f = self.k.compute(self, source, start)
+        if self.low is not None:  # the zoom bands follow the others
+            self.zu.compute(self, len(f) - self.model.channels * self.model.zoom_bands)
+        return f
 
     def score(self):
         """Squared Mahalanobis distance ||L^T (f - mu)||^2 of the last computed window."""

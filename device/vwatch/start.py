@@ -97,6 +97,10 @@ def allocate(model, sensor, backend, speed, config, default_sensor):
     unload("wav")  # a replay keeps only its file (a caller's own Wav objects keep theirs)
     gc.collect()
     check_sensor(sensor, m)
+    if getattr(m, "zoom", 0) and m.hop > m.window:
+        raise ValueError("model %s has a zoom block and hop %d > window %d: the zoom block "
+                         "needs every sample; refit with --hop at most the window"
+                         % (m.model_id, m.hop, m.window))
     ring = Ring(m.channels, m.window, m.hop, sensor.scale)
     fe = cls(m)
     alarm = Alarm(m.alarm_k, m.alarm_n, m.threshold, m.clear)
