@@ -39,6 +39,18 @@ def _need(n, hop, c, b, d, backend, p=0):
     return model + ring + fe + _CODE
 
 
+def _zoom_need(c, r, nz, bz, backend):
+    # The zoom block (vwatch.zoom): low ring 4 C N_z, its scratch, edges, the spectrum buffers.
+    if not r:
+        return 0
+    low = 4 * c * nz + 4 * 128 + 2 * (bz + 1) + 300
+    if backend == "ulab":  # scratchpad 2 N_z and Hann N_z ulab floats, a copy, band views
+        return low + 24 * nz + 4 * nz + 64 * bz + 600
+    if backend == "q15":  # z 4 N_z, sine table N_z / 2, sums and logs, parameters
+        return low + 5 * nz + 12 * bz + 200
+    return low + 5 * nz  # pure: z 4 N_z, sine table N_z
+
+
 _MODEL_FIELDS = ("size", "rate", "window", "hop", "channels", "bands", "stats", "estimator",
                  "d", "alarm_k", "alarm_n", "eps", "threshold", "clear", "n_train", "created",
                  "edges", "mu", "lp", "p", "w", "a", "g", "crc", "model_id")
@@ -69,16 +81,19 @@ def _load(model, config):
 
 
 def _header(model):
-    # (window, hop, channels, bands, features, components) of a model file or a loaded
-    # model, cheaply.
+    # (window, hop, channels, bands, features, components, R, B_z, N_z) of a model file or
+    # a loaded model, cheaply.
     if isinstance(model, str):
         import struct
 
         with open(model, "rb") as f:
-            h = f.read(32)
+            h = f.read(64)
         n, p, hop, c, b, _, _, d = struct.unpack_from("<HHIBBBBH", h, 16)
-        return n, hop, c, b, d, p
-    return model.window, model.hop, model.channels, model.bands, model.d, model.p
+        r, bz, nz = struct.unpack_from("<BBH", h, 52) if len(h) >= 56 else (0, 0, 0)
+        return n, hop, c, b, d, p, r, bz, nz
+    r = getattr(model, "zoom", 0)
+    return (model.window, model.hop, model.channels, model.bands, model.d, model.p, r,
+            model.zoom_bands if r else 0, model.zoom_window if r else 0)
 
 
 def allocate(model, sensor, backend, speed, config, default_sensor):
@@ -110,10 +125,11 @@ def allocate(model, sensor, backend, speed, config, default_sensor):
 def _need_of(model, backend):
     # Estimate for the MemoryError message, from the file's header alone (no big arrays).
     try:
-        n, hop, c, b, d, p = _header(model)
+        n, hop, c, b, d, p, r, bz, nz = _header(model)
     except Exception:
         return -1
-    return _need(n, hop, c, b, d, backend or "pure", p)
+    backend = backend or "pure"
+    return _need(n, hop, c, b, d, backend, p) + _zoom_need(c, r, nz, bz, backend)
 
 
 def memory_message(e, model, backend):
