@@ -33,10 +33,11 @@ def check_window(window):
             % (window, MIN_WINDOW, MAX_WINDOW))
 
 
-def default_band_edges(window, bands, layout="log"):
-    """Band edges (FFT bin indices) over bins 1..N/2, as docs/features.md defines them."""
+def default_band_edges(window, bands, layout="log", hi=None):
+    """Band edges (FFT bin indices) over bins 1..N/2 (1..hi), as docs/features.md defines
+    them."""
     check_window(window)
-    lo, hi = 1, window // 2
+    lo, hi = 1, window // 2 if hi is None else hi
     if not 1 <= bands <= hi - lo:
         raise VibrawatchError(
             "%d bands do not fit a %d-sample window (at most %d): use fewer --bands or a "
@@ -89,6 +90,11 @@ class FeatureConfig:
     @property
     def n_features(self):
         return self.channels * (self.bands + len(stat_bits(self.stats)) + self.zoom_bands)
+
+    @property
+    def span(self):
+        """Samples a window's features depend on: N, or R N_z when the zoom history is longer."""
+        return max(self.window, self.zoom * self.zoom_window)
 
     @property
     def first_window(self):
