@@ -69,7 +69,7 @@ def test_fit_reports_the_zoom_block_and_info_names_its_bands(fitted):
     model, out, _ = fitted
     assert "zoom block added: the main bins (39.1 Hz) are coarser than 5 Hz; R = 16" in out
     m = modelfile.read(model)
-    assert (m.zoom, m.zoom_window, len(m.zoom_edges) - 1) == (16, 256, 5)
+    assert (m.zoom_r, m.zoom_window, len(m.zoom_edges) - 1) == (16, 256, 5)
     assert m.n_features == 3 * (8 + 1 + 5)
     info = vibrawatch("info", model).stdout
     assert "decimation R = 16, N_z = 256 (4.88 Hz bins, 4096 samples of history)" in info
@@ -84,12 +84,12 @@ def test_zoom_off_and_a_chosen_factor(tmp_path):
     off = tmp_path / "off.vwm"
     assert "zoom" not in vibrawatch("fit", NORMAL, "-o", off, "--window", "512", "--zoom",
                                     "off").stdout
-    assert modelfile.read(off).zoom == 0
+    assert modelfile.read(off).zoom_r == 0
     r8 = tmp_path / "r8.vwm"
     vibrawatch("fit", NORMAL, "-o", r8, "--window", "512", "--zoom", "8", "--zoom-window",
                "128", "--zoom-bands", "4")
     m = modelfile.read(r8)
-    assert (m.zoom, m.zoom_window, len(m.zoom_edges) - 1) == (8, 128, 4)
+    assert (m.zoom_r, m.zoom_window, len(m.zoom_edges) - 1) == (8, 128, 4)
     assert "divide both" in refused("fit", NORMAL, "-o", r8, "--zoom", "12")
     assert "off, auto or" in refused("fit", NORMAL, "-o", r8, "--zoom", "lots")
 

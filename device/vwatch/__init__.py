@@ -82,7 +82,7 @@ def score_file(model_path, wav_path, backend=None):
         low = getattr(fe, "low", None)
         first = 0
         if low is not None:  # windows before a full zoom history do not exist
-            span = m.zoom * m.zoom_window
+            span = m.zoom_r * m.zoom_window
             first = (span - n + hop - 1) // hop if span > n else 0
         print("# vwatch score_file v1 model=%s backend=%s windows=%d"
               % (m.model_id, fe.name, max(0, count - first)))

@@ -39,10 +39,10 @@ class Features:
         self.v = array("f", range(model.d))
         self.scale = 16.0 / (3.0 * n * n)
         self.low = None  # the zoom block's low ring (vwatch.zoom), fed by the caller
-        if getattr(model, "zoom", 0):
+        if model.zoom_r:
             from .zoom import Low, PureZoom
 
-            self.low = Low(model.channels, model.zoom, model.zoom_window)
+            self.low = Low(model.channels, model.zoom_r, model.zoom_window)
             self.zp = PureZoom(model, self.low)
         from . import dsp, vec  # compiled after the buffers exist, into the heap that is left
 

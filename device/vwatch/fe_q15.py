@@ -97,10 +97,10 @@ class Features:
         pr[q15s.LNORM] = _q16(math.log(64.0 / (3.0 * n * n))) + _OFF  # P = |X/2|^2 64 / (3 N^2)
         pr[q15s.LE] = _q16(math.log(model.eps)) + _OFF
         self.low = None  # the zoom block's low ring (vwatch.zoom), fed by the caller
-        if getattr(model, "zoom", 0):
+        if model.zoom_r:
             from .zoom import Low, Q15Zoom
 
-            self.low = Low(model.channels, model.zoom, model.zoom_window, True)
+            self.low = Low(model.channels, model.zoom_r, model.zoom_window, True)
             self.zq = Q15Zoom(model, self)
         self.shifts = 0  # FFT stages halved, last channel (for tests)
         self.src = None  # the last source, and whether it has read_int16

@@ -77,11 +77,11 @@ class Features:
             self.vec = vec
         self.fft = fft or ulab_k.pick_fft(self)
         self.low = None  # the zoom block (vwatch.zoom, zoom_ulab), fed by the caller
-        if getattr(model, "zoom", 0):
+        if model.zoom_r:
             from .zoom import Low
             from .zoom_ulab import Zoom
 
-            self.low = Low(model.channels, model.zoom, model.zoom_window)
+            self.low = Low(model.channels, model.zoom_r, model.zoom_window)
             self.zu = Zoom(model, self.low)
 
     def __repr__(self):

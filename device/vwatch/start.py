@@ -26,9 +26,10 @@ def check_sensor(sensor, m):
                          % (name, sensor.rate, m.model_id, m.rate, sensor.rate))
 
 
-def _need(n, hop, c, b, d, backend, p=0):
-    # Rough bytes a run needs: model arrays, ring, backend buffers, their code.
-    model = 2 * (b + 1) + 4 * d + (2 * d * (d + 1) if p == 0 else 4 * (d + p * d + p)) + 600
+def _need(n, hop, c, b, d, backend, p=0, k=1, bz=0):
+    # Rough bytes a run needs: model arrays (K components), ring, backend buffers, their code.
+    model = 2 * (b + 1) + 2 * (bz + 1) + c + 600
+    model += k * (4 * d + (2 * d * (d + 1) if p == 0 else 4 * (d + p * d + p)))
     ring = 2 * c * (n + min(hop, n) + 32) + 200
     if backend == "ulab":  # 3N floats (8 bytes on float64 builds), chunk buffers, views
         fe = 24 * n + 8 * d + 6000 + 64 * b
@@ -43,7 +44,7 @@ def _zoom_need(c, r, nz, bz, backend):
     # The zoom block (vwatch.zoom): low ring 4 C N_z, its scratch, edges, the spectrum buffers.
     if not r:
         return 0
-    low = 4 * c * nz + 4 * 128 + 2 * (bz + 1) + 300
+    low = 4 * c * nz + 4 * 128 + 300  # (the zoom edges are the model's, counted in _need)
     if backend == "ulab":  # scratchpad 2 N_z and Hann N_z ulab floats, a copy, band views
         return low + 24 * nz + 4 * nz + 64 * bz + 600
     if backend == "q15":  # z 4 N_z, sine table N_z / 2, sums and logs, parameters
@@ -53,7 +54,9 @@ def _zoom_need(c, r, nz, bz, backend):
 
 _MODEL_FIELDS = ("size", "rate", "window", "hop", "channels", "bands", "stats", "estimator",
                  "d", "alarm_k", "alarm_n", "eps", "threshold", "clear", "n_train", "created",
-                 "edges", "mu", "lp", "p", "w", "a", "g", "crc", "model_id")
+                 "edges", "mu", "lp", "p", "w", "a", "g", "crc", "model_id", "version", "k",
+                 "comps", "flags", "zoom_r", "zoom_window", "zoom_bands", "zoom_edges",
+                 "channel_map")
 
 
 def unload(name):
@@ -81,19 +84,21 @@ def _load(model, config):
 
 
 def _header(model):
-    # (window, hop, channels, bands, features, components, R, B_z, N_z) of a model file or
-    # a loaded model, cheaply.
+    # (window, hop, channels, bands, features, PCA components, Gaussian components K, zoom
+    # bands, zoom R, N_z) of a model file or a loaded model, cheaply.
     if isinstance(model, str):
         import struct
 
         with open(model, "rb") as f:
             h = f.read(64)
         n, p, hop, c, b, _, _, d = struct.unpack_from("<HHIBBBBH", h, 16)
-        r, bz, nz = struct.unpack_from("<BBH", h, 52) if len(h) >= 56 else (0, 0, 0)
-        return n, hop, c, b, d, p, r, bz, nz
-    r = getattr(model, "zoom", 0)
-    return (model.window, model.hop, model.channels, model.bands, model.d, model.p, r,
-            model.zoom_bands if r else 0, model.zoom_window if r else 0)
+        k, bz, r, nz = 1, 0, 0, 0
+        if struct.unpack_from("<H", h, 4)[0] >= 3:  # the v3 tail (model-format.md)
+            r, bz, nz = struct.unpack_from("<BBH", h, 52)
+            k = h[56]
+        return n, hop, c, b, d, p, k, bz, r, nz
+    return (model.window, model.hop, model.channels, model.bands, model.d, model.p, model.k,
+            model.zoom_bands, model.zoom_r, model.zoom_window)
 
 
 def allocate(model, sensor, backend, speed, config, default_sensor):
@@ -112,7 +117,7 @@ def allocate(model, sensor, backend, speed, config, default_sensor):
     unload("wav")  # a replay keeps only its file (a caller's own Wav objects keep theirs)
     gc.collect()
     check_sensor(sensor, m)
-    if getattr(m, "zoom", 0) and m.hop > m.window:
+    if m.zoom_r and m.hop > m.window:
         raise ValueError("model %s has a zoom block and hop %d > window %d: the zoom block "
                          "needs every sample; refit with --hop at most the window"
                          % (m.model_id, m.hop, m.window))
@@ -125,11 +130,11 @@ def allocate(model, sensor, backend, speed, config, default_sensor):
 def _need_of(model, backend):
     # Estimate for the MemoryError message, from the file's header alone (no big arrays).
     try:
-        n, hop, c, b, d, p, r, bz, nz = _header(model)
+        n, hop, c, b, d, p, k, bz, r, nz = _header(model)
     except Exception:
         return -1
     backend = backend or "pure"
-    return _need(n, hop, c, b, d, backend, p) + _zoom_need(c, r, nz, bz, backend)
+    return _need(n, hop, c, b, d, backend, p, k, bz) + _zoom_need(c, r, nz, bz, backend)
 
 
 def memory_message(e, model, backend):

@@ -230,7 +230,7 @@ class Q15Zoom:
         pr[k2.LNORM] = int(math.floor(math.log(64.0 / (3.0 * nz * nz)) * 65536 + 0.5)) + 0x2000000
         pr[k2.LE] = fe.pr[k2.LE]
         l2r = 0
-        while 1 << l2r < m.zoom:
+        while 1 << l2r < m.zoom_r:
             l2r += 1
         self.sh = (l2r - 3 + 8) << 16  # sconv's shift: v = S 8 / R
         self.pos0 = m.channels * fe.per  # the zoom block follows the main features

@@ -134,7 +134,7 @@ class FeatureConfig:
 
     @classmethod
     def from_model(cls, model):
-        zoom = getattr(model, "zoom", 0) or 0
+        zoom = model.zoom_r
         return cls(window=model.window, hop=model.hop, sample_rate=model.sample_rate,
                    channels=model.channels, edges=np.asarray(model.edges), stats=model.stats,
                    epsilon=model.epsilon, zoom=zoom,

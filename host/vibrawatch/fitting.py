@@ -321,7 +321,7 @@ def _zoom_fields(cfg):
     # The model file's zoom block (format v3): R = 0 for none.
     if not cfg.zoom:
         return {}
-    return dict(zoom=cfg.zoom, zoom_window=cfg.zoom_window, zoom_edges=cfg.zoom_edges)
+    return dict(zoom_r=cfg.zoom, zoom_window=cfg.zoom_window, zoom_edges=cfg.zoom_edges)
 
 
 def _size_note(model, est, train, estimator):
