@@ -40,10 +40,11 @@ class Features:
         self.scale = 16.0 / (3.0 * n * n)
         self.low = None  # the zoom block's low ring (vwatch.zoom), fed by the caller
         if model.zoom_r:
-            from .zoom import Low, PureZoom
+            from .zoom import Low
+            from .zoom_pure import Zoom
 
-            self.low = Low(model.channels, model.zoom_r, model.zoom_window)
-            self.zp = PureZoom(model, self.low)
+            self.low = Low(model.channels, model.zoom_r, model.zoom_window, scratch=self.z)
+            self.zp = Zoom(model, self)
         from . import dsp, vec  # compiled after the buffers exist, into the heap that is left
 
         self.dsp = dsp

@@ -98,10 +98,11 @@ class Features:
         pr[q15s.LE] = _q16(math.log(model.eps)) + _OFF
         self.low = None  # the zoom block's low ring (vwatch.zoom), fed by the caller
         if model.zoom_r:
-            from .zoom import Low, Q15Zoom
+            from .zoom import Low
+            from .zoom_q15 import Zoom
 
-            self.low = Low(model.channels, model.zoom_r, model.zoom_window, True)
-            self.zq = Q15Zoom(model, self)
+            self.low = Low(model.channels, model.zoom_r, model.zoom_window, True, self.z)
+            self.zq = Zoom(model, self)
         self.shifts = 0  # FFT stages halved, last channel (for tests)
         self.src = None  # the last source, and whether it has read_int16
         self.ints = False

@@ -68,6 +68,13 @@ class Features:
         self.raw16 = self.raw[: 2 * raw]  # int16 samples
         self.cbuf = np.zeros(raw)  # their floats
         self.fbuf = np.frombuffer(self.raw, dtype=np.float) if self.f32 else None
+        self.low = None  # the zoom block (vwatch.zoom, zoom_ulab), fed by the caller
+        if model.zoom_r:
+            from .zoom import Low
+            from .zoom_ulab import Zoom
+
+            self.low = Low(model.channels, model.zoom_r, model.zoom_window)
+            self.zu = Zoom(model, self.low)
         from . import ulab_k  # compiled after the buffers exist, into the heap that is left
 
         self.k = ulab_k
@@ -76,13 +83,6 @@ class Features:
 
             self.vec = vec
         self.fft = fft or ulab_k.pick_fft(self)
-        self.low = None  # the zoom block (vwatch.zoom, zoom_ulab), fed by the caller
-        if model.zoom_r:
-            from .zoom import Low
-            from .zoom_ulab import Zoom
-
-            self.low = Low(model.channels, model.zoom_r, model.zoom_window)
-            self.zu = Zoom(model, self.low)
 
     def __repr__(self):
         return "<Features ulab N=%d d=%d fft=%s>" % (self.n, len(self.f), self.fft)
