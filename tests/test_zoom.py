@@ -177,3 +177,52 @@ def test_the_detector_decimates_its_ring_as_the_host_does(backend, micropython, 
         worst = max(worst, abs(score - host[seq]) / max(host[seq], d))
     assert worst <= rtol + 5e-4, worst
     print("%s detector: worst score difference %.2g of max(s, d)" % (backend, worst))
+
+
+SEED_RUN = """
+import sys
+sys.path.insert(0, %(mpy)r)
+import gc, vwatch
+from vwatch.replay import Replay
+heap = []
+def out(line):
+    print(line)
+    if line[:2] == 'w,' and int(line.split(',')[1]) %% 10 == 0:
+        gc.collect()
+        heap.append(gc.mem_alloc())
+vwatch.run(%(model)r, Replay(%(wav)r, speed=0), backend=%(backend)r, windows=%(windows)d,
+           out=out)
+print('# heap', heap)
+"""
+
+
+@pytest.mark.parametrize("backend", ["pure", "q15"])
+def test_the_seed_configuration_with_a_zoom_block_fits_its_heap(backend, micropython,
+                                                                device_mpy, tmp_path):
+    # The seed reference configuration (8 channels at 20 kHz, N = 1024, hop 512) with the zoom
+    # block fit adds there (R = 16, N_z = 256: an 8 KB low ring), 8 + 4 bands a channel (d = 96
+    # as the seed configuration without zoom has 12), in tests/test_runtime.py's 128 KB heap:
+    # it starts, leaks nothing, and scores as the host does.
+    from test_runtime import host_scores as runtime_host_scores
+    from test_runtime import write_int16
+    from vibrawatch import simulate
+
+    train = write_int16(tmp_path / "train.wav", simulate.machine(12, 20000, 8, seed=1), 20000)
+    model = tmp_path / "seed.vwm"
+    vibrawatch("fit", train, "-o", model, "--window", "1024", "--hop", "512", "--bands", "8",
+               "--zoom-bands", "4")
+    m = modelfile.read(model)
+    assert (m.zoom_r, m.zoom_window, m.n_features) == (16, 256, 96)
+    wav = write_int16(tmp_path / "run.wav", simulate.machine(2, 20000, 8, seed=7), 20000)
+    host = runtime_host_scores(model, wav, tmp_path)
+    out = micropython.run(SEED_RUN % dict(mpy=device_mpy, model=str(model), wav=str(wav),
+                                          backend=backend, windows=60), heap="128K")
+    rows = [ln.split(",") for ln in out.splitlines() if ln.startswith("w,")]
+    start = [ln for ln in out.splitlines() if ln.startswith("vw1 start")][0]
+    heap = eval(out.split("# heap ")[1])
+    assert len(rows) == 60 and int(rows[0][1]) == 6  # (4096 - 1024) / 512 windows skipped
+    assert max(heap[1:]) <= heap[0], heap  # no leak
+    rtol = Q15_RTOL if backend == "q15" else SCORE_RTOL
+    for row, hs in zip(rows, host):
+        assert abs(float(row[2]) - hs) <= (rtol + 5e-4) * max(hs, 96), (row, hs)
+    print("seed with zoom, %s: %s" % (backend, start.split("thr=")[1]))

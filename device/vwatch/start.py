@@ -40,18 +40,6 @@ def _need(n, hop, c, b, d, backend, p=0, k=1, bz=0):
     return model + ring + fe + _CODE
 
 
-def _zoom_need(c, r, nz, bz, backend):
-    # The zoom block (vwatch.zoom): low ring 4 C N_z, its scratch, edges, the spectrum buffers.
-    if not r:
-        return 0
-    low = 4 * c * nz + 4 * 128 + 300  # (the zoom edges are the model's, counted in _need)
-    if backend == "ulab":  # scratchpad 2 N_z and Hann N_z ulab floats, a copy, band views
-        return low + 24 * nz + 4 * nz + 64 * bz + 600
-    if backend == "q15":  # z 4 N_z, sine table N_z / 2, sums and logs, parameters
-        return low + 5 * nz + 12 * bz + 200
-    return low + 5 * nz  # pure: z 4 N_z, sine table N_z
-
-
 _MODEL_FIELDS = ("size", "rate", "window", "hop", "channels", "bands", "stats", "estimator",
                  "d", "alarm_k", "alarm_n", "eps", "threshold", "clear", "n_train", "created",
                  "edges", "mu", "lp", "p", "w", "a", "g", "crc", "model_id", "version", "k",
@@ -118,9 +106,9 @@ def allocate(model, sensor, backend, speed, config, default_sensor):
     gc.collect()
     check_sensor(sensor, m)
     if m.zoom_r and m.hop > m.window:
-        raise ValueError("model %s has a zoom block and hop %d > window %d: the zoom block "
-                         "needs every sample; refit with --hop at most the window"
-                         % (m.model_id, m.hop, m.window))
+        from .zoom import refuse_hop
+
+        refuse_hop(m)
     ring = Ring(m.channels, m.window, m.hop, sensor.scale)
     fe = cls(m)
     alarm = Alarm(m.alarm_k, m.alarm_n, m.threshold, m.clear)
@@ -134,7 +122,12 @@ def _need_of(model, backend):
     except Exception:
         return -1
     backend = backend or "pure"
-    return _need(n, hop, c, b, d, backend, p, k, bz) + _zoom_need(c, r, nz, bz, backend)
+    need = _need(n, hop, c, b, d, backend, p, k, bz)
+    if r:
+        from .zoom import need as zoom_need
+
+        need += zoom_need(c, r, nz, bz, backend)
+    return need
 
 
 def memory_message(e, model, backend):

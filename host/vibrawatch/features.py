@@ -33,11 +33,11 @@ def check_window(window):
             % (window, MIN_WINDOW, MAX_WINDOW))
 
 
-def default_band_edges(window, bands, layout="log", hi=None):
-    """Band edges (FFT bin indices) over bins 1..N/2 (1..hi), as docs/features.md defines
+def default_band_edges(window, bands, layout="log", hi=None, lo=1):
+    """Band edges (FFT bin indices) over bins 1..N/2 (lo..hi), as docs/features.md defines
     them."""
     check_window(window)
-    lo, hi = 1, window // 2 if hi is None else hi
+    hi = window // 2 if hi is None else hi
     if not 1 <= bands <= hi - lo:
         raise VibrawatchError(
             "%d bands do not fit a %d-sample window (at most %d): use fewer --bands or a "

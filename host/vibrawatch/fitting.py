@@ -181,6 +181,11 @@ def fit(recordings, settings, progress=None, anomalous=()):
     F.check_window(settings.window)
     zoom, zoom_window, zoom_note = zoomrule.choose(rate, settings.window, settings.hop,
                                                    settings.zoom, settings.zoom_window)
+    if zoom and settings.zoom == "auto":
+        short = zoomrule.too_short(min(r.frames for r in recordings), settings.window,
+                                   settings.hop, zoom, zoom_window)
+        if short:
+            zoom, zoom_window, zoom_note = 0, 0, short
     span = F.FeatureConfig(settings.window, settings.hop, rate, channels,
                            np.array([1, 2], np.uint16), 1.0, 0, zoom, zoom_window,
                            np.array([1, 2], np.uint16) if zoom else None)
@@ -225,8 +230,9 @@ def fit(recordings, settings, progress=None, anomalous=()):
         if not 1 <= zoom_bands <= zoom_window // 2 - 1:
             raise FitError("--zoom-bands %d: between 1 and %d for a zoom window of %d"
                            % (zoom_bands, zoom_window // 2 - 1, zoom_window))
+        lo = zoomrule.ZOOM_LO_BIN if top - zoomrule.ZOOM_LO_BIN >= zoom_bands else 1
         zoom_edges = F.default_band_edges(zoom_window, zoom_bands, "log",
-                                          hi=max(top, zoom_bands + 1))
+                                          hi=max(top, zoom_bands + lo), lo=lo)
         hz = rate / (zoom * zoom_window)
         zoom_note += "; %d zoom bands, %.3g to %.3g Hz" % (
             zoom_bands, zoom_edges[0] * hz, zoom_edges[-1] * hz)

@@ -6,8 +6,13 @@ is 2 bins wide on each side, so the leakage of DC and slow drift fills bins 0 an
 line needs bins of at most 5 Hz (ZOOM_BIN_HZ) to land in bin 2 or later, clear of it and one
 bin from 2x. When the main bins fs/N are coarser, fit adds a zoom block whose bins are at most
 that wide: N_z = 256 (unless given) and R the smallest power of two (2..64) that gets there,
-N_z doubled if R = 64 is not enough. The zoom bands cover its bins 1 up to ZOOM_TOP_BINS main
-bins (where the main spectrum's log bands are one or two bins wide again), log layout.
+N_z doubled if R = 64 is not enough. The zoom bands cover its bins from ZOOM_LO_BIN (2: clear
+of the DC and drift leakage, by the same argument) up to ZOOM_TOP_BINS main bins (where the
+main spectrum's log bands are one or two bins wide again), log layout.
+
+The zoom history (R N_z samples) costs windows: the first ones of every recording have none,
+and the held-out split's gap grows to the history's length. Automatically, fit adds the block
+only when that costs at most MAX_HISTORY_SHARE of the shortest recording's windows.
 """
 
 import math
@@ -18,6 +23,8 @@ from .errors import VibrawatchError
 ZOOM_BIN_HZ = 5.0  # a 600 rpm shaft's 1x (10 Hz) two bins clear of DC
 ZOOM_WINDOW = 256  # N_z unless given: 1 KB a channel for the low ring (float32)
 ZOOM_TOP_BINS = 4  # zoom bands reach up to 4 main bins
+ZOOM_LO_BIN = 2  # the first zoom band starts here, clear of the DC leakage (bins 0 and 1)
+MAX_HISTORY_SHARE = 0.25  # auto: the zoom history may cost this share of a recording's windows
 MAX_ZOOM = 64
 
 
@@ -73,3 +80,23 @@ def split_bands(total, top):
     block (at least 1, at most its bins), the rest to the main spectrum (at least 1)."""
     zb = max(1, min(top - 1, total // 3))
     return max(1, total - zb), zb
+
+
+def history_cost(window, hop, r, nz):
+    """Windows of a recording the zoom history costs: those before it is complete, and the
+    gap after a training split that grows from the window's length to the history's."""
+    span = r * nz
+    first = max(0, -(-(span - window) // hop))
+    return first + (-(-span // hop)) - (-(-window // hop))
+
+
+def too_short(frames, window, hop, r, nz):
+    """A note when the shortest recording (``frames`` samples) is too short for the zoom
+    history, else ''."""
+    windows = max(0, (frames - window) // hop + 1)
+    cost = history_cost(window, hop, r, nz)
+    if cost <= MAX_HISTORY_SHARE * windows:
+        return ""
+    return ("no zoom block although the main bins are coarser than %g Hz: its %d samples of "
+            "history would cost %d of the %d windows of the shortest recording; record longer "
+            "or force it with --zoom %d" % (ZOOM_BIN_HZ, r * nz, cost, windows, r))
