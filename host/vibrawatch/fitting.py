@@ -295,7 +295,7 @@ def fit(recordings, settings, progress=None, anomalous=()):
     cv_scores = cross_validated_scores(train_blocks, cfg, settings.estimator, pca)
     out_of_sample = np.concatenate((cv_scores or []) + [holdout_scores])
     windows_per_hour = 3600.0 * rate / settings.hop
-    independent = min(1.0, 2.0 * settings.hop / settings.window,
+    independent = min(1.0, 2.0 * settings.hop / cfg.span,  # a zoom history overlaps more
                       T.independent_fraction((cv_scores or []) + [holdout_scores]))
     fault_scores = []
     for rec in anomalous:
@@ -334,7 +334,8 @@ def _size_note(model, est, train, estimator):
     """The report's line on the model's size; suggests --pca when the full model is too big
     for a 256 KB board (the model stays as asked for)."""
     d = model.n_features
-    full = 2 * (model.bands + 1) + 4 * array_floats(d)
+    edges = 2 * (model.bands + 1) + (2 * (model.zoom_bands + 1) if model.zoom_r else 0)
+    full = edges + 4 * array_floats(d)
     if est is not None:
         return ("PCA: %d of %d components kept (%.1f%% of the standardised variance), the "
                 "residual term covers the rest; model arrays %.1f KB (%.1f KB without PCA)"
@@ -344,9 +345,9 @@ def _size_note(model, est, train, estimator):
         return ""
     # The fewest components that explain PCA_VARIANCE, or as many as fit the budget.
     share = explained(train, estimator)
-    fits = (BOARD_ARRAY_BUDGET - 2 * (model.bands + 1) - 8 * d) // (4 * (d + 1))
+    fits = (BOARD_ARRAY_BUDGET - edges - 8 * d) // (4 * (d + 1))
     k = max(1, min(int(np.searchsorted(share, PCA_VARIANCE)) + 1, fits, d - 1))
-    reduced = 2 * (model.bands + 1) + 4 * array_floats(d, k)
+    reduced = edges + 4 * array_floats(d, k)
     return ("model arrays take %.1f KB, more than the %d KB a 256 KB board can spare for them: "
             "consider refitting with --pca %d (%d components explain %.0f%% of the "
             "standardised variance here; %.1f KB); this model was written as asked"
