@@ -255,8 +255,10 @@ def wavs(tmp_path_factory):
         out[name] = folder / (name + ".wav")
         scipy.io.wavfile.write(out[name], RATE, x)
     out["full"], out["pca"] = folder / "full.vwm", folder / "pca.vwm"
-    vibrawatch("fit", out["normal"], "-o", out["full"])
-    out["fit"] = vibrawatch("fit", out["normal"], "-o", out["pca"], "--pca", K).stdout
+    # --zoom off: these tests are about PCA (8 kHz would get a zoom block, tests/test_zoom.py)
+    vibrawatch("fit", out["normal"], "-o", out["full"], "--zoom", "off")
+    out["fit"] = vibrawatch("fit", out["normal"], "-o", out["pca"], "--pca", K, "--zoom",
+                            "off").stdout
     return out
 
 
@@ -301,7 +303,7 @@ def test_fit_suggests_pca_when_the_model_is_too_big_for_a_board(tmp_path):
     x = simulate.machine(8, RATE, 8, seed=31)
     wav = tmp_path / "eight.wav"
     scipy.io.wavfile.write(wav, RATE, x)
-    args = ("--window", "256", "--hop", "128", "--bands", "23")
+    args = ("--window", "256", "--hop", "128", "--bands", "23", "--zoom", "off")
     out = vibrawatch("fit", wav, "-o", tmp_path / "big.vwm", *args).stdout
     found = re.search(r"model arrays take ([\d.]+) KB, more than the 64 KB .* --pca (\d+) ", out)
     assert found, out

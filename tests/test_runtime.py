@@ -75,7 +75,7 @@ def configs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("runtime")
     out = {}
     for name, cfg in (("imu", IMU), ("seed", SEED)):
-        model = fit(folder, cfg, name)
+        model = fit(folder, cfg, name, ("--zoom", "off"))  # zoom: tests/test_zoom.py
         frames = cfg["loop_hops"] * cfg["hop"]
         x = simulate.machine(frames / cfg["rate"] + 0.01, cfg["rate"], cfg["channels"], seed=7)
         wav = write_int16(folder / (name + "_loop.wav"), x[:frames], cfg["rate"])

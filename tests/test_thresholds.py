@@ -9,7 +9,7 @@ from vibrawatch import fitting, simulate, thresholds
 from vibrawatch.recordings import Recording
 
 RATE = 8000
-SETTINGS = dict(window=1024, hop=512)
+SETTINGS = dict(window=1024, hop=512, zoom="off")  # thresholds, not the zoom block
 
 
 def rec(x, name="sim", rate=RATE):
@@ -71,7 +71,7 @@ def test_training_quantiles_would_not_hold_out_of_sample():
     threshold does not."""
     x = simulate.machine(5, RATE, 3, seed=5)
     model, report = fitting.fit([rec(x)], fitting.FitSettings(window=512, hop=256, bands=12,
-                                                              stats=7))
+                                                              stats=7, zoom="off"))
     assert (report.n_train, report.n_features) == (116, 45)  # as in the issue
     naive = np.quantile(report.train_scores, 0.999)
     assert np.mean(report.holdout_scores > naive) > 0.1

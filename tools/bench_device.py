@@ -42,6 +42,10 @@ from vibrawatch import features, modelfile, simulate  # noqa: E402
 CONFIGS = {
     "IMU": dict(rate=952, channels=3, window=256, hop=128, bands=16, stats=7, heap="64K"),
     "seed": dict(rate=20000, channels=8, window=1024, hop=512, bands=12, stats=0, heap="128K"),
+    # the seed configuration with the zoom block fit adds at 20 kHz (R = 16, N_z = 256), 8 + 4
+    # bands a channel: the same d = 96
+    "seed+zoom": dict(rate=20000, channels=8, window=1024, hop=512, bands=8, stats=0,
+                      heap="128K", zoom=(16, 256, 4)),
 }
 
 BOARD = """
@@ -54,9 +58,12 @@ m, sensor, fe, ring, alarm = start.allocate(%(model)r, Replay(%(wav)r, speed=0, 
                                             %(backend)r, 0, runtime.Config, None)
 start.unload('start')  # as run() does
 del start
+low = getattr(fe, 'low', None)  # the zoom block's low ring, fed as vwatch.run feeds it
 def window():
     while not ring.ready():
         ring.fill(sensor)
+    if low is not None:
+        low.feed(ring, m.window - m.hop, m.window)
     fe.compute(ring, 0)
     alarm.step(fe.score())
     ring.advance()
@@ -123,7 +130,11 @@ def write_inputs(folder, name, cfg):
     rng = np.random.default_rng(0)
     edges = features.default_band_edges(cfg["window"], cfg["bands"])
     nstats = bin(cfg["stats"]).count("1")
-    d = cfg["channels"] * (cfg["bands"] + nstats)
+    r, nz, bz = cfg.get("zoom", (0, 0, 0))
+    zoom = {}
+    if r:
+        zoom = dict(zoom_r=r, zoom_window=nz, zoom_edges=features.default_band_edges(nz, bz))
+    d = cfg["channels"] * (cfg["bands"] + nstats + bz)
     a = rng.standard_normal((d, d)) / np.sqrt(d)
     lower = np.linalg.cholesky(a @ a.T + np.eye(d))
     model = modelfile.Model(
@@ -131,7 +142,7 @@ def write_inputs(folder, name, cfg):
         edges=np.asarray(edges, np.uint16), stats=cfg["stats"], epsilon=1e-6,
         mu=rng.normal(-4, 1, d).astype(np.float32),
         packed_l=np.concatenate([lower[j:, j] for j in range(d)]).astype(np.float32),
-        threshold=float(2 * d), clear_threshold=float(d))
+        threshold=float(2 * d), clear_threshold=float(d), **zoom)
     path = folder / (name + ".vwm")
     model.write(path)
     x = simulate.machine(1.0, cfg["rate"], cfg["channels"], seed=1)

@@ -38,6 +38,13 @@ class Features:
         self.f = array("f", range(model.d))
         self.v = array("f", range(model.d))
         self.scale = 16.0 / (3.0 * n * n)
+        self.low = None  # the zoom block's low ring (vwatch.zoom), fed by the caller
+        if model.zoom_r:
+            from .zoom import Low
+            from .zoom_pure import Zoom
+
+            self.low = Low(model.channels, model.zoom_r, model.zoom_window, scratch=self.z)
+            self.zp = Zoom(model, self)
         from . import dsp, vec  # compiled after the buffers exist, into the heap that is left
 
         self.dsp = dsp
@@ -68,6 +75,8 @@ class Features:
             pos += nb
             if stats:
                 pos = self.vec.stat_features(f, pos, s2, s4, peak, n, eps, stats)
+        if self.low is not None:
+            self.zp.compute(self, pos)
         return f
 
     def score(self):

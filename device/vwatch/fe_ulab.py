@@ -68,6 +68,13 @@ class Features:
         self.raw16 = self.raw[: 2 * raw]  # int16 samples
         self.cbuf = np.zeros(raw)  # their floats
         self.fbuf = np.frombuffer(self.raw, dtype=np.float) if self.f32 else None
+        self.low = None  # the zoom block (vwatch.zoom, zoom_ulab), fed by the caller
+        if model.zoom_r:
+            from .zoom import Low
+            from .zoom_ulab import Zoom
+
+            self.low = Low(model.channels, model.zoom_r, model.zoom_window)
+            self.zu = Zoom(model, self.low)
         from . import ulab_k  # compiled after the buffers exist, into the heap that is left
 
         self.k = ulab_k
@@ -82,7 +89,10 @@ class Features:
 
     def compute(self, source, start):
         """Fill self.f with the features of the window starting at frame ``start``."""
-        return self.k.compute(self, source, start)
+        f = self.k.compute(self, source, start)
+        if self.low is not None:  # the zoom bands follow the others
+            self.zu.compute(self, len(f) - self.model.channels * self.model.zoom_bands)
+        return f
 
     def score(self):
         """Squared Mahalanobis distance ||L^T (f - mu)||^2 of the last computed window."""

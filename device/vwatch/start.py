@@ -73,19 +73,20 @@ def _load(model, config):
 
 def _header(model):
     # (window, hop, channels, bands, features, PCA components, Gaussian components K, zoom
-    # bands) of a model file or a loaded model, cheaply.
+    # bands, zoom R, N_z) of a model file or a loaded model, cheaply.
     if isinstance(model, str):
         import struct
 
         with open(model, "rb") as f:
             h = f.read(64)
         n, p, hop, c, b, _, _, d = struct.unpack_from("<HHIBBBBH", h, 16)
-        k, bz = 1, 0
+        k, bz, r, nz = 1, 0, 0, 0
         if struct.unpack_from("<H", h, 4)[0] >= 3:  # the v3 tail (model-format.md)
-            bz, k = h[53], h[56]
-        return n, hop, c, b, d, p, k, bz
+            r, bz, nz = struct.unpack_from("<BBH", h, 52)
+            k = h[56]
+        return n, hop, c, b, d, p, k, bz, r, nz
     return (model.window, model.hop, model.channels, model.bands, model.d, model.p, model.k,
-            model.zoom_bands)
+            model.zoom_bands, model.zoom_r, model.zoom_window)
 
 
 def allocate(model, sensor, backend, speed, config, default_sensor):
@@ -104,6 +105,10 @@ def allocate(model, sensor, backend, speed, config, default_sensor):
     unload("wav")  # a replay keeps only its file (a caller's own Wav objects keep theirs)
     gc.collect()
     check_sensor(sensor, m)
+    if m.zoom_r and m.hop > m.window:
+        from .zoom import refuse_hop
+
+        refuse_hop(m)
     ring = Ring(m.channels, m.window, m.hop, sensor.scale)
     fe = cls(m)
     alarm = Alarm(m.alarm_k, m.alarm_n, m.threshold, m.clear)
@@ -113,10 +118,16 @@ def allocate(model, sensor, backend, speed, config, default_sensor):
 def _need_of(model, backend):
     # Estimate for the MemoryError message, from the file's header alone (no big arrays).
     try:
-        n, hop, c, b, d, p, k, bz = _header(model)
+        n, hop, c, b, d, p, k, bz, r, nz = _header(model)
     except Exception:
         return -1
-    return _need(n, hop, c, b, d, backend or "pure", p, k, bz)
+    backend = backend or "pure"
+    need = _need(n, hop, c, b, d, backend, p, k, bz)
+    if r:
+        from .zoom import need as zoom_need
+
+        need += zoom_need(c, r, nz, bz, backend)
+    return need
 
 
 def memory_message(e, model, backend):

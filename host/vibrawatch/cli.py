@@ -60,6 +60,16 @@ def _stats(text):
     return bits
 
 
+def _zoom(text):
+    if text in ("off", "auto"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected off, auto or a decimation factor like 16"
+                                         ) from None
+
+
 def _load_all(paths, rate, channels):
     return [recordings.load(p, rate).select(channels) for p in paths]
 
@@ -80,7 +90,8 @@ def cmd_fit(args):
         alarm_k=args.alarm_k, alarm_n=args.alarm_n,
         false_alarms_per_hour=args.false_alarms_per_hour,
         threshold_method=args.threshold_method, cost_miss=args.cost_miss,
-        cost_false_alarm=args.cost_false_alarm, pca=args.pca)
+        cost_false_alarm=args.cost_false_alarm, pca=args.pca, zoom=args.zoom,
+        zoom_window=args.zoom_window, zoom_bands=args.zoom_bands)
     F.check_window(settings.window)
     faulty = _load_all(args.anomalous, args.rate, args.channels)
     total = sum(max(0, (r.frames - settings.window) // settings.hop + 1) for r in recs)
@@ -115,7 +126,7 @@ def cmd_score(args):
             scores = model.mahalanobis(F.extract(rec.samples, cfg, rec.scale))
             above = scores > model.threshold
             if out is not None:
-                for i, (s, a) in enumerate(zip(scores, above)):
+                for i, (s, a) in enumerate(zip(scores, above), cfg.first_window):
                     writer.writerow([path, i, "%.6f" % (i * cfg.hop / cfg.sample_rate),
                                      "%.7g" % s, int(a)])
             if print_summary:
@@ -184,6 +195,7 @@ def cmd_info(args):
         ("channels", str(model.channels)),
         ("bands", "%d, edges (bins) %s" % (model.bands, " ".join(map(str, model.edges)))),
         ("statistics", ", ".join(F.STAT_NAMES[b] for b in F.stat_bits(model.stats)) or "none"),
+        ("zoom", _zoom_info(cfg)),
         ("features", str(model.n_features)),
         ("pca", "%d components: precision diag(w) + A^T diag(g) A" % model.components
          if model.components else "none (p = 0): full precision, packed Cholesky factor"),
@@ -206,6 +218,14 @@ def cmd_info(args):
     print("\n%-20s %12s %14s" % ("feature", "mean", head))
     for name, mu, l in zip(cfg.feature_names(), model.mu, diag):
         print("%-20s %12.5g %14.5g" % (name, mu, l))
+
+
+def _zoom_info(cfg):
+    if not cfg.zoom:
+        return "none"
+    return ("decimation R = %d, N_z = %d (%.3g Hz bins, %d samples of history); %d bands: %s"
+            % (cfg.zoom, cfg.zoom_window, cfg.sample_rate / (cfg.zoom * cfg.zoom_window),
+               cfg.zoom * cfg.zoom_window, cfg.zoom_bands, " ".join(cfg.zoom_band_names())))
 
 
 def cmd_emulate(args):
@@ -340,6 +360,13 @@ def build_parser():
                    default="auto", help="data: cross-validated and held-out scores; hotelling "
                    "or chi2: Gaussian theory; auto: data when there are enough held-out "
                    "windows, else hotelling")
+    p.add_argument("--zoom", type=_zoom, default="auto", metavar="off|auto|R",
+                   help="low-frequency zoom block (1x, 2x shaft): auto adds one when the bins "
+                   "are coarser than 5 Hz; R decimates by R (default: auto)")
+    p.add_argument("--zoom-window", type=int, default=None, metavar="NZ",
+                   help="zoom spectrum length, a power of two (default: 256)")
+    p.add_argument("--zoom-bands", type=int, default=None, metavar="BZ",
+                   help="zoom bands per channel (default: a third of the bands)")
     p.add_argument("--anomalous", nargs="+", default=[], metavar="RECORDING",
                    help="labelled faulty recordings; with the costs they choose the threshold "
                    "and the alarm's k-of-n")

@@ -41,9 +41,14 @@ def check_matches_model(rec, model):
             "%s is sampled at %g Hz but the model was fitted at %g Hz: features would mean "
             "other frequencies; fit a model at this rate" % (rec.name, rec.rate,
                                                              model.sample_rate))
-    if rec.frames < model.window:
-        raise EvaluateError("%s has %d samples, shorter than one window of %d"
-                            % (rec.name, rec.frames, model.window))
+    cfg = F.FeatureConfig.from_model(model)
+    if cfg.n_windows(rec.frames) == 0:
+        need = cfg.first_window * cfg.hop + cfg.window
+        if not cfg.first_window:
+            raise EvaluateError("%s has %d samples, shorter than one window of %d"
+                                % (rec.name, rec.frames, model.window))
+        raise EvaluateError("%s has %d samples, fewer than the %d that the first window with "
+                            "a full zoom history needs" % (rec.name, rec.frames, need))
 
 
 def contributions(feats, model):
@@ -63,7 +68,8 @@ class Result:
     times: np.ndarray = field(repr=False)  # end of each window, seconds from the start
     onset: float = 0.0  # faulty only: when the fault starts
     seconds: float = 0.0
-    top: list = field(default_factory=list)  # (window, score, [(feature, share), ...])
+    top: list = field(default_factory=list)  # (row, score, [(feature, share), ...])
+    first: int = 0  # window index of row 0 (a zoom block skips the first windows)
 
     @property
     def labels(self):
@@ -162,9 +168,11 @@ def evaluate(model, normal=(), anomalous=(), onset=0.0):
         scores = model.mahalanobis(feats)
         states = alarm.alarm_states(scores, model.threshold, model.clear_threshold,
                                     model.alarm_k, model.alarm_n)
-        times = (np.arange(len(scores)) * cfg.hop + cfg.window) / cfg.sample_rate
+        # row j is window first_window + j (earlier windows lack a zoom history)
+        index = np.arange(len(scores)) + cfg.first_window
+        times = (index * cfg.hop + cfg.window) / cfg.sample_rate
         res = Result(rec.name, faulty, scores, states, times, onset if faulty else 0.0,
-                     rec.seconds)
+                     rec.seconds, first=cfg.first_window)
         res.top = _why(feats, scores, states, model, cfg)
         results.append(res)
     return Evaluation(model.model_id, model.threshold, model.clear_threshold, model.alarm_k,
@@ -271,7 +279,7 @@ def write_report(ev, directory, title="vibrawatch evaluation"):
         for w, s, feats in r.top:
             any_top = True
             md.append("- %s, window %d (t = %.3f s), score %.4g: %s" % (
-                short(r.name), w, r.times[w], s,
+                short(r.name), w + r.first, r.times[w], s,
                 ", ".join("%s %.0f%%" % (name, 100 * share) for name, share in feats)))
     if not any_top:
         md.append("No window scored above the threshold.")

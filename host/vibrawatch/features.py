@@ -33,10 +33,11 @@ def check_window(window):
             % (window, MIN_WINDOW, MAX_WINDOW))
 
 
-def default_band_edges(window, bands, layout="log"):
-    """Band edges (FFT bin indices) over bins 1..N/2, as docs/features.md defines them."""
+def default_band_edges(window, bands, layout="log", hi=None, lo=1):
+    """Band edges (FFT bin indices) over bins 1..N/2 (lo..hi), as docs/features.md defines
+    them."""
     check_window(window)
-    lo, hi = 1, window // 2
+    hi = window // 2 if hi is None else hi
     if not 1 <= bands <= hi - lo:
         raise VibrawatchError(
             "%d bands do not fit a %d-sample window (at most %d): use fewer --bands or a "
@@ -60,7 +61,12 @@ def stat_bits(stats):
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """The feature half of a model: what a window is and how it becomes a vector."""
+    """The feature half of a model: what a window is and how it becomes a vector.
+
+    With a zoom block (``zoom`` = R > 0, docs/features.md "Zoom block") each window also gets
+    the bands ``zoom_edges`` of an N_z-point spectrum of the samples decimated by R, and the
+    first ``first_window`` windows (too early for a full zoom history) do not exist: row j of
+    ``extract`` is window first_window + j."""
 
     window: int
     hop: int
@@ -69,17 +75,35 @@ class FeatureConfig:
     edges: np.ndarray
     epsilon: float
     stats: int = 0
+    zoom: int = 0  # R, the decimation factor; 0: no zoom block
+    zoom_window: int = 0  # N_z
+    zoom_edges: np.ndarray | None = None  # bins of the N_z-point spectrum, B_z + 1
 
     @property
     def bands(self):
         return len(self.edges) - 1
 
     @property
+    def zoom_bands(self):
+        return len(self.zoom_edges) - 1 if self.zoom else 0
+
+    @property
     def n_features(self):
-        return self.channels * (self.bands + len(stat_bits(self.stats)))
+        return self.channels * (self.bands + len(stat_bits(self.stats)) + self.zoom_bands)
+
+    @property
+    def span(self):
+        """Samples a window's features depend on: N, or R N_z when the zoom history is longer."""
+        return max(self.window, self.zoom * self.zoom_window)
+
+    @property
+    def first_window(self):
+        """Index of the first window whose zoom history is complete (0 without zoom)."""
+        return first_window(self.window, self.hop, self.zoom, self.zoom_window)
 
     def feature_names(self):
-        """'ch0:12-24Hz' style names in vector order, for reports and `info`."""
+        """'ch0:12-24Hz' style names in vector order ('ch0:zoom 24-34Hz' for the zoom
+        block), for reports and `info`."""
         hz = self.sample_rate / self.window
         names = []
         for c in range(self.channels):
@@ -87,28 +111,82 @@ class FeatureConfig:
                 lo, hi = self.edges[b] * hz, self.edges[b + 1] * hz
                 names.append("ch%d:%.0f-%.0fHz" % (c, lo, hi))
             names.extend("ch%d:%s" % (c, STAT_NAMES[bit]) for bit in stat_bits(self.stats))
+        for c in range(self.channels):
+            names.extend("ch%d:zoom %s" % (c, band) for band in self.zoom_band_names())
         return names
 
+    def zoom_band_names(self):
+        """'24-34Hz' for each zoom band (bin k is centred on k fs / (R N_z))."""
+        if not self.zoom:
+            return []
+        hz = self.sample_rate / (self.zoom * self.zoom_window)
+        e = self.zoom_edges
+        return ["%s-%sHz" % (_hz(e[b] * hz), _hz(e[b + 1] * hz)) for b in range(len(e) - 1)]
+
     def n_windows(self, frames):
-        return 0 if frames < self.window else (frames - self.window) // self.hop + 1
+        """Windows that exist in ``frames`` samples (with a zoom block: from first_window)."""
+        total = 0 if frames < self.window else (frames - self.window) // self.hop + 1
+        return max(0, total - self.first_window)
+
+    def window_start(self, row):
+        """First sample of the window in row ``row`` of ``extract``'s output."""
+        return (row + self.first_window) * self.hop
 
     @classmethod
     def from_model(cls, model):
+        zoom = model.zoom_r
         return cls(window=model.window, hop=model.hop, sample_rate=model.sample_rate,
                    channels=model.channels, edges=np.asarray(model.edges), stats=model.stats,
-                   epsilon=model.epsilon)
+                   epsilon=model.epsilon, zoom=zoom,
+                   zoom_window=model.zoom_window if zoom else 0,
+                   zoom_edges=np.asarray(model.zoom_edges) if zoom else None)
+
+
+def _hz(value):
+    return "%.0f" % value if value >= 10 or value == int(value) else "%.1f" % value
+
+
+def first_window(window, hop, zoom, zoom_window):
+    """The first window i with i H + N >= R N_z (docs/features.md, "Zoom block")."""
+    short = zoom * zoom_window - window
+    return 0 if not zoom or short <= 0 else -(-short // hop)
+
+
+def check_zoom(window, hop, zoom, zoom_window, zoom_edges=None):
+    """Refuse a zoom block the contract does not allow, saying what to change."""
+    if not zoom:
+        return
+    if not 2 <= zoom <= 64 or window % zoom or hop % zoom:
+        raise VibrawatchError(
+            "zoom factor %d must be 2..64 and divide both the window (%d) and the hop (%d): "
+            "try --zoom %d" % (zoom, window, hop, _divisor_near(zoom, window, hop)))
+    if not (MIN_WINDOW <= zoom_window <= MAX_WINDOW and zoom_window & (zoom_window - 1) == 0):
+        raise VibrawatchError("zoom window %d is not a power of two between %d and %d: try "
+                              "--zoom-window 256" % (zoom_window, MIN_WINDOW, MAX_WINDOW))
+    if zoom_edges is not None:
+        e = np.asarray(zoom_edges, int)
+        if len(e) < 2 or np.any(np.diff(e) <= 0) or e[0] < 0 or e[-1] > zoom_window // 2 + 1:
+            raise VibrawatchError("zoom band edges %s are not strictly increasing within "
+                                  "0..%d" % (e.tolist(), zoom_window // 2 + 1))
+
+
+def _divisor_near(zoom, window, hop):
+    best = 2
+    for r in range(2, 65):
+        if window % r == 0 and hop % r == 0 and abs(r - zoom) <= abs(best - zoom):
+            best = r
+    return best
 
 
 class _Kernel:
-    """Per-configuration constants, computed once: Hann window and band-summing indices."""
+    """Per-spectrum constants, computed once: Hann window and band-summing indices."""
 
-    def __init__(self, cfg):
-        n = cfg.window
+    def __init__(self, n, edges):
         self.hann = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)).astype(np.float32)
         self.scale = np.float32(16.0 / (3.0 * n * n))
-        self.lo, self.hi = int(cfg.edges[0]), int(cfg.edges[-1])
+        self.lo, self.hi = int(edges[0]), int(edges[-1])
         # reduceat sums runs starting at each edge; offsets relative to the first edge.
-        self.starts = (np.asarray(cfg.edges[:-1], np.int64) - self.lo)
+        self.starts = (np.asarray(edges[:-1], np.int64) - self.lo)
 
 
 def _band_energies(windows, kernel):
@@ -144,25 +222,47 @@ def band_energies(samples, cfg, scale=1.0, chunk_windows=None, step=1):
     """Yield (W, C, B) float32 band energies, chunk by chunk; samples: (frames, C).
 
     ``step`` > 1 takes only every step-th window (a cheap look at a long recording)."""
-    for energies, _ in _chunks(samples, cfg, scale, chunk_windows, False, step):
+    for energies, _, _ in _chunks(samples, cfg, scale, chunk_windows, False, step):
         yield energies
 
 
-def _chunks(samples, cfg, scale, chunk_windows, want_stats, step=1):
+def _chunks(samples, cfg, scale, chunk_windows, want_stats, step=1, want_zoom=False):
     samples = _as_frames(samples, cfg)
     n_win = cfg.n_windows(samples.shape[0])
-    kernel = _Kernel(cfg)
+    first = cfg.first_window
+    kernel = _Kernel(cfg.window, cfg.edges)
+    zoom = want_zoom and cfg.zoom
+    zoom_kernel = _Kernel(cfg.zoom_window, cfg.zoom_edges) if zoom else None
     if chunk_windows is None:
-        per_window = cfg.channels * cfg.window * 4 * 6  # windows, spectrum, power, stats
+        per_window = cfg.channels * (cfg.window + cfg.zoom_window) * 4 * 6  # windows, spectra
         chunk_windows = max(1, CHUNK_BYTES // per_window)
     # (frames, C) -> view (W, C, N) with stride hop: no copy until a chunk is processed.
-    view = sliding_window_view(samples, cfg.window, axis=0)[:: cfg.hop][:n_win:step]
+    view = sliding_window_view(samples, cfg.window, axis=0)[:: cfg.hop][first : first + n_win]
+    view = view[::step]
     for start in range(0, view.shape[0], chunk_windows):
         windows = np.ascontiguousarray(view[start : start + chunk_windows], dtype=np.float32)
         if scale != 1.0:
             windows *= np.float32(scale)
         energies, d = _band_energies(windows, kernel)
-        yield energies, (_stats(d, cfg.epsilon, cfg.stats) if want_stats else [])
+        stats = _stats(d, cfg.epsilon, cfg.stats) if want_stats else []
+        zoomed = None
+        if zoom:
+            rows = range(first + start * step, first + (start + len(windows)) * step, step)
+            zoomed = _band_energies(_zoom_windows(samples, cfg, scale, rows), zoom_kernel)[0]
+        yield energies, stats, zoomed
+
+
+def _zoom_windows(samples, cfg, scale, windows):
+    """(W, C, N_z) float32: for each window index, its N_z most recent blocks of R samples
+    averaged (docs/features.md, "Zoom block"), decimated from just the samples they need."""
+    r, nz = cfg.zoom, cfg.zoom_window
+    ends = [(i * cfg.hop + cfg.window) // r for i in windows]  # block after each window's last
+    lo, hi = ends[0] - nz, ends[-1]
+    part = np.asarray(samples[lo * r : hi * r])
+    blocks = part.reshape(hi - lo, r, cfg.channels).mean(axis=1, dtype=np.float64)
+    low = (blocks * scale).astype(np.float32)
+    zview = sliding_window_view(low, nz, axis=0)  # (blocks - nz + 1, C, N_z)
+    return np.ascontiguousarray(zview[[e - nz - lo for e in ends]])
 
 
 def extract(samples, cfg, scale=1.0, chunk_windows=None, progress=None):
@@ -170,15 +270,21 @@ def extract(samples, cfg, scale=1.0, chunk_windows=None, progress=None):
 
     ``scale`` converts stored values to the recording's units (1/32768 for int16 PCM).
     ``progress``, if given, is called with the number of windows done after each chunk.
+    With a zoom block, row j is window cfg.first_window + j (the earlier ones do not exist).
     """
     n_win = cfg.n_windows(_as_frames(samples, cfg).shape[0])
     out = np.empty((n_win, cfg.n_features), np.float32)
     per_channel = cfg.bands + len(stat_bits(cfg.stats))
+    main = cfg.channels * per_channel
+    eps = np.float32(cfg.epsilon)
     row = 0
-    for energies, stats in _chunks(samples, cfg, scale, chunk_windows, True):
+    for energies, stats, zoomed in _chunks(samples, cfg, scale, chunk_windows, True,
+                                           want_zoom=True):
         w = energies.shape[0]
-        block = out[row : row + w].reshape(w, cfg.channels, per_channel)
-        block[:, :, : cfg.bands] = np.log(energies + np.float32(cfg.epsilon))
+        block = out[row : row + w, :main].reshape(w, cfg.channels, per_channel)
+        block[:, :, : cfg.bands] = np.log(energies + eps)
+        if cfg.zoom:
+            out[row : row + w, main:] = np.log(zoomed + eps).reshape(w, -1)
         for i, stat in enumerate(stats):
             block[:, :, cfg.bands + i] = stat
         row += w

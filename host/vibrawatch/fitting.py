@@ -16,6 +16,7 @@ import numpy as np
 
 from . import features as F
 from . import thresholds as T
+from . import zoomrule
 from .errors import VibrawatchError
 from .modelfile import Model, array_floats
 from .pca import PCAPrecision, explained
@@ -67,6 +68,9 @@ class FitSettings:
     cost_miss: float | None = None  # both costs given: threshold and k-of-n minimise expected cost
     cost_false_alarm: float | None = None
     pca: int | None = None  # K > 0: keep K principal components (model format v2, pca.py)
+    zoom: str | int = "auto"  # zoom block: 'auto' (zoomrule), 'off', or a decimation factor R
+    zoom_window: int | None = None  # N_z (None: zoomrule.ZOOM_WINDOW)
+    zoom_bands: int | None = None  # B_z (None: a third of the bands, zoomrule.split_bands)
 
 
 @dataclass
@@ -84,6 +88,7 @@ class FitReport:
     bands_note: str = ""
     anomalous_scores: list | None = field(default=None, repr=False)
     size_note: str = ""
+    zoom_note: str = ""
 
     def lines(self):
         q = lambda s, p: float(np.quantile(s, p)) if s.size else float("nan")  # noqa: E731
@@ -94,6 +99,8 @@ class FitReport:
         ]
         if self.bands_note:
             out.append(self.bands_note)
+        if self.zoom_note:
+            out.append(self.zoom_note)
         if self.size_note:
             out.append(self.size_note)
         out += [
@@ -127,7 +134,7 @@ def check_compatible(recordings):
 
 def split_windows(n_windows, cfg, holdout):
     """(train, held-out) window index ranges of one recording, split in time with a gap."""
-    gap = -(-cfg.window // cfg.hop) - 1  # windows overlapping the last training window
+    gap = -(-cfg.span // cfg.hop) - 1  # windows overlapping the last training window
     n_train = int(math.floor(n_windows * (1.0 - holdout)))
     return range(0, n_train), range(min(n_windows, n_train + gap), n_windows)
 
@@ -171,31 +178,69 @@ def fit(recordings, settings, progress=None, anomalous=()):
         raise FitError("--holdout %g must be a fraction between 0 and 1, e.g. 0.25"
                        % settings.holdout)
     rate, channels = recordings[0].rate, recordings[0].channels
+    F.check_window(settings.window)
+    zoom, zoom_window, zoom_note = zoomrule.choose(rate, settings.window, settings.hop,
+                                                   settings.zoom, settings.zoom_window)
+    if zoom and settings.zoom == "auto":
+        short = zoomrule.too_short(min(r.frames for r in recordings), settings.window,
+                                   settings.hop, zoom, zoom_window)
+        if short:
+            zoom, zoom_window, zoom_note = 0, 0, short
+    span = F.FeatureConfig(settings.window, settings.hop, rate, channels,
+                           np.array([1, 2], np.uint16), 1.0, 0, zoom, zoom_window,
+                           np.array([1, 2], np.uint16) if zoom else None)
+    need = span.first_window * settings.hop + settings.window
     for rec in recordings + anomalous:
         if rec.frames < settings.window:
             raise FitError("%s has %d samples, shorter than one window of %d: record longer or "
                            "use a smaller --window" % (rec.name, rec.frames, settings.window))
+        if rec.frames < need:
+            raise FitError("%s has %d samples, fewer than the %d of the first window with a "
+                           "full zoom history: record longer or use --zoom off"
+                           % (rec.name, rec.frames, need))
     bands, bands_note = settings.bands, ""
-    F.check_window(settings.window)
+    top = zoomrule.top_bin(settings.window, zoom, zoom_window) if zoom else 0
+    zoom_bands = settings.zoom_bands
     if bands is None:
-        probe = F.FeatureConfig(settings.window, settings.hop, rate, channels,
-                                np.array([1, 2], np.uint16), 1.0, settings.stats)
-        n_train = sum(len(split_windows(probe.n_windows(r.frames), probe, settings.holdout)[0])
+        n_train = sum(len(split_windows(span.n_windows(r.frames), span, settings.holdout)[0])
                       for r in recordings)
-        bands = auto_bands(n_train, channels, settings.stats, settings.window)
-        if bands is None:
+        total = auto_bands(n_train, channels, settings.stats, settings.window)
+        if total is None or (zoom and total - (zoom_bands or 1) < 1):
             raise FitError(
                 "%d training windows are too few for %d channels: record more normal data "
                 "(at least %d windows of every feature), use a smaller --hop, or fewer "
                 "--channels" % (n_train, channels, WINDOWS_PER_FEATURE))
-        bands_note = ("bands: %d per channel, chosen so that every feature has at least %d "
-                      "training windows (give --bands to override)" % (bands,
-                                                                       WINDOWS_PER_FEATURE))
+        if zoom:
+            bands, auto_zoom = zoomrule.split_bands(total, top)
+            if zoom_bands is None:
+                zoom_bands = auto_zoom
+            else:
+                bands = total - zoom_bands
+        else:
+            bands = total
+        bands_note = ("bands: %d per channel%s, chosen so that every feature has at least %d "
+                      "training windows (give --bands to override)"
+                      % (bands, " and %d zoom bands" % zoom_bands if zoom else "",
+                         WINDOWS_PER_FEATURE))
+    elif zoom and zoom_bands is None:
+        zoom_bands = max(1, min(top - 1, bands // 3))
     edges = F.default_band_edges(settings.window, bands, settings.layout)
+    zoom_edges = None
+    if zoom:
+        if not 1 <= zoom_bands <= zoom_window // 2 - 1:
+            raise FitError("--zoom-bands %d: between 1 and %d for a zoom window of %d"
+                           % (zoom_bands, zoom_window // 2 - 1, zoom_window))
+        lo = zoomrule.ZOOM_LO_BIN if top - zoomrule.ZOOM_LO_BIN >= zoom_bands else 1
+        zoom_edges = F.default_band_edges(zoom_window, zoom_bands, "log",
+                                          hi=max(top, zoom_bands + lo), lo=lo)
+        hz = rate / (zoom * zoom_window)
+        zoom_note += "; %d zoom bands, %.3g to %.3g Hz" % (
+            zoom_bands, zoom_edges[0] * hz, zoom_edges[-1] * hz)
     probe = F.FeatureConfig(settings.window, settings.hop, rate, channels, edges, 1.0,
                             settings.stats)
     cfg = F.FeatureConfig(settings.window, settings.hop, rate, channels, edges,
-                          _epsilon(recordings, probe), settings.stats)
+                          _epsilon(recordings, probe), settings.stats, zoom, zoom_window,
+                          zoom_edges)
 
     train, held = [], []
     for rec in recordings:
@@ -241,7 +286,8 @@ def fit(recordings, settings, progress=None, anomalous=()):
         sample_rate=rate, window=settings.window, hop=settings.hop, channels=channels,
         edges=edges, stats=settings.stats, epsilon=cfg.epsilon, mu=mu, threshold=1.0,
         clear_threshold=1.0, alarm_k=settings.alarm_k, alarm_n=settings.alarm_n,
-        estimator=settings.estimator, n_train=len(train), created=int(time.time()), **arrays,
+        estimator=settings.estimator, n_train=len(train), created=int(time.time()),
+        **_zoom_fields(cfg), **arrays,
     )
     size_note = _size_note(model, est if pca else None, train, settings.estimator)
     # Score with the float32 arrays the board will use, so the threshold means the same there.
@@ -249,7 +295,7 @@ def fit(recordings, settings, progress=None, anomalous=()):
     cv_scores = cross_validated_scores(train_blocks, cfg, settings.estimator, pca)
     out_of_sample = np.concatenate((cv_scores or []) + [holdout_scores])
     windows_per_hour = 3600.0 * rate / settings.hop
-    independent = min(1.0, 2.0 * settings.hop / settings.window,
+    independent = min(1.0, 2.0 * settings.hop / cfg.span,  # a zoom history overlaps more
                       T.independent_fraction((cv_scores or []) + [holdout_scores]))
     fault_scores = []
     for rec in anomalous:
@@ -273,15 +319,23 @@ def fit(recordings, settings, progress=None, anomalous=()):
     model.alarm_k, model.alarm_n = cal.alarm_k, cal.alarm_n
     report = FitReport(len(train), len(held), d, cfg.epsilon, model.threshold,
                        model.mahalanobis(train), holdout_scores, cal, cv_scores,
-                       bands_note, fault_scores, size_note)
+                       bands_note, fault_scores, size_note, zoom_note)
     return model, report
+
+
+def _zoom_fields(cfg):
+    # The model file's zoom block (format v3): R = 0 for none.
+    if not cfg.zoom:
+        return {}
+    return dict(zoom_r=cfg.zoom, zoom_window=cfg.zoom_window, zoom_edges=cfg.zoom_edges)
 
 
 def _size_note(model, est, train, estimator):
     """The report's line on the model's size; suggests --pca when the full model is too big
     for a 256 KB board (the model stays as asked for)."""
     d = model.n_features
-    full = 2 * (model.bands + 1) + 4 * array_floats(d)
+    edges = 2 * (model.bands + 1) + (2 * (model.zoom_bands + 1) if model.zoom_r else 0)
+    full = edges + 4 * array_floats(d)
     if est is not None:
         return ("PCA: %d of %d components kept (%.1f%% of the standardised variance), the "
                 "residual term covers the rest; model arrays %.1f KB (%.1f KB without PCA)"
@@ -291,9 +345,9 @@ def _size_note(model, est, train, estimator):
         return ""
     # The fewest components that explain PCA_VARIANCE, or as many as fit the budget.
     share = explained(train, estimator)
-    fits = (BOARD_ARRAY_BUDGET - 2 * (model.bands + 1) - 8 * d) // (4 * (d + 1))
+    fits = (BOARD_ARRAY_BUDGET - edges - 8 * d) // (4 * (d + 1))
     k = max(1, min(int(np.searchsorted(share, PCA_VARIANCE)) + 1, fits, d - 1))
-    reduced = 2 * (model.bands + 1) + 4 * array_floats(d, k)
+    reduced = edges + 4 * array_floats(d, k)
     return ("model arrays take %.1f KB, more than the %d KB a 256 KB board can spare for them: "
             "consider refitting with --pca %d (%d components explain %.0f%% of the "
             "standardised variance here; %.1f KB); this model was written as asked"
@@ -305,7 +359,7 @@ def cross_validated_scores(blocks, cfg, estimator, pca=0):
     """Blocked cross-validation over time of the training windows (thresholds.py). With
     ``pca`` components the reduction is refitted in every fold too: a reduction fitted on
     all the windows would have seen the held-out block."""
-    gap = -(-cfg.window // cfg.hop) - 1
+    gap = -(-cfg.span // cfg.hop) - 1
 
     def score(est, rows):
         return est.mahalanobis(rows.astype(np.float64))
@@ -350,7 +404,7 @@ def _epsilon(recordings, probe):
 
 
 def _check_constant_channels(train, cfg, recordings):
-    per_channel = cfg.n_features // cfg.channels
+    per_channel = cfg.bands + len(F.stat_bits(cfg.stats))  # the main block; zoom follows
     for c in range(cfg.channels):
         block = train[:, c * per_channel : (c + 1) * per_channel]
         if np.all(block == block[0]):

@@ -1,4 +1,4 @@
-"""The reference implementation of vibrawatch's feature and score contract (version 1).
+"""The reference implementation of vibrawatch's feature and score contract (version 2).
 
 Plain loops, a naive O(N^2) DFT, no cleverness: this file is the executable form of
 docs/features.md and the yardstick every fast path (numpy on the host; ulab and pure
@@ -8,6 +8,8 @@ under CPython and MicroPython (the tests run it on both). Slow is fine; wrong is
     import reference
     f = reference.features([[0.0, 1.0, 0.0, -1.0] * 16], edges=[1, 8, 32], eps=1e-6, stats=0)
     s = reference.score(f, mu, packed_l)
+    # with a zoom block: history = per channel the R * N_z samples that end where the window ends
+    f += reference.zoom_features(history, factor=16, edges=[1, 4, 8], eps=1e-6)
 """
 
 import math
@@ -76,6 +78,28 @@ def features(channels, edges, eps, stats=0):
         out.extend(math.log(e + eps) for e in energies)
         out.extend(time_stats(x, eps, stats))
     return out
+
+
+def decimate(x, factor):
+    """Block averages of ``factor`` samples: y[m] = (1/R) sum of x[m R .. m R + R - 1]."""
+    return [sum(x[m * factor : (m + 1) * factor]) / factor for m in range(len(x) // factor)]
+
+
+def zoom_features(history, factor, edges, eps):
+    """The zoom block of one window (docs/features.md, "Zoom block"): for each channel, its
+    R * N_z most recent samples (ending where the window ends) decimated by R, then steps 1-5
+    with N_z for N: ln(E_z[b] + eps) over the zoom edges. No statistics."""
+    out = []
+    for x in history:
+        energies = band_energies(power_spectrum(decimate(x, factor)), edges)
+        out.extend(math.log(e + eps) for e in energies)
+    return out
+
+
+def first_window(window, hop, factor, zoom_window):
+    """The first window index with a full zoom history: i H + N >= R N_z (0 without zoom)."""
+    short = factor * zoom_window - window
+    return 0 if factor == 0 or short <= 0 else (short + hop - 1) // hop
 
 
 def packed_index(d, i, j):

@@ -1,0 +1,140 @@
+"""The zoom block's low ring on the board (docs/features.md, "Zoom block"): per channel, the
+samples decimated by R (block averages) into N_z values, whose N_z-point spectrum has bins of
+fs / (R N_z): 1x and 2x a slow shaft's frequency. The bands are the backends' (zoom_pure,
+zoom_q15, zoom_ulab: each loads only its own code).
+
+    low = fe.low                      # a backend's Low, when its model has a zoom block
+    low.feed(source, lo, hi)          # frames [lo, hi) of the source, in order, R | lo, hi
+    low.ready()                       # N_z blocks stored: the window has its zoom block
+    fe.compute(source, start)         # the backend adds the zoom bands after the others
+
+The runtime feeds the frames each window adds (the ring: the last hop of it); score_file
+feeds the R N_z frames before a window's end. Blocks are never split: R divides N and H.
+Costs: 4 C N_z bytes for the low ring (pure and q15 read frames through their window
+buffer; ulab has a 512-byte scratch), then per backend the spectrum's buffers (pure: 5 N_z
+bytes, 4 N_z of them shared with the window when N_z <= N; q15: 4.5 N_z + 12 B_z + 112,
+likewise; ulab: 3 N_z floats and 4 N_z bytes). Per window: H additions per channel to decimate, one N_z-point FFT.
+q15: integer block sums (|S| <= R 2^15), never a float; pure: float averages.
+"""
+
+from array import array
+
+import micropython
+from micropython import const
+
+
+@micropython.native
+def _means(src, cnt, r, low, base, pos, nz, inv):
+    # low[base + (pos + j) % nz] = mean of src[j r .. j r + r - 1], j < cnt / r
+    i = 0
+    while i < cnt:
+        s = 0.0
+        for k in range(i, i + r):
+            s += src[k]
+        low[base + pos] = s * inv
+        pos += 1
+        if pos == nz:
+            pos = 0
+        i += r
+
+
+@micropython.viper
+def _copy(src: ptr32, dst: ptr32, at: int, first: int):
+    # dst[j] = src[base + (first + j) % nz], j < nz: a channel's blocks, oldest first.
+    base = at & 0xFFFF
+    nz = at >> 16
+    i = first
+    for j in range(nz):
+        dst[j] = src[base + i]
+        i += 1
+        if i == nz:
+            i = 0
+
+
+_SCRATCH = const(128)  # frames per read while feeding (a multiple of R: R is a power of two)
+
+
+class Low:
+    """The low ring: C channels of N_z decimated values, one write position for all."""
+
+    def __init__(self, channels, factor, nz, ints=False, scratch=None):
+        self.channels = channels
+        self.r = factor
+        self.nz = nz
+        self.buf = array("f", range(channels * nz))  # floats, or int sums + _SOFF (q15)
+        # Frames are read through a float array: the backend's window buffer when it lends
+        # it (free while the low ring is fed, before the window's features), else our own.
+        if scratch is None:
+            scratch = array("f", range(_SCRATCH if factor <= _SCRATCH else factor))
+        self.scratch = scratch
+        k = min(len(scratch), 1024)  # zoom_q15.sums packs a count up to 2^11
+        self.k = k - k % factor  # a multiple of R
+        self.can_int = ints  # q15: integer sums when the source has read_int16
+        self.ints = None  # decided by the first source fed
+        self.inv = 1.0 / factor
+        self.reset()
+
+    def __repr__(self):
+        return "<Low %d ch, R=%d N_z=%d: %d stored>" % (self.channels, self.r, self.nz,
+                                                         self.count)
+
+    def reset(self):
+        self.pos = 0  # slot of the next block (the oldest once the ring is full)
+        self.count = 0  # blocks stored, up to nz
+
+    def ready(self):
+        return self.count >= self.nz
+
+    def feed(self, source, lo, hi):
+        """Decimate frames [lo, hi) of every channel of ``source`` (read(ch, start, n, out),
+        or read_int16 for integer sums) into the ring."""
+        if self.ints is None:
+            self.ints = self.can_int and hasattr(source, "read_int16")
+            if self.ints:
+                from .zoom_q15 import sums
+
+                self.sums = sums
+        r = self.r
+        nz = self.nz
+        k = self.k
+        sc = self.scratch
+        blocks = (hi - lo) // r
+        for ch in range(self.channels):
+            base = ch * nz
+            pos = self.pos
+            at = lo
+            while at < hi:
+                cnt = hi - at if hi - at < k else k
+                if self.ints:
+                    source.read_int16(ch, at, cnt, sc)
+                    self.sums(sc, self.buf, cnt | r << 11 | pos << 18, base | nz << 16)
+                else:
+                    source.read(ch, at, cnt, sc)
+                    _means(sc, cnt, r, self.buf, base, pos, nz, self.inv)
+                pos = (pos + cnt // r) % nz
+                at += cnt
+        self.pos = (self.pos + blocks) % nz
+        self.count = min(nz, self.count + blocks)
+
+    def copy(self, ch, out):
+        """out[0..N_z) = channel ``ch``'s blocks, oldest first, as stored (float or int)."""
+        _copy(self.buf, out, ch * self.nz | self.nz << 16, self.pos)
+
+
+def refuse_hop(m):
+    raise ValueError("model %s has a zoom block and hop %d > window %d: the zoom block needs "
+                     "every sample; refit with --hop at most the window" % (m.model_id, m.hop,
+                                                                          m.window))
+
+
+def need(c, r, nz, bz, backend):
+    # Bytes of the zoom block for vwatch.start's estimate: the low ring 4 C N_z, a scratch,
+    # the spectrum's buffers.
+    if not r:
+        return 0
+    low = 4 * c * nz + 4 * 128 + 300  # (the zoom edges are the model's, counted in _need)
+    if backend == "ulab":  # scratchpad 2 N_z and Hann N_z ulab floats, a copy, band views
+        return low + 24 * nz + 4 * nz + 64 * bz + 600
+    if backend == "q15":  # z 4 N_z, sine table N_z / 2, sums and logs, parameters
+        return low + 5 * nz + 12 * bz + 200
+    return low + 5 * nz  # pure: z 4 N_z, sine table N_z
