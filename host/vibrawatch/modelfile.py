@@ -151,11 +151,9 @@ class Model:
 
     def write(self, path):
         """Write atomically: a crash mid-write leaves any previous file intact."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(self.to_bytes())
-        tmp.replace(path)
-        return path
+        from .outputs import write_bytes
+
+        return write_bytes(path, self.to_bytes())
 
 
 def _refuse(name, problem, fix="re-export the model with `vibrawatch fit`"):
