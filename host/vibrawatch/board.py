@@ -19,6 +19,7 @@ MPY_ARCHS = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7e
              "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc")
 CHUNK = 1024  # bytes per write: larger chunks, fewer round trips over a slow link
 READ_TIMEOUT_S = 5.0  # longest single read (a busy host may answer slowly), so no wait is endless
+RAW_RETRY_S = 3.0  # between requests for the raw REPL
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"  # its ">" is read by mpremote
 
 
@@ -51,6 +52,7 @@ class Board:
         self._serial_error = SerialException
         self.port = port
         self.timeout = timeout
+        self.answered = False  # has the board answered at the raw REPL since we opened it?
         try:
             self._t = serial_transport(port, baudrate=115200)
         except (self._transport_error, OSError) as exc:
@@ -87,11 +89,14 @@ class Board:
             return
         serial = self._t.serial
         seen = b""
+        end = time.monotonic() + self.timeout
         try:
-            serial.write(b"\r\x03\x03")
-            seen = self._read_for(0.2)
-            serial.write(b"\r\x01")
-            seen += self._read_until(RAW_BANNER, self.timeout)
+            while not seen.endswith(RAW_BANNER) and time.monotonic() < end:
+                # Asked again every few seconds: a busy board (or a starting one) can miss it.
+                serial.write(b"\r\x03\x03")
+                seen += self._read_for(0.2)
+                serial.write(b"\r\x01")
+                seen += self._read_until(RAW_BANNER, min(RAW_RETRY_S, end - time.monotonic()))
         except (self._serial_error, OSError) as exc:
             raise BoardError("lost contact with the board on %s (%s): check the cable and "
                              "try again" % (self.port, exc)) from exc
@@ -100,6 +105,7 @@ class Board:
                              "MicroPython running on it and is this its port? Press its reset "
                              "button and try again" % (self.port, self.timeout, last_words(seen)))
         self._t.in_raw_repl = True
+        self.answered = True
 
     def _read_for(self, seconds):
         return self._read_until(None, seconds)

@@ -347,6 +347,9 @@ def _leave_detector_running(board, was_running):
     running afterwards (stderr, starting with WARNING)."""
     from .board import BoardError
 
+    if not board.answered:
+        print("note: the board never answered, so nothing on it was changed", file=sys.stderr)
+        return
     if not was_running:
         print("note: the board's detector was not running before this command; it is still "
               "not (`vibrawatch deploy` or a reset starts it)", file=sys.stderr)
