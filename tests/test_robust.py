@@ -368,3 +368,45 @@ def test_ulab_backend_does_not_score_nonfinite_windows(micropython_ulab, model, 
     rows = board_rows(micropython_ulab, "ulab", model, poisoned)
     assert {int(i) for i, _, s, a in rows if s == "nan" and a == "0"} == \
         {w for w, s in host.items() if s == "nan"}
+
+
+# -- the model knows the channels it was fitted on; its body is checked before its version ----
+
+def test_scoring_other_channels_than_the_model_was_fitted_on_is_refused(tmp_path):
+    model = tmp_path / "c0.vwm"
+    vibrawatch("fit", NORMAL, "-o", model, "--channels", "0", *SMALL)
+    from vibrawatch import modelfile
+
+    assert modelfile.read(model).input_channels == (0,)
+    table = tmp_path / "s.csv"
+    message = refused("score", model, NORMAL, "--channels", "1", "--csv", table)
+    assert "--channels 1" in message and "fitted on input channels 0" in message
+    assert "--channels-override" in message and not table.exists()
+    assert "--channels-override" in refused("evaluate", model, "--normal", NORMAL,
+                                            "--channels", "2")
+    # Without --channels the model's own are used: the normal data stay below the threshold.
+    vibrawatch("score", model, NORMAL, "--csv", table)
+    assert sum(int(r["above"]) for r in csv.DictReader(open(table))) == 0
+    # Asked for explicitly, other channels are scored (and here they alarm, as they would).
+    vibrawatch("score", model, NORMAL, "--channels", "1", "--channels-override", "--csv", table)
+    assert sum(int(r["above"]) for r in csv.DictReader(open(table))) > 100
+
+
+def test_a_model_whose_body_is_noise_is_corrupt_on_host_and_board(micropython, model, tmp_path):
+    rng = np.random.default_rng(7)
+    noise = tmp_path / "noise.vwm"
+    noise.write_bytes(b"VWMF" + rng.integers(0, 256, 2000, dtype=np.uint8).tobytes())
+    message = refused("info", noise)
+    assert "the file is corrupt" in message and "version" not in message
+    code = ("from vwatch.model import load\ntry:\n load(%r)\nexcept ValueError as e:\n print(e)"
+            % str(noise))
+    board = micropython.run(code).strip()
+    assert "the file is corrupt" in board and "version" not in board
+    # A genuine newer file (its CRC right) is still "newer": upgrade.
+    newer = bytearray(model.read_bytes())
+    newer[4] = 9
+    import zlib
+
+    struct.pack_into("<I", newer, len(newer) - 4, zlib.crc32(bytes(newer[:-4])))
+    (tmp_path / "newer.vwm").write_bytes(bytes(newer))
+    assert "version 9" in refused("info", tmp_path / "newer.vwm")

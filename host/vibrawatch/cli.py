@@ -61,8 +61,16 @@ def _stats(text):
     return bits
 
 
-def _load_all(paths, rate, channels):
-    return [recordings.load(p, rate).select(channels) for p in paths]
+def _load_all(paths, rate, channels, fitted=None):
+    return [_pick(recordings.load(p, rate), channels, fitted) for p in paths]
+
+
+def _pick(rec, channels, fitted=None):
+    """The channels asked for, else those the model was fitted on when the recording has more
+    (validate.channels_for has refused any other choice)."""
+    if channels is None and fitted is not None and rec.channels > len(fitted):
+        channels = fitted
+    return rec.select(channels)
 
 
 def _progress_bar(total, desc):
@@ -92,6 +100,9 @@ def cmd_fit(args):
                                 anomalous=faulty)
     if bar:
         bar.close()
+    # The input channels it was fitted on (format v3's channel map): scoring others is refused.
+    model.input_channels = tuple(args.channels if args.channels is not None
+                                 else range(recs[0].channels))
     model.write(args.output)
     for line in report.lines():
         print(line)
@@ -101,6 +112,7 @@ def cmd_fit(args):
 
 def cmd_score(args):
     model = modelfile.read(args.model)
+    args.fitted_channels = validate.channels_for(model, args)
     cfg = F.FeatureConfig.from_model(model)
     with contextlib.ExitStack() as stack:
         out = None
@@ -114,7 +126,7 @@ def cmd_score(args):
 def _score_all(args, model, cfg, out):
     recs = []
     for path in args.recordings:  # every input checked before the first row is written
-        rec = recordings.load(path, args.rate).select(args.channels)
+        rec = _pick(recordings.load(path, args.rate), args.channels, args.fitted_channels)
         check_matches_model(rec, model)
         recs.append((path, rec))
     writer = None
@@ -166,8 +178,9 @@ check_matches_model = evaluate.check_matches_model
 
 def cmd_evaluate(args):
     model = modelfile.read(args.model)
-    normal = _load_all(args.normal, args.rate, args.channels)
-    faulty = _load_all(args.anomalous, args.rate, args.channels)
+    fitted = validate.channels_for(model, args)
+    normal = _load_all(args.normal, args.rate, args.channels, fitted)
+    faulty = _load_all(args.anomalous, args.rate, args.channels, fitted)
     validate.check_onset(args.onset, faulty)
     ev = evaluate.evaluate(model, normal, faulty, onset=args.onset)
     for line in ev.lines():
@@ -225,8 +238,10 @@ def cmd_info(args):
         ("pca", "%d components: precision diag(w) + A^T diag(g) A" % model.components
          if model.components else "none (p = 0): full precision, packed Cholesky factor"),
         ("arrays", "%d bytes on the board (%d without PCA)" % (
-            model.array_bytes, 2 * (model.bands + 1) + 4 * modelfile.array_floats(
-                model.n_features)) if model.components else "%d bytes on the board"
+            model.array_bytes, model.array_bytes + 4 * model.n_modes * (
+                modelfile.array_floats(model.n_features)
+                - modelfile.array_floats(model.n_features, model.components)))
+         if model.components else "%d bytes on the board"
          % model.array_bytes),
         ("epsilon", "%.6g" % model.epsilon),
         ("estimator", "%s, %d training windows" % (model.estimator, model.n_train)),
@@ -446,7 +461,9 @@ def build_parser():
                    "measured from here; earlier windows count as normal)")
     p.add_argument("--report", metavar="DIR", help="write report.md and PNG plots to DIR")
     p.add_argument("--channels", type=_channels, default=None, metavar="LIST",
-                   help="channel numbers to use, as given to fit")
+                   help="channel numbers to use (default: those the model was fitted on)")
+    p.add_argument("--channels-override", action="store_true",
+                   help="score --channels other than those the model was fitted on, on purpose")
     p.add_argument("--rate", type=float, default=None, metavar="HZ",
                    help="sample rate for files without one")
     p.set_defaults(handler=cmd_evaluate)
@@ -459,7 +476,9 @@ def build_parser():
     p.add_argument("--csv", metavar="OUT", help="write one row per window (file, window, "
                    "start_s, score, above) to OUT; '-' for standard output")
     p.add_argument("--channels", type=_channels, default=None, metavar="LIST",
-                   help="channel numbers to use, as given to fit")
+                   help="channel numbers to use (default: those the model was fitted on)")
+    p.add_argument("--channels-override", action="store_true",
+                   help="score --channels other than those the model was fitted on, on purpose")
     p.add_argument("--rate", type=float, default=None, metavar="HZ",
                    help="sample rate for files without one")
     p.set_defaults(handler=cmd_score)

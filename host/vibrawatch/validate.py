@@ -58,6 +58,22 @@ def check_channels(channels):
                 % MAX_CHANNELS, "--channels 0,1,2")
 
 
+def channels_for(model, args):
+    """Refuse --channels other than those ``model`` was fitted on (format v3's channel map)
+    unless --channels-override says that is meant; return the fitted ones (a list) to pick from
+    recordings with more channels, or None."""
+    fitted = getattr(model, "input_channels", None)
+    if fitted is None or getattr(args, "channels_override", False):
+        return None
+    if args.channels is not None and tuple(args.channels) != tuple(fitted):
+        raise OptionError("--channels %s: model %s was fitted on input channels %s, and "
+                          "scoring others gives wrong scores; leave --channels out (the model's "
+                          "are used), or add --channels-override to score these on purpose"
+                          % (",".join(map(str, args.channels)), model.model_id,
+                             ",".join(map(str, fitted))))
+    return list(fitted)
+
+
 def check_recording_channels(recs, option="--channels"):
     """After loading: a model holds 1 to 8 channels."""
     for rec in recs:
