@@ -129,6 +129,11 @@ def _keep_user_main(board, say):
 def check_fits_board(board, model, say=print):
     """Refuse a model the board cannot run: its sensor's channels and rate (the replay an
     emulated board plays, the only sensor the deployed main.py makes), its heap."""
+    fitted = getattr(model, "input_channels", None)
+    if fitted is not None and tuple(fitted) != tuple(range(model.channels)):
+        say("note: model %s was fitted on input channels %s; the board scores its sensor's "
+            "channels 0..%d in order: they must be those" % (
+                model.model_id, ",".join(map(str, fitted)), model.channels - 1))
     if board.exists(REPLAY):
         head = board.eval("open(%r,'rb').read(%d)" % (REPLAY, WAV_HEAD_BYTES))
         try:
@@ -163,7 +168,9 @@ def heap_need(model, backend):
     the smaller need counts, so a model is refused only when neither can fit."""
     n, hop, c, b = model.window, model.hop, model.channels, model.bands
     d, p = model.n_features, model.components
-    arrays = 2 * (b + 1) + 4 * d + (2 * d * (d + 1) if p == 0 else 4 * (d + p * d + p)) + 600
+    bz, k = model.zoom_bands, model.n_modes
+    arrays = 2 * (b + 1) + 2 * (bz + 1) + c + 600
+    arrays += k * (4 * d + (2 * d * (d + 1) if p == 0 else 4 * (d + p * d + p)))
     ring = 2 * c * (n + min(hop, n) + 32) + 200
     if backend == "ulab":
         fe = 24 * n + 8 * d + 6000 + 64 * b
