@@ -156,12 +156,13 @@ def test_a_model_that_fails_at_start_up_falls_back_to_the_previous_one(tmp_path,
     (fs / "lib" / "vwatch").mkdir(parents=True)
     for src in (ROOT / "device" / "vwatch").glob("*.py"):
         (fs / "lib" / "vwatch" / src.name).write_bytes(src.read_bytes())
-    for name in ("main.py", "vw_swap.py"):
-        (fs / name).write_bytes((ROOT / "device" / name).read_bytes())
+    (fs / "vw_swap.py").write_bytes((ROOT / "device" / "vw_swap.py").read_bytes())
     (fs / "replay.wav").write_bytes(replay_int16.read_bytes())
     (fs / "model.vwm").write_bytes(bad_path.read_bytes())  # as a deploy of it leaves the board
     (fs / "model.prev.vwm").write_bytes(path_a.read_bytes())
     with EmulatedBoard(fs, heap="128K") as board:
+        # main.py only now: the first start happens in the soft reset we read.
+        (fs / "main.py").write_bytes((ROOT / "device" / "main.py").read_bytes())
         with Board(board.port) as b:
             lines = b.soft_reset(wait_for="vw1 start", timeout=30)
         assert any(ln.startswith("vw1 error") and "2 channels" in ln for ln in lines), lines
@@ -211,3 +212,39 @@ def test_a_second_deploy_keeps_the_first_backup_of_the_users_main(emulated, mode
     # The model before the last deploy stays on the board for the fallback.
     assert (fs / "model.prev.vwm").read_bytes() == models["A"][0].read_bytes()
     assert modelfile.read(fs / "model.vwm").model_id == models["B"][1]
+
+
+def test_an_emulated_board_whose_micropython_cannot_start_is_an_error_not_a_dead_port(tmp_path):
+    # (`vibrawatch emulate --heap bogus` is refused before this; the emulator checks too.)
+    board = EmulatedBoard(tmp_path / "fs", heap="bogus", link=str(tmp_path / "vboard"))
+    with pytest.raises(Exception) as err:
+        board.start()
+    assert "exited at start-up" in str(err.value) and "Invalid command line" in str(err.value)
+    assert not os.path.lexists(tmp_path / "vboard")
+
+
+def test_monitor_replaces_an_old_log_only_when_it_ends(emulated, models, tmp_path):
+    path, _ = models["A"]
+    long = np.tile(np.asarray(recordings.load(DATA / "adi_1800rpm_normal.wav").samples), (6, 1))
+    scipy.io.wavfile.write(emulated.fs_dir / "replay.wav", 20000, long)
+    with Board(emulated.port) as board:
+        deploy(board, path, say=lambda s: None)
+    log = tmp_path / "log.csv"
+    log.write_text("the old log\n")
+    proc = subprocess.Popen(vibrawatch_cmd("monitor", "--port", emulated.port, "--csv", log,
+                                           "--windows", "40"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    seen_old = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        if log.read_text() != "the old log\n":  # replaced: only as the monitor ends
+            proc.wait(timeout=10)
+            break
+        seen_old += 1
+        time.sleep(0.05)
+    assert seen_old > 10  # the old log stayed while windows came in
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out + err
+    rows = log.read_text().splitlines()
+    assert rows[0].startswith("host_time,seq,score") and len(rows) == 41
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fs", "log.csv"]  # no temporary
