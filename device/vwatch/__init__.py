@@ -96,7 +96,10 @@ def score_file(model_path, wav_path, backend=None):
                 fed = end
             fe.compute(w, start)
             s = fe.score()
-            print("score,%d,%d,%.7g,%d" % (i, start, s, 1 if s > thr else 0))
+            if s != s or s * 0.0 != 0.0:  # NaN or infinite samples: not scored, not above
+                print("score,%d,%d,nan,0" % (i, start))
+            else:
+                print("score,%d,%d,%.7g,%d" % (i, start, s, 1 if s > thr else 0))
     finally:
         w.close()
     return count

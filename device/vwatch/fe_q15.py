@@ -39,6 +39,7 @@ from micropython import const
 _GROW = const(16370)  # max |re| + |im| below which a stage may skip its halving
 _OFF = const(0x2000000)  # vwatch.q15s: signed slots hold value + _OFF
 _MAX_D = const(1000)  # q15s.score's words hold up to this many features (32-bit bound)
+_NAN = float("nan")  # the score of a window that held NaN or infinity
 
 
 def _q16(x):
@@ -106,6 +107,7 @@ class Features:
         self.shifts = 0  # FFT stages halved, last channel (for tests)
         self.src = None  # the last source, and whether it has read_int16
         self.ints = False
+        self.nonfinite = False  # did the last window hold NaN or infinity? (not scored)
 
     def __repr__(self):
         return "<Features q15 N=%d d=%d>" % (self.n, len(self.f))
@@ -160,6 +162,7 @@ class Features:
         nb = m.bands
         if source is not self.src:
             self._source(source)
+        self.nonfinite = False
         for ch in range(m.channels):
             top = 0
             if self.ints:  # raw int16 (a ring): v = raw * 8, x = v * scale / 8
@@ -170,6 +173,9 @@ class Features:
             else:  # floats: v = x * 2^(144 - emax), one exponent for the window
                 source.read(ch, start, n, z)
                 emax = k.fexp(z, n)
+                if emax == 255:  # exponent field all ones: NaN or infinity
+                    self.nonfinite = True
+                    emax = 0
                 if emax:
                     k.fconv(z, n, emax, pr)
                     pr[k2.KU] = 2 * (emax - 144) + _OFF
@@ -218,6 +224,9 @@ class Features:
             self.k2.score(m.lp, m.mu, self.fq, self.w, m.d, self.sv)
 
     def score(self):
-        """Squared Mahalanobis distance ||L^T (f - mu)||^2 of the last computed window."""
+        """Squared Mahalanobis distance ||L^T (f - mu)||^2 of the last computed window; NaN
+        when it held NaN or infinite samples (docs/protocol.md: not scored)."""
+        if self.nonfinite:
+            return _NAN
         self.mahal()
         return self.sv[0]

@@ -95,5 +95,17 @@ class Features:
         return f
 
     def score(self):
-        """Squared Mahalanobis distance ||L^T (f - mu)||^2 of the last computed window."""
-        return self.k.score(self)
+        """Squared Mahalanobis distance ||L^T (f - mu)||^2 of the last computed window (NaN
+        when it held NaN or infinite samples)."""
+        s = self.k.score(self)
+        if s != s or s * 0.0 != 0.0:
+            self._clear()
+        return s
+
+    def _clear(self):
+        # NaN stays in buffers that are reset by scaling with 0.0 (NaN * 0 is NaN): zero them
+        # after a window that held one, so the next window starts clean.
+        self.sp[:] = 0.0
+        v = self.v
+        for i in range(len(v)):
+            v[i] = 0.0

@@ -51,7 +51,10 @@ def record(seconds, sensor=None, burst=64, out=print):
             time.sleep_ms(1)
     elapsed = time.ticks_diff(time.ticks_us(), t0)
     measured = done * 1e6 / elapsed if elapsed > 0 else 0.0
-    # A replay read faster than real time has no rate to measure: report its nominal one.
-    rate = measured if abs(measured - sensor.rate) < 0.05 * sensor.rate else sensor.rate
+    # A replay's clock is its file's: its rate is exact, and what a busy host measures is not.
+    # Elsewhere a rate far from the nominal one (a replay faster than real time) is not one.
+    exact = getattr(sensor, "exact_rate", False)
+    rate = measured if not exact and abs(measured - sensor.rate) < 0.05 * sensor.rate \
+        else sensor.rate
     out("vw1 rec end frames=%d dropped=%d rate=%.9g" % (done, sensor.dropped - dropped0, rate))
     return done

@@ -67,6 +67,7 @@ class Replay(Sensor):
         self.speed = speed
         self.loop = loop
         self.realtime = speed > 0
+        self.exact_rate = True  # the file's rate: `vwatch.record` reports it, not a measurement
         self.ended = False
         self.dropped = 0
         self.errors = 0

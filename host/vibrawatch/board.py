@@ -18,6 +18,9 @@ from .errors import VibrawatchError
 MPY_ARCHS = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",
              "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc")
 CHUNK = 1024  # bytes per write: larger chunks, fewer round trips over a slow link
+READ_TIMEOUT_S = 5.0  # longest single read (a busy host may answer slowly), so no wait is endless
+RAW_RETRY_S = 3.0  # between requests for the raw REPL
+RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"  # its ">" is read by mpremote
 
 
 class BoardError(VibrawatchError):
@@ -49,12 +52,16 @@ class Board:
         self._serial_error = SerialException
         self.port = port
         self.timeout = timeout
+        self.answered = False  # has the board answered at the raw REPL since we opened it?
         try:
             self._t = serial_transport(port, baudrate=115200)
         except (self._transport_error, OSError) as exc:
             raise BoardError("cannot open %s (%s): is the board plugged in, and is no other "
                              "program (a serial monitor, Thonny) holding the port?"
                              % (port, exc)) from exc
+        # Reads return after this long even when nothing comes, so every wait has a deadline
+        # (with no timeout a read on a pseudo-terminal blocks for ever on a silent device).
+        self._t.serial.timeout = READ_TIMEOUT_S
 
     def __repr__(self):
         return "Board(%r)" % self.port
@@ -76,12 +83,66 @@ class Board:
     # -- running code ----------------------------------------------------------------------
 
     def _raw(self):
-        if not self._t.in_raw_repl:
-            try:
-                self._t.enter_raw_repl(soft_reset=False)
-            except (self._transport_error, self._serial_error, OSError) as exc:
-                raise BoardError("%s does not answer at the raw REPL (%s): is MicroPython "
-                                 "running on it?" % (self.port, exc)) from exc
+        """Enter the raw REPL (Ctrl-C first: it stops whatever runs), within self.timeout;
+        a board that does not answer is a BoardError quoting what it printed last."""
+        if self._t.in_raw_repl:
+            return
+        serial = self._t.serial
+        seen = b""
+        end = time.monotonic() + self.timeout
+        try:
+            while not seen.endswith(RAW_BANNER) and time.monotonic() < end:
+                # Asked again every few seconds: a busy board (or a starting one) can miss it.
+                serial.write(b"\r\x03\x03")
+                seen += self._read_for(0.2)
+                serial.write(b"\r\x01")
+                seen += self._read_until(RAW_BANNER, min(RAW_RETRY_S, end - time.monotonic()))
+        except (self._serial_error, OSError) as exc:
+            raise BoardError("lost contact with the board on %s (%s): check the cable and "
+                             "try again" % (self.port, exc)) from exc
+        if not seen.endswith(RAW_BANNER):
+            raise BoardError("%s did not answer at the raw REPL within %.0f s; %s: is "
+                             "MicroPython running on it and is this its port? Press its reset "
+                             "button and try again" % (self.port, self.timeout, last_words(seen)))
+        self._t.in_raw_repl = True
+        self.answered = True
+
+    def _read_for(self, seconds):
+        return self._read_until(None, seconds)
+
+    def _read_until(self, ending, seconds):
+        # Bytes until ``ending`` (or for ``seconds``); short reads keep the deadline.
+        data = b""
+        end = time.monotonic() + seconds
+        serial = self._t.serial
+        serial.timeout = 0.1
+        try:
+            while time.monotonic() < end:
+                # Byte by byte towards an ending: what follows it is mpremote's to read.
+                data += serial.read(1 if ending else serial.in_waiting or 1)
+                if ending is not None and data.endswith(ending):
+                    break
+        finally:
+            serial.timeout = READ_TIMEOUT_S
+        return data
+
+    def detector_started(self):
+        """Was vwatch's detector started since the board's last reset? (It is stopped now:
+        entering the raw REPL interrupts it.)"""
+        return self.exec("import sys\nm=sys.modules.get('vwatch.runtime')\n"
+                         "print(1 if m and m._state is not None else 0)").strip() == "1"
+
+    def restart_detector(self, timeout=30.0):
+        """Soft-reset so that main.py starts the detector again; (True, start line) or
+        (False, what the board printed instead)."""
+        try:
+            lines = self.soft_reset(wait_for="vw1 ", timeout=timeout)
+        except BoardError as exc:
+            return False, str(exc)
+        last = lines[-1]
+        if last.startswith("vw1 start"):
+            return True, last
+        return False, last
 
     def exec(self, code, timeout=None):
         """Run code on the board; return what it printed. Board exceptions -> BoardError."""
@@ -118,7 +179,7 @@ class Board:
             try:
                 _, stderr = self._t.follow(idle_timeout, data_consumer=consume)
             finally:
-                serial.timeout = None
+                serial.timeout = READ_TIMEOUT_S
         except (self._transport_error, self._serial_error, OSError) as exc:
             raise BoardError("lost contact with the board on %s (%s): check the cable and "
                              "try again" % (self.port, exc)) from exc
@@ -224,6 +285,12 @@ class Board:
 
     def read_lines(self, until=None, timeout=15.0):
         """Lines the board prints, until one contains ``until`` or ``timeout`` passes."""
+        try:
+            return self._read_lines(until, timeout)
+        finally:
+            self._t.serial.timeout = READ_TIMEOUT_S
+
+    def _read_lines(self, until, timeout):
         lines, buf = [], b""
         end = time.monotonic() + timeout
         self._t.serial.timeout = 0.1  # short reads, so the deadline is kept
@@ -246,10 +313,20 @@ class Board:
         return lines
 
 
+def last_words(data):
+    """What a board printed last, for an error message."""
+    text = data.decode(errors="replace").strip() if isinstance(data, bytes) else str(data)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return "it printed nothing"
+    return "the last it printed was %r" % lines[-1][-120:]
+
+
 def iter_lines(board, idle_timeout=None):
     """Lines as the board prints them (decoded, without line ends), forever or until nothing
     came for ``idle_timeout`` seconds. A lost connection raises BoardError."""
     buf = b""
+    last_line = b""
     serial = board._t.serial
     serial.timeout = 0.2
     last = time.monotonic()
@@ -263,10 +340,13 @@ def iter_lines(board, idle_timeout=None):
             buf += chunk
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
+                if line.strip():
+                    last_line = line
                 yield line.decode(errors="replace").rstrip("\r")
         elif idle_timeout is not None and time.monotonic() - last > idle_timeout:
-            raise BoardError("the board on %s printed nothing for %.0f s: is vwatch running "
-                             "on it?" % (board.port, idle_timeout))
+            raise BoardError("the board on %s printed nothing for %.0f s (%s): is vwatch "
+                             "running on it? `vibrawatch deploy` or a reset starts it"
+                             % (board.port, idle_timeout, last_words(last_line + buf)))
 
 
 def _explain(last_line):

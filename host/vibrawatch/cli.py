@@ -1,6 +1,7 @@
 """The `vibrawatch` command line: one handler per command, errors as clean messages."""
 
 import argparse
+import contextlib
 import csv
 import datetime
 import signal
@@ -11,7 +12,7 @@ import numpy as np
 
 from . import __version__
 from . import features as F
-from . import evaluate, fitting, modelfile, recordings, thresholds
+from . import evaluate, fitting, modelfile, outputs, recordings, thresholds, validate
 from .errors import VibrawatchError
 
 EPILOG = """\
@@ -70,8 +71,16 @@ def _zoom(text):
                                          ) from None
 
 
-def _load_all(paths, rate, channels):
-    return [recordings.load(p, rate).select(channels) for p in paths]
+def _load_all(paths, rate, channels, fitted=None):
+    return [_pick(recordings.load(p, rate), channels, fitted) for p in paths]
+
+
+def _pick(rec, channels, fitted=None):
+    """The channels asked for, else those the model was fitted on when the recording has more
+    (validate.channels_for has refused any other choice)."""
+    if channels is None and fitted is not None and rec.channels > len(fitted):
+        channels = fitted
+    return rec.select(channels)
 
 
 def _progress_bar(total, desc):
@@ -84,8 +93,10 @@ def _progress_bar(total, desc):
 
 def cmd_fit(args):
     recs = _load_all(args.recordings, args.rate, args.channels)
+    validate.check_recording_channels(recs)
     settings = fitting.FitSettings(
-        window=args.window, hop=args.hop or args.window // 2, bands=args.bands,
+        window=args.window, hop=args.window // 2 if args.hop is None else args.hop,
+        bands=args.bands,
         layout=args.layout, stats=args.stats, estimator=args.estimator, holdout=args.holdout,
         alarm_k=args.alarm_k, alarm_n=args.alarm_n,
         false_alarms_per_hour=args.false_alarms_per_hour,
@@ -100,6 +111,9 @@ def cmd_fit(args):
                                 anomalous=faulty)
     if bar:
         bar.close()
+    # The input channels it was fitted on (format v3's channel map): scoring others is refused.
+    model.input_channels = tuple(args.channels if args.channels is not None
+                                 else range(recs[0].channels))
     model.write(args.output)
     for line in report.lines():
         print(line)
@@ -109,34 +123,66 @@ def cmd_fit(args):
 
 def cmd_score(args):
     model = modelfile.read(args.model)
+    args.fitted_channels = validate.channels_for(model, args)
     cfg = F.FeatureConfig.from_model(model)
-    out = None
-    if args.csv:
-        out = sys.stdout if args.csv == "-" else open(args.csv, "w", newline="")
+    with contextlib.ExitStack() as stack:
+        out = None
+        if args.csv == "-":
+            out = sys.stdout
+        elif args.csv:  # replaced only by a complete table: a failure keeps the old one
+            out = stack.enter_context(outputs.atomic_open(args.csv))
+        _score_all(args, model, cfg, out)
+
+
+def _score_all(args, model, cfg, out):
+    recs = []
+    for path in args.recordings:  # every input checked before the first row is written
+        rec = _pick(recordings.load(path, args.rate), args.channels, args.fitted_channels)
+        check_matches_model(rec, model)
+        recs.append((path, rec))
+    writer = None
+    if out is not None:
         writer = csv.writer(out)
-        writer.writerow(["file", "window", "start_s", "score", "above"])
+        writer.writerow(["file", "window", "start_s", "score", "above", "flags"])
     print_summary = args.csv != "-"
     if print_summary:
         print("%-40s %8s %8s %10s %10s" % ("recording", "windows", "above", "max score",
                                            "threshold"))
-    try:
-        for path in args.recordings:
-            rec = recordings.load(path, args.rate).select(args.channels)
-            check_matches_model(rec, model)
-            scores = model.mahalanobis(F.extract(rec.samples, cfg, rec.scale))
-            above = scores > model.threshold
-            if out is not None:
-                for i, (s, a) in enumerate(zip(scores, above), cfg.first_window):
-                    writer.writerow([path, i, "%.6f" % (i * cfg.hop / cfg.sample_rate),
-                                     "%.7g" % s, int(a)])
-            if print_summary:
-                print("%-40s %8d %8d %10.2f %10.2f" % (_short(Path(path).name, 40), len(scores),
-                                                       above.sum(), scores.max(),
-                                                       model.threshold))
-                print("  " + sparkline(scores, model.threshold))
-    finally:
-        if out is not None and out is not sys.stdout:
-            out.close()
+    for path, rec in recs:
+        # A window with NaN or infinite samples is not scored, and flagged (docs/protocol.md).
+        bad = nonfinite_windows(rec, cfg)
+        scores = model.mahalanobis(F.extract(np.where(np.isfinite(rec.samples), rec.samples, 0)
+                                             if bad.any() else rec.samples, cfg, rec.scale))
+        scores[bad | ~np.isfinite(scores)] = np.nan
+        above = scores > model.threshold
+        flags = np.where(np.isnan(scores), FLAG_NONFINITE, 0) | above.astype(int)
+        if writer is not None:
+            for i, (s, a, f) in enumerate(zip(scores, above, flags), cfg.first_window):
+                writer.writerow([path, i, "%.6f" % (i * cfg.hop / cfg.sample_rate),
+                                 "%.7g" % s, int(a), int(f)])
+        if print_summary:
+            print("%-40s %8d %8d %10.2f %10.2f" % (_short(Path(path).name, 40), len(scores),
+                                                   above.sum(), np.nanmax(scores, initial=0.0),
+                                                   model.threshold))
+            print("  " + sparkline(scores, model.threshold))
+            if bad.any():
+                print("  %d windows not scored: they hold NaN or infinite samples (flag %d, "
+                      "'?' above)" % (np.count_nonzero(np.isnan(scores)), FLAG_NONFINITE))
+
+
+FLAG_NONFINITE = 2  # docs/protocol.md: the window held NaN or infinite samples
+
+
+def nonfinite_windows(rec, cfg):
+    """Boolean per window (as ``F.extract`` returns them): does it, or its zoom history,
+    hold a NaN or infinite sample?"""
+    count = cfg.n_windows(rec.frames)
+    bad_frames = ~np.isfinite(np.asarray(rec.samples)).all(axis=1)
+    if not bad_frames.any():
+        return np.zeros(count, bool)
+    cum = np.concatenate([[0], np.cumsum(bad_frames)])
+    ends = (np.arange(count) + cfg.first_window) * cfg.hop + cfg.window
+    return cum[ends] > cum[np.maximum(ends - cfg.span, 0)]
 
 
 check_matches_model = evaluate.check_matches_model
@@ -144,8 +190,10 @@ check_matches_model = evaluate.check_matches_model
 
 def cmd_evaluate(args):
     model = modelfile.read(args.model)
-    normal = _load_all(args.normal, args.rate, args.channels)
-    faulty = _load_all(args.anomalous, args.rate, args.channels)
+    fitted = validate.channels_for(model, args)
+    normal = _load_all(args.normal, args.rate, args.channels, fitted)
+    faulty = _load_all(args.anomalous, args.rate, args.channels, fitted)
+    validate.check_onset(args.onset, faulty)
     ev = evaluate.evaluate(model, normal, faulty, onset=args.onset)
     for line in ev.lines():
         print(line)
@@ -163,10 +211,13 @@ def sparkline(scores, threshold, width=60):
     bars = "▁▂▃▄▅▆▇█"
     if len(scores) > width:  # the max of each bucket: a spike must stay visible
         edges = np.linspace(0, len(scores), width + 1).astype(int)
-        scores = np.array([scores[a:b].max() for a, b in zip(edges[:-1], edges[1:])])
+        scores = np.array([np.nan if np.isnan(scores[a:b]).all() else np.nanmax(scores[a:b])
+                           for a, b in zip(edges[:-1], edges[1:])])
     cells = []
     for s in scores:
-        if s > threshold:
+        if s != s:  # not scored: the window held NaN or infinite samples
+            cells.append("?")
+        elif s > threshold:
             cells.append("!")
         else:
             cells.append(bars[min(len(bars) - 1, int(s / (2 * threshold) * len(bars)))])
@@ -200,8 +251,10 @@ def cmd_info(args):
         ("pca", "%d components: precision diag(w) + A^T diag(g) A" % model.components
          if model.components else "none (p = 0): full precision, packed Cholesky factor"),
         ("arrays", "%d bytes on the board (%d without PCA)" % (
-            model.array_bytes, 2 * (model.bands + 1) + 4 * modelfile.array_floats(
-                model.n_features)) if model.components else "%d bytes on the board"
+            model.array_bytes, model.array_bytes + 4 * model.n_modes * (
+                modelfile.array_floats(model.n_features)
+                - modelfile.array_floats(model.n_features, model.components)))
+         if model.components else "%d bytes on the board"
          % model.array_bytes),
         ("epsilon", "%.6g" % model.epsilon),
         ("estimator", "%s, %d training windows" % (model.estimator, model.n_train)),
@@ -233,11 +286,11 @@ def cmd_emulate(args):
 
     from .emulator import EmulatedBoard
 
-    fs = Path(args.fs)
-    fs.mkdir(parents=True, exist_ok=True)
+    fs = outputs.make_folder(args.fs, "--fs")
     if args.replay:
         recordings.load(args.replay)  # refuse an unreadable recording now, not on the board
-        shutil.copyfile(args.replay, fs / "replay.wav")
+        with outputs.atomic_path(fs / "replay.wav") as tmp:
+            shutil.copyfile(args.replay, tmp)
     link = args.link or None
     if link and "/" not in link:
         link = "./" + link  # mpremote takes a bare name for a shortcut, not a path
@@ -269,9 +322,15 @@ def cmd_deploy(args):
                    disable=None, leave=False)
     except ImportError:
         pass
+    modelfile.read(args.model)  # a bad model is refused before the port is opened
     with Board(args.port) as board:
         try:
             report = deploy(board, args.model, compile_mpy=not args.no_compile, progress=bar)
+        except BaseException:
+            if bar is not None:
+                bar.close()
+            _leave_detector_running(board, True)  # the old version, untouched or back
+            raise
         finally:
             if bar is not None:
                 bar.close()
@@ -284,7 +343,8 @@ def cmd_deploy(args):
 def cmd_monitor(args):
     from .monitor import monitor
 
-    code = monitor(args.port, csv_path=args.csv, windows=args.windows, retries=args.retries)
+    code = monitor(args.port, csv_path=args.csv, windows=args.windows, retries=args.retries,
+                   idle_timeout=args.timeout)
     if code:
         raise SystemExit(code)
 
@@ -305,15 +365,40 @@ def cmd_record(args):
     if bar is not None:
         bar.unit = "frame"
     with Board(args.port) as board:
+        was_running = board.detector_started()  # entering the raw REPL has just stopped it
         try:
             info = record(board, args.seconds, args.output,
                           progress=bar.update if bar is not None else None)
         finally:
             if bar is not None:
                 bar.close()
+            _leave_detector_running(board, was_running)
     print("wrote %s: %d frames x %d channels at %.6g Hz (in g; scale %.6g g/count), %d samples "
           "dropped by the sensor" % (info.path, info.frames, info.channels, info.rate,
                                      info.scale, info.dropped))
+
+
+def _leave_detector_running(board, was_running):
+    """Restart the board's detector after a command stopped it; say loudly if it is not
+    running afterwards (stderr, starting with WARNING)."""
+    from .board import BoardError
+
+    if not board.answered:
+        print("note: the board never answered, so nothing on it was changed", file=sys.stderr)
+        return
+    if not was_running:
+        print("note: the board's detector was not running before this command; it is still "
+              "not (`vibrawatch deploy` or a reset starts it)", file=sys.stderr)
+        return
+    try:
+        ok, line = board.restart_detector()
+    except BoardError as exc:
+        ok, line = False, str(exc)
+    if ok:
+        print("board: detector running again: %s" % line, file=sys.stderr)
+    else:
+        print("WARNING: the board's detector is NOT running: %s; reset the board or deploy "
+              "again" % line, file=sys.stderr)
 
 
 def build_parser():
@@ -404,7 +489,9 @@ def build_parser():
                    "measured from here; earlier windows count as normal)")
     p.add_argument("--report", metavar="DIR", help="write report.md and PNG plots to DIR")
     p.add_argument("--channels", type=_channels, default=None, metavar="LIST",
-                   help="channel numbers to use, as given to fit")
+                   help="channel numbers to use (default: those the model was fitted on)")
+    p.add_argument("--channels-override", action="store_true",
+                   help="score --channels other than those the model was fitted on, on purpose")
     p.add_argument("--rate", type=float, default=None, metavar="HZ",
                    help="sample rate for files without one")
     p.set_defaults(handler=cmd_evaluate)
@@ -417,7 +504,9 @@ def build_parser():
     p.add_argument("--csv", metavar="OUT", help="write one row per window (file, window, "
                    "start_s, score, above) to OUT; '-' for standard output")
     p.add_argument("--channels", type=_channels, default=None, metavar="LIST",
-                   help="channel numbers to use, as given to fit")
+                   help="channel numbers to use (default: those the model was fitted on)")
+    p.add_argument("--channels-override", action="store_true",
+                   help="score --channels other than those the model was fitted on, on purpose")
     p.add_argument("--rate", type=float, default=None, metavar="HZ",
                    help="sample rate for files without one")
     p.set_defaults(handler=cmd_score)
@@ -462,6 +551,9 @@ def build_parser():
                    help="stop after N windows (default: run until Ctrl-C)")
     p.add_argument("--retries", type=int, default=3,
                    help="reconnection attempts after the connection is lost")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="a board that prints nothing for this long counts as lost (its last "
+                   "line is shown)")
     p.set_defaults(handler=cmd_monitor)
 
     p = sub.add_parser("demo", help="the whole pipeline on bundled data, on an emulated board",
@@ -496,9 +588,15 @@ def build_parser():
     return parser
 
 
+def _terminated(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
+        signal.signal(signal.SIGTERM, _terminated)  # unwind: temporary files go
+        validate.check(args)  # every option and combination, before any work
         args.handler(args)
     except VibrawatchError as exc:
         print("vibrawatch: error: %s" % exc, file=sys.stderr)

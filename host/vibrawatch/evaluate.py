@@ -205,8 +205,13 @@ def write_report(ev, directory, title="vibrawatch evaluation"):
 
     from sklearn.metrics import roc_curve
 
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
+    from .outputs import atomic_path, make_folder, write_bytes
+
+    out = make_folder(directory, "--report")
+
+    def save(fig, name):  # each file replaced only when complete
+        with atomic_path(out / name) as tmp:
+            fig.savefig(tmp, dpi=90, format="png")
     short = lambda name: Path(name).name  # noqa: E731
 
     rows = len(ev.results)
@@ -227,7 +232,7 @@ def write_report(ev, directory, title="vibrawatch evaluation"):
     axes[0, 0].legend(fontsize=7, loc="upper right")
     axes[-1, 0].set_xlabel("time (s); orange: alarm raised")
     fig.tight_layout()
-    fig.savefig(out / "timeline.png", dpi=90)
+    save(fig, "timeline.png")
     plt.close(fig)
 
     normal, _ = ev._pool(False)
@@ -246,7 +251,7 @@ def write_report(ev, directory, title="vibrawatch evaluation"):
     ax.set_ylabel("windows")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "histogram.png", dpi=90)
+    save(fig, "histogram.png")
     plt.close(fig)
 
     has_roc = normal.size and fault.size
@@ -262,7 +267,7 @@ def write_report(ev, directory, title="vibrawatch evaluation"):
         ax.set_ylabel("true positive rate")
         ax.legend(fontsize=6)
         fig.tight_layout()
-        fig.savefig(out / "roc.png", dpi=90)
+        save(fig, "roc.png")
         plt.close(fig)
 
     md = ["# %s" % title, "", "```"] + ev.lines() + ["```", "",
@@ -283,5 +288,4 @@ def write_report(ev, directory, title="vibrawatch evaluation"):
                 ", ".join("%s %.0f%%" % (name, 100 * share) for name, share in feats)))
     if not any_top:
         md.append("No window scored above the threshold.")
-    (out / "report.md").write_text("\n".join(md) + "\n")
-    return out / "report.md"
+    return write_bytes(out / "report.md", ("\n".join(md) + "\n").encode())

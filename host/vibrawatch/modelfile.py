@@ -247,11 +247,9 @@ class Model:
 
     def write(self, path):
         """Write atomically: a crash mid-write leaves any previous file intact."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(self.to_bytes())
-        tmp.replace(path)
-        return path
+        from .outputs import write_bytes
+
+        return write_bytes(path, self.to_bytes())
 
 
 def _refuse(name, problem, fix="re-export the model with `vibrawatch fit`"):
@@ -270,6 +268,10 @@ def from_bytes(blob, name="model"):
         _refuse(name, "not a vibrawatch model (magic %r, expected %r)" % (magic, MAGIC),
                 "pass a .vwm file written by `vibrawatch fit`")
     if version not in VERSIONS or header_size != HEADER.size:
+        stored, computed = struct.unpack_from("<I", blob, len(blob) - 4)[0], zlib.crc32(blob[:-4])
+        if stored != computed:  # noise after the magic is corrupt, not a newer format
+            _refuse(name, "CRC mismatch (stored %08x, computed %08x): the file is corrupt"
+                    % (stored, computed), "copy it again or re-export it")
         _refuse(name, "model format version %d, this vibrawatch reads versions 1, 2 and 3"
                 % version, "refit with this version or upgrade vibrawatch")
     if version < 3:  # the tail was reserved: no zoom block, one component, no flags, no map

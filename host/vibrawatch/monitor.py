@@ -3,12 +3,14 @@
     code = monitor("/dev/ttyACM0", csv_path="scores.csv")   # until Ctrl-C
 """
 
+import contextlib
 import csv
 import sys
 import time
 
 from . import protocol
 from .board import Board, BoardError, iter_lines
+from .outputs import atomic_open
 
 BAR_WIDTH = 30
 RED, GREEN, YELLOW, RESET = "\033[1;31m", "\033[32m", "\033[33m", "\033[0m"
@@ -74,11 +76,17 @@ def monitor(port, csv_path=None, out=None, windows=None, retries=3, retry_wait=1
     after ``retries`` attempts."""
     out = out or sys.stdout
     display = Display(out, out.isatty() if color is None else color)
-    log = writer = None
-    if csv_path:
-        log = open(csv_path, "w", newline="")
-        writer = csv.writer(log)
-        writer.writerow(["host_time", "seq", "score", "alarm", "flags", "dropped", "micros"])
+    with contextlib.ExitStack() as stack:
+        writer = None
+        if csv_path:  # an old log is replaced when this one ends, not truncated at the start
+            log = stack.enter_context(atomic_open(csv_path, commit_on_error=True))
+            writer = csv.writer(log)
+            writer.writerow(["host_time", "seq", "score", "alarm", "flags", "dropped",
+                             "micros"])
+        return _watch(port, display, writer, out, windows, retries, retry_wait, idle_timeout)
+
+
+def _watch(port, display, writer, out, windows, retries, retry_wait, idle_timeout):
     seen = 0
     failures = 0
     try:
@@ -113,6 +121,3 @@ def monitor(port, csv_path=None, out=None, windows=None, retries=3, retry_wait=1
                 time.sleep(retry_wait)
     except KeyboardInterrupt:
         return 0
-    finally:
-        if log:
-            log.close()

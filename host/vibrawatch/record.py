@@ -20,6 +20,7 @@ import scipy.io.wavfile
 
 from . import protocol
 from .board import BoardError
+from .outputs import atomic_path, check_file
 
 IDLE_TIMEOUT_S = 20.0
 
@@ -42,6 +43,7 @@ def record(board, seconds, path, progress=None, sensor_expr=None):
     """Record ``seconds`` of the board's sensor into ``path`` (int16 WAV); RecordInfo.
 
     ``sensor_expr`` is Python for the board that makes the sensor (default: vwatch's)."""
+    check_file(path, "-o")  # before the board streams: a bad path must not cost the samples
     state = {"start": None, "end": None}
     bursts = []
 
@@ -74,10 +76,9 @@ def record(board, seconds, path, progress=None, sensor_expr=None):
                           % (end["frames"], data.shape[0]))
     rate = float(end.get("rate", start["rate"]))
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
     in_g = (data.astype(np.float64) * float(start["scale"])).astype(np.float32)
-    scipy.io.wavfile.write(tmp, int(round(rate)), in_g)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:  # an old recording is replaced only by a complete one
+        scipy.io.wavfile.write(tmp, int(round(rate)), in_g)
     return RecordInfo(path, data.shape[0], data.shape[1], rate, float(start["scale"]),
                       int(end.get("dropped", 0)))
 

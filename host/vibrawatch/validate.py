@@ -1,0 +1,231 @@
+"""Every command's options and their combinations, checked before any work starts.
+
+One function per command (``CHECKS``); `vibrawatch` runs it right after parsing, so a wrong
+option is refused in a second, not after a long fit or a recording, and the message names the
+option and a value that works. Output paths are checked here too (vibrawatch.outputs), and an
+output that is also an input is refused.
+
+    validate.check(args)   # raises OptionError; commands without a checker pass through
+"""
+
+import math
+import re
+from pathlib import Path
+
+from . import features as F
+from . import outputs
+from .errors import VibrawatchError
+
+MAX_RATE_HZ = 10e6  # no vibration sensor samples faster; a model stores the rate as float32
+MAX_BANDS = 255  # one byte in the model file
+MAX_CHANNELS = 8  # a model's channels: one byte, and the board's sensors deliver 1 to 8
+MAX_ALARM_N = 32  # the board keeps the alarm's history in one 32-bit word
+MAX_SECONDS = 24 * 3600.0
+HEAP_MIN, HEAP_MAX = 16 * 1024, 64 * 1024 * 1024
+
+
+class OptionError(VibrawatchError):
+    pass
+
+
+def _refuse(option, value, problem, works):
+    raise OptionError("%s %s: %s; e.g. %s" % (option, value, problem, works))
+
+
+def _finite(value):
+    return value is not None and math.isfinite(value)
+
+
+def check_rate(rate):
+    if rate is None:
+        return
+    if not _finite(rate) or rate <= 0:
+        _refuse("--rate", "%g" % rate, "the sample rate must be a positive number of hertz",
+                "--rate 20000")
+    if rate > MAX_RATE_HZ:
+        _refuse("--rate", "%g" % rate, "faster than any vibration sensor (at most %g Hz)"
+                % MAX_RATE_HZ, "--rate 20000")
+
+
+def check_channels(channels):
+    if channels is None:
+        return
+    if any(c < 0 for c in channels):
+        _refuse("--channels", ",".join(map(str, channels)), "channel numbers start at 0",
+                "--channels 0,1,2")
+    if len(channels) > MAX_CHANNELS:
+        _refuse("--channels", ",".join(map(str, channels)), "a model takes at most %d channels"
+                % MAX_CHANNELS, "--channels 0,1,2")
+
+
+def channels_for(model, args):
+    """Refuse --channels other than those ``model`` was fitted on (format v3's channel map)
+    unless --channels-override says that is meant; return the fitted ones (a list) to pick from
+    recordings with more channels, or None."""
+    fitted = getattr(model, "input_channels", None)
+    if fitted is None or getattr(args, "channels_override", False):
+        return None
+    if args.channels is not None and tuple(args.channels) != tuple(fitted):
+        raise OptionError("--channels %s: model %s was fitted on input channels %s, and "
+                          "scoring others gives wrong scores; leave --channels out (the model's "
+                          "are used), or add --channels-override to score these on purpose"
+                          % (",".join(map(str, args.channels)), model.model_id,
+                             ",".join(map(str, fitted))))
+    return list(fitted)
+
+
+def check_recording_channels(recs, option="--channels"):
+    """After loading: a model holds 1 to 8 channels."""
+    for rec in recs:
+        if rec.channels > MAX_CHANNELS:
+            raise OptionError("%s has %d channels, a model takes at most %d: pick some with "
+                              "%s, e.g. %s 0,1,2" % (rec.name, rec.channels, MAX_CHANNELS,
+                                                     option, option))
+
+
+def _inputs(*groups):
+    return [p for group in groups for p in (group if isinstance(group, list) else [group])
+            if p]
+
+
+def check_fit(args):
+    check_rate(args.rate)
+    check_channels(args.channels)
+    if not (F.MIN_WINDOW <= args.window <= F.MAX_WINDOW and args.window & (args.window - 1) == 0):
+        _refuse("--window", args.window, "a window is a power of two between %d and %d"
+                % (F.MIN_WINDOW, F.MAX_WINDOW), "--window 1024")
+    if args.hop is not None and not 1 <= args.hop <= 2**31:
+        _refuse("--hop", args.hop, "windows start at least 1 sample apart",
+                "--hop %d (half the window)" % (args.window // 2))
+    if args.bands is not None:
+        most = min(MAX_BANDS, args.window // 2 - 1)
+        if not 1 <= args.bands <= most:
+            _refuse("--bands", args.bands, "a %d-sample window holds 1 to %d bands"
+                    % (args.window, most), "--bands %d" % min(16, most))
+    if not (_finite(args.holdout) and 0.0 < args.holdout < 1.0):
+        _refuse("--holdout", args.holdout, "the held-out part is a fraction between 0 and 1",
+                "--holdout 0.25")
+    if not 1 <= args.alarm_n <= MAX_ALARM_N:
+        _refuse("--alarm-n", args.alarm_n, "the alarm looks back 1 to %d windows" % MAX_ALARM_N,
+                "--alarm-n 5")
+    if not 1 <= args.alarm_k <= args.alarm_n:
+        _refuse("--alarm-k", args.alarm_k, "K windows of the last --alarm-n %d: K must be "
+                "between 1 and %d" % (args.alarm_n, args.alarm_n),
+                "--alarm-k %d" % max(1, min(3, args.alarm_n)))
+    far = args.false_alarms_per_hour
+    if far is not None and not (_finite(far) and far > 0):
+        _refuse("--false-alarms-per-hour", far, "the budget is a positive number",
+                "--false-alarms-per-hour 1")
+    for option, cost in (("--cost-miss", args.cost_miss),
+                         ("--cost-false-alarm", args.cost_false_alarm)):
+        if cost is not None and not (_finite(cost) and cost > 0):
+            _refuse(option, cost, "a cost is a positive, finite number", option + " 100")
+    costs = (args.cost_miss, args.cost_false_alarm)
+    if (None in costs) != (costs == (None, None)):
+        raise OptionError("give both --cost-miss and --cost-false-alarm (e.g. 100 and 1), or "
+                          "neither")
+    if costs != (None, None) and not args.anomalous:
+        raise OptionError("--cost-miss and --cost-false-alarm need labelled faulty recordings "
+                          "to weigh misses: pass them with --anomalous REC...")
+    if args.anomalous and costs == (None, None):
+        raise OptionError("--anomalous recordings are used to weigh costs: give --cost-miss "
+                          "and --cost-false-alarm too (e.g. 100 and 1), or leave --anomalous out")
+    if args.pca is not None and args.pca < 1:
+        _refuse("--pca", args.pca, "keep at least 1 component", "--pca 8")
+    outputs.check_file(args.output, "-o", _inputs(args.recordings, args.anomalous))
+
+
+def check_score(args):
+    check_rate(args.rate)
+    check_channels(args.channels)
+    if args.csv and args.csv != "-":
+        outputs.check_file(args.csv, "--csv", _inputs(args.model, args.recordings))
+
+
+def check_evaluate(args):
+    check_rate(args.rate)
+    check_channels(args.channels)
+    if not (_finite(args.onset) and args.onset >= 0):
+        _refuse("--onset", args.onset, "the fault's start is a time in seconds from the start "
+                "of each anomalous recording, 0 or more", "--onset 0")
+    if args.onset and not args.anomalous:
+        raise OptionError("--onset %g applies to anomalous recordings: pass them with "
+                          "--anomalous REC..., or leave --onset out" % args.onset)
+    if args.report:
+        outputs.check_folder(args.report, "--report",
+                             _inputs(args.model, args.normal, args.anomalous))
+
+
+def check_onset(onset, faulty):
+    """After loading: the onset lies inside every anomalous recording."""
+    for rec in faulty:
+        if onset >= rec.seconds:
+            _refuse("--onset", "%g" % onset, "%s lasts %.3f s, so the fault would start after "
+                    "its end" % (rec.name, rec.seconds), "--onset %g" % (0.5 * rec.seconds))
+
+
+def parse_heap(text):
+    """MicroPython's -X heapsize: bytes, or a number with K or M; None if malformed."""
+    match = re.fullmatch(r"\s*(\d+)\s*([kKmM]?)\s*", str(text))
+    if not match:
+        return None
+    return int(match.group(1)) * {"": 1, "k": 1024, "m": 1024 * 1024}[match.group(2).lower()]
+
+
+def check_emulate(args):
+    size = parse_heap(args.heap)
+    if size is None or not HEAP_MIN <= size <= HEAP_MAX:
+        _refuse("--heap", args.heap, "a heap is bytes or a number with K or M, between 16K and "
+                "64M", "--heap 128K")
+    outputs.check_folder(args.fs, "--fs", _inputs(args.replay))
+    if args.replay:
+        if Path(args.replay).suffix.lower() != ".wav":
+            raise OptionError("--replay %s: the board replays WAV files (PCM int16 or float32); "
+                              "convert the recording to WAV first" % args.replay)
+        if not Path(args.replay).is_file():
+            raise OptionError("--replay %s: no such file" % args.replay)
+
+
+def check_monitor(args):
+    if args.windows is not None and args.windows < 1:
+        _refuse("--windows", args.windows, "watch at least 1 window", "--windows 100")
+    if args.retries < 0:
+        _refuse("--retries", args.retries, "0 or more reconnection attempts", "--retries 3")
+    timeout = getattr(args, "timeout", None)
+    if timeout is not None and not (_finite(timeout) and timeout > 0):
+        _refuse("--timeout", timeout, "seconds to wait for the board's next line",
+                "--timeout 30")
+    if args.csv:
+        outputs.check_file(args.csv, "--csv")
+
+
+def check_record(args):
+    if not (_finite(args.seconds) and 0 < args.seconds <= MAX_SECONDS):
+        _refuse("--seconds", args.seconds, "record for more than 0 and at most %g seconds"
+                % MAX_SECONDS, "--seconds 10")
+    outputs.check_file(args.output, "-o")
+    if Path(args.output).suffix.lower() != ".wav":
+        _refuse("-o", args.output, "record writes a WAV file", "-o %s"
+                % Path(args.output).with_suffix(".wav").name)
+
+
+def check_demo(args):
+    outputs.check_folder(args.out, "--out")
+    if args.windows is not None and args.windows < 1:
+        _refuse("--windows", args.windows, "watch at least 1 window", "--windows 200")
+
+
+def check_deploy(args):
+    pass  # the model is read and checked against the board before anything is sent
+
+
+CHECKS = {"fit": check_fit, "score": check_score, "evaluate": check_evaluate,
+          "emulate": check_emulate, "monitor": check_monitor, "record": check_record,
+          "demo": check_demo, "deploy": check_deploy}
+
+
+def check(args):
+    """Run the checker of ``args.command``, if it has one."""
+    checker = CHECKS.get(getattr(args, "command", None))
+    if checker is not None:
+        checker(args)
