@@ -25,7 +25,7 @@ VERSION_PCA = 2  # written when there is one (p > 0)
 VERSIONS = (VERSION, VERSION_PCA)
 HEADER = struct.Struct("<4sHHIfHHIBBBBHBBfffII12x")
 assert HEADER.size == 64
-ESTIMATORS = ("ledoitwolf", "mcd", "empirical")
+ESTIMATORS = ("ledoitwolf", "mcd", "empirical", "oas")
 MAX_N = 4096
 MAX_ALARM_N = 32
 
