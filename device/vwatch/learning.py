@@ -20,8 +20,12 @@ Phases, each a number of windows worked out from ``seconds``:
 The model is written to ``model + '.tmp'``, checked, and renamed over ``model``: an
 interrupted run (Ctrl-C, reset, power cut) leaves the previous model in place.
 Lines go through ``out``: docs/protocol.md, "Learning".
-Costs: what the detector needs (the model's arrays are the accumulators) plus 2d(d+1) + 12d
-bytes for compensated sums during phase 1 (d = 96: 19 KB), and this module's code.
+Costs: what the detector needs (the model's arrays are the accumulators), 12d bytes, this
+module's and covfit's code (about 12 KB on the 64-bit unix port), and during phase 1, if the
+heap still has room after the detector's buffers, 2d(d+1) bytes that compensate the
+co-moments' rounding (d = 96: 18.6 KB; without them, as for the seed configuration in a
+128 KB heap, the shift alone keeps the covariance within about 1e-5 of float64 for
+10^4 windows: tests/test_learn.py).
 """
 
 import gc
@@ -46,6 +50,15 @@ DEFAULT_FALSE_ALARMS_PER_HOUR = 0.01  # as vibrawatch.thresholds
 
 class _Stop(Exception):
     pass
+
+
+class _Config:
+    """The template's fields and arrays, then the learned model's (as vwatch.runtime.Config)."""
+
+    def __repr__(self):
+        return "<Model %s: N=%d hop=%d fs=%g C=%d B=%d stats=%d d=%d thr=%g>" % (
+            self.model_id, self.window, self.hop, self.rate, self.channels, self.bands,
+            self.stats, self.d, self.threshold)
 
 
 def _split(total, gap):
@@ -203,17 +216,16 @@ def write(m, path):
 
 
 def learn(seconds, model="/model.vwm", sensor=None, backend=None, out=print, template=None,
-          speed=1.0, start=True, false_alarms_per_hour=None):
+          speed=1.0, start=True, false_alarms_per_hour=None, compensate=True):
     """Learn ``seconds`` of normal operation; write ``model``; then run the detector on it
     (start=False: return instead). Returns the learned model, or None when learning was
     refused or interrupted (``model`` is then unchanged)."""
     from . import backend_class, covfit
     from . import start as st
     from .ring import Ring
-    from .runtime import Config, default_sensor
 
     gc.collect()
-    m = st._load(template or model, Config)
+    m = st._load(template or model, _Config)
     st.unload("model")
     if m.p:
         raise ValueError("template %s has a PCA reduction: on-board learning writes the full "
@@ -222,10 +234,12 @@ def learn(seconds, model="/model.vwm", sensor=None, backend=None, out=print, tem
     budget = false_alarms_per_hour
     if budget is None:
         budget = m.threshold if m.n_train == 0 else DEFAULT_FALSE_ALARMS_PER_HOUR
+    n0, n1, gap, n2 = plan(seconds, m)
     own = sensor is None
     if own:
+        from .runtime import default_sensor
+
         sensor = default_sensor(speed)
-    n0, n1, gap, n2 = plan(seconds, m)
     st.check_sensor(sensor, m)
     cls = backend_class(backend)
     gc.collect()
@@ -235,12 +249,15 @@ def learn(seconds, model="/model.vwm", sensor=None, backend=None, out=print, tem
     st = None
     win = _Windows(ring, sensor, fe)
     gc.collect()
+    # After what the detector needs: the co-moments' compensation only if it still fits.
+    acc = covfit.Moments(m.mu, m.lp, m.d, compensate)
+    gc.collect()
     out("vw1 learn start backend=%s template=%s seconds=%g rate=%g ch=%d win=%d hop=%d "
-        "feat=%d windows=%d+%d+%d+%d fa_per_hour=%g heap_free=%d heap_used=%d"
+        "feat=%d windows=%d+%d+%d+%d fa_per_hour=%g compensated=%d heap_free=%d heap_used=%d"
         % (fe.name, template or model, seconds, sensor.rate, m.channels, m.window, m.hop, m.d,
-           n0, n1, gap, n2, budget, gc.mem_free(), gc.mem_alloc()))
+           n0, n1, gap, n2, budget, acc.compensated, gc.mem_free(), gc.mem_alloc()))
     try:
-        learned = _phases(m, win, fe, covfit, (n0, n1, gap, n2), budget, model, out)
+        learned = _phases(m, win, fe, covfit, acc, (n0, n1, gap, n2), budget, model, out)
     except _Stop:
         out("vw1 learn refused: the sensor ended after %d skipped windows before %g s of "
             "windows; %s is unchanged" % (win.skipped, seconds, model))
@@ -253,7 +270,7 @@ def learn(seconds, model="/model.vwm", sensor=None, backend=None, out=print, tem
         if own:
             sensor.close()
         raise
-    win = ring = fe = None
+    win = ring = fe = acc = None
     gc.collect()
     if learned is None or not start:
         if own:
@@ -267,18 +284,16 @@ def learn(seconds, model="/model.vwm", sensor=None, backend=None, out=print, tem
     return learned
 
 
-def _phases(m, win, fe, covfit, counts, budget, path, out):
+def _phases(m, win, fe, covfit, acc, counts, budget, path, out):
     n0, n1, gap, n2 = counts
     d = m.d
     eps = _epsilon(win, fe, m, n0)
     out("vw1 learn eps=%.7g windows=%d" % (eps, n0))
-    acc = covfit.Moments(m.mu, m.lp, d)
     pr = _Progress(out, 1, n1)
     for i in range(n1):
         acc.add(win.next())
         pr.step(i + 1, win)
-    acc.finish()
-    acc = None
+    acc.finish()  # frees the compensation arrays
     gc.collect()
     shrink, scale = covfit.oas(m.lp, d, n1)
     covfit.precision_factor(m.lp, d)

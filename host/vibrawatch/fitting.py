@@ -30,12 +30,12 @@ def _covariance(name):
 
     if name == "mcd":
         return covariance.MinCovDet(random_state=0)
-    return {"ledoitwolf": covariance.LedoitWolf, "empirical": covariance.EmpiricalCovariance}[
-        name]()
+    return {"ledoitwolf": covariance.LedoitWolf, "empirical": covariance.EmpiricalCovariance,
+            "oas": covariance.OAS}[name]()
 
 
 ESTIMATORS = {name: (lambda name=name: _covariance(name)) for name in
-              ("ledoitwolf", "mcd", "empirical")}
+              ("ledoitwolf", "mcd", "empirical", "oas")}
 _NAN_MESSAGE = "%s holds NaN or infinite samples: clean the recording first"
 EPS_SAMPLE_WINDOWS = 4096  # windows looked at to set epsilon; more changes nothing but time
 MAX_AUTO_BANDS = 16  # bands per channel when --bands is not given and data are plentiful
@@ -67,6 +67,7 @@ class FitSettings:
     cost_miss: float | None = None  # both costs given: threshold and k-of-n minimise expected cost
     cost_false_alarm: float | None = None
     pca: int | None = None  # K > 0: keep K principal components (model format v2, pca.py)
+    epsilon: float | None = None  # None: the rule of docs/features.md on the normal data
 
 
 @dataclass
@@ -194,8 +195,13 @@ def fit(recordings, settings, progress=None, anomalous=()):
     edges = F.default_band_edges(settings.window, bands, settings.layout)
     probe = F.FeatureConfig(settings.window, settings.hop, rate, channels, edges, 1.0,
                             settings.stats)
+    eps = settings.epsilon
+    if eps is not None and not (eps > 0 and math.isfinite(eps)):
+        raise FitError("--epsilon %r must be a positive number, e.g. the eps a board "
+                       "learned with" % eps)
     cfg = F.FeatureConfig(settings.window, settings.hop, rate, channels, edges,
-                          _epsilon(recordings, probe), settings.stats)
+                          float(np.float32(eps)) if eps else _epsilon(recordings, probe),
+                          settings.stats)
 
     train, held = [], []
     for rec in recordings:
