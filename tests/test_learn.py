@@ -90,19 +90,25 @@ COVFIT = """
 from array import array
 from vwatch import covfit
 d = %(d)d
-rows = %(rows)r
+n = %(n)d
+src = open(%(rows)r, 'rb')
+f = array('f', range(d))
 mu = array('f', range(d))
 lp = array('f', range(d * (d + 1) // 2))
 acc = covfit.Moments(mu, lp, d)
+mu2 = array('f', range(d))
+lp2 = array('f', range(d * (d + 1) // 2))
+shifted = covfit.Moments(mu2, lp2, d, False)
 naive = array('f', range(d * (d + 1) // 2))
 for i in range(len(naive)):
     naive[i] = 0.0
 s1 = array('f', range(d))
 for i in range(d):
     s1[i] = 0.0
-for r in rows:
-    f = array('f', r)
+for _ in range(n):
+    src.readinto(f)
     acc.add(f)
+    shifted.add(f)
     p = 0
     for j in range(d):
         s1[j] += f[j]
@@ -110,7 +116,9 @@ for r in rows:
             naive[p] += f[i] * f[j]
             p += 1
 acc.finish()
-n = len(rows)
+shifted.finish()
+print('COMP', int(acc.compensated), int(shifted.compensated))
+print('SHIFTED', ' '.join('%%.9g' %% v for v in lp2))
 p = 0
 for j in range(d):
     for i in range(j, d):
@@ -140,11 +148,11 @@ def parse_rows(out):
     return got
 
 
-def test_moments_oas_and_factor_match_float64_and_sklearn(micropython, device_mpy):
+def test_moments_oas_and_factor_match_float64_and_sklearn(micropython, device_mpy, tmp_path):
     from sklearn.covariance import OAS
 
     rng = np.random.default_rng(3)
-    d, n = 12, 400
+    d, n = 12, 20000
     # log-band-like features: offsets far larger than the spread, correlated
     mix = rng.standard_normal((d, d)) * 0.2
     x = (-9.0 + rng.standard_normal((n, d)) @ mix + 0.05 * rng.standard_normal((n, d)))
@@ -153,12 +161,17 @@ def test_moments_oas_and_factor_match_float64_and_sklearn(micropython, device_mp
     est = OAS().fit(ref)
     emp = np.cov(ref.T, bias=True)
     for name, interp in interpreters(micropython):
-        got = parse_rows(board(interp, device_mpy, COVFIT % dict(d=d, rows=x.tolist()),
-                               heap="4M"))  # the rows as a literal: not a memory test
+        rows = tmp_path / "rows.f32"
+        rows.write_bytes(x.astype("<f4").tobytes())
+        got = parse_rows(board(interp, device_mpy, COVFIT % dict(d=d, n=n, rows=str(rows))))
         err = np.abs(got["COV"] - packed(emp)).max() / np.abs(emp).max()
         naive = np.abs(got["NAIVE"] - packed(emp)).max() / np.abs(emp).max()
-        print("%s: covariance error, shifted and compensated %.2g, naive float32 sums %.2g "
-              "(relative to the largest entry)" % (name, err, naive))
+        shifted = np.abs(got["SHIFTED"] - packed(emp)).max() / np.abs(emp).max()
+        print("%s: covariance error against float64, relative to its largest entry, of %d "
+              "windows: shifted and compensated %.2g, shifted %.2g, naive float32 sums %.2g"
+              % (name, n, err, shifted, naive))
+        assert list(got["COMP"]) == [1, 0]
+        assert shifted < MATRIX_TOL
         assert np.abs(got["MU"] - ref.mean(axis=0)).max() < MEAN_TOL
         assert err < MATRIX_TOL
         assert err < naive  # the naive sums are what the shift and compensation avoid
@@ -190,11 +203,16 @@ def host_fit_of_the_same_windows(folder, wav, board_model, seconds):
     return modelfile.read(out), part
 
 
-@pytest.mark.parametrize("backend", ["pure", "q15"])
+@pytest.mark.parametrize("backend", ["pure", "q15", "ulab"])
 def test_board_learned_model_matches_the_host_oas_fit(micropython, device_mpy, small,
                                                      tmp_path, backend):
     folder, wav, tpl = small
-    for name, interp in interpreters(micropython):
+    runs = interpreters(micropython)
+    if backend == "ulab":
+        runs = runs[1:]
+        if not runs:
+            pytest.skip("$VWATCH_ULAB_MICROPYTHON is not set: no MicroPython with ulab")
+    for name, interp in runs:
         out = tmp_path / ("%s.vwm" % name)
         text = learn(interp, device_mpy, wav, tpl, out, backend)
         assert "vw1 learn saved model=" in text, text
