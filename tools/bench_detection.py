@@ -19,6 +19,10 @@ decreasing amplitude, scored by the default model (a zoom block at 20 kHz) and b
 --zoom off; the table gives the recall per amplitude and where it falls below 99 %.
 
     python tools/bench_detection.py [--data ../shared/data] [--no-throughput] [--no-hour]
+                                    [--no-board | --only-board]
+
+The rows "learned on the board" run vwatch.learn itself (device/vwatch, from source) on
+MicroPython's unix port: see bench_board_learned.
 """
 
 import argparse
@@ -278,6 +282,95 @@ def bench_simulated(title, normal_paths, shaft_hz):
         print("%s: recall falls below 99%% at %s" % (
             name, "%.4g g (%.3g x RMS)" % (a, a / rms) if a is not None else
             "none of these amplitudes"))
+def _board_interpreter():
+    """(MicroPython executable, backend): the first of $VWATCH_ULAB_MICROPYTHON with the ulab
+    backend, else the stock unix port (the venv's `micropython`) with the pure backend."""
+    import shutil
+
+    ulab = [p for p in os.environ.get("VWATCH_ULAB_MICROPYTHON", "").split(os.pathsep) if p]
+    if ulab:
+        return ulab[0], "ulab"
+    here = Path(sys.executable).parent / "micropython"
+    return (str(here) if here.exists() else shutil.which("micropython")), "pure"
+
+
+def learn_on_unix_port(fit_recs, settings_model, folder):
+    """vwatch.learn, run by MicroPython's unix port on the fit part played as one stream:
+    every recording's first 75 %, then every recording's last 25 %, so that the board's
+    phase 2 (its held-out windows) sees every condition, as the host's held-out slices do.
+    Returns (model or None, the board's lines, interpreter, backend)."""
+    import scipy.io.wavfile
+
+    from vibrawatch import modelfile
+
+    exe, backend = _board_interpreter()
+    first = [np.asarray(r.samples[: int(r.frames * 0.75)], np.float64) * r.scale
+             for r in fit_recs]
+    last = [np.asarray(r.samples[int(r.frames * 0.75) :], np.float64) * r.scale
+            for r in fit_recs]
+    stream = np.concatenate(first + last).astype(np.float32)
+    wav = Path(folder) / "stream.wav"
+    scipy.io.wavfile.write(wav, int(round(fit_recs[0].rate)), stream)
+    tpl = Path(folder) / "template.vwm"
+    settings_model.write(tpl)  # its settings; a model, so the budget is the host default
+    out = Path(folder) / "learned.vwm"
+    seconds = len(stream) / fit_recs[0].rate
+    code = ("import vwatch\nfrom vwatch.replay import Replay\n"
+            "vwatch.learn(%r, model=%r, sensor=Replay(%r, speed=0), backend=%r, template=%r, "
+            "start=False)" % (seconds, str(out), str(wav), backend, str(tpl)))
+    env = dict(os.environ, MICROPYPATH=str(ROOT / "device"))
+    proc = subprocess.run([exe, "-X", "heapsize=4M", "-c", code], capture_output=True,
+                          text=True, env=env)
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    model = modelfile.read(out) if out.exists() else None
+    return model, lines, exe, backend
+
+
+def bench_board_learned(title, normal_paths, faulty_paths, first_files):
+    """The row 'vibrawatch (learned on the board)': the host defaults' settings as template,
+    learned by the board's own code on the same fit part, scored on the same held-out normal
+    and faulty data against the same bar."""
+    normals = [recordings.load(p) for p in normal_paths]
+    faults = [recordings.load(p) for p in faulty_paths]
+    if first_files:
+        fit_recs, held_recs = normals[:first_files], normals[first_files:]
+    else:
+        fit_recs = [cut(r, 0, FIT_PART) for r in normals]
+        held_recs = [cut(r, FIT_PART, 1.0) for r in normals]
+    host, _ = fitting.fit(fit_recs, fitting.FitSettings())
+    print("\n### %s: learned on the board" % title)
+    with tempfile.TemporaryDirectory() as tmp:
+        model, lines, exe, backend = learn_on_unix_port(fit_recs, host, tmp)
+    print("vwatch.learn on %s (backend %s), the host defaults' settings (%d bands x %d "
+          "channels) as template" % (Path(exe).name, backend, host.bands, host.channels))
+    for line in lines:
+        if line.startswith(("vw1 learn fit", "vw1 learn threshold", "vw1 learn refused",
+                            "ValueError", "vw1 learn error")):
+            print("  " + line)
+    if model is None:
+        print("no board-learned model: see the board's line above")
+        return
+    cfg = F.FeatureConfig.from_model(model)
+    held = [model.mahalanobis(F.extract(r.samples, cfg, r.scale)) for r in held_recs]
+    faulty = [model.mahalanobis(F.extract(r.samples, cfg, r.scale)) for r in faults]
+    heads = ["method"] + ["AUC %s" % short(p) for p in faulty_paths] + \
+        ["recall %s" % short(p) for p in faulty_paths] + ["normal above", "alarms"]
+    print("| " + " | ".join(heads) + " |")
+    print("|" + "---|" * len(heads))
+    h_all = np.concatenate(held)
+    thr = model.threshold
+    above = np.mean(h_all > thr)
+    n_alarms = alarms([h > thr for h in held], model.alarm_k, model.alarm_n)
+    print("| " + " | ".join(["vibrawatch (learned on the board)"]
+                            + ["%.4f" % auc(h_all, f) for f in faulty]
+                            + ["%.1f%%" % (100 * np.mean(f > thr)) for f in faulty]
+                            + ["%.1f%%" % (100 * above), str(n_alarms)]) + " |")
+    ok_recall = all(np.mean(f > thr) >= BAR_RECALL for f in faulty)
+    print("bar for the defaults: recall >= 99%% on every fault: %s; held-out normal above <= 1%%: "
+          "%s; no alarm on held-out normal: %s (threshold %.4g; host defaults %.4g)" % (
+              ("yes" if ok_recall else "NO") if faulty_paths else "n/a (no faulty data)",
+              "yes" if above <= BAR_NORMAL else "NO", "yes" if n_alarms == 0 else "NO",
+              thr, host.threshold))
 
 
 def throughput(seconds=60.0):
@@ -368,13 +461,22 @@ def main():
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--no-throughput", action="store_true")
     parser.add_argument("--no-hour", action="store_true", help="skip the one-hour fit")
+    parser.add_argument("--no-board", action="store_true",
+                        help="skip the models learned on the board (vwatch.learn)")
+    parser.add_argument("--only-board", action="store_true",
+                        help="only the models learned on the board")
     args = parser.parse_args()
     data = Path(args.data)
     sets = datasets(data)
     if not sets:
         print("no data sets under %s" % data)
     for title, normal, faulty, first_files in sets:
-        bench_dataset(title, normal, faulty, first_files)
+        if not args.only_board:
+            bench_dataset(title, normal, faulty, first_files)
+        if not args.no_board:
+            bench_board_learned(title, normal, faulty, first_files)
+    if args.only_board:
+        return
     adi = data / "adi-cbm-motor"
     if adi.is_dir():
         normal, _ = labelled(adi, lambda r: r["label"] == "normal")

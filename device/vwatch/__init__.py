@@ -131,3 +131,11 @@ def record(seconds, sensor=None, burst=64):
     from . import recorder
 
     return recorder.record(seconds, sensor, burst)
+
+
+def learn(seconds, model="/model.vwm", sensor=None, backend=None, out=print, **options):
+    """Learn normal operation for ``seconds`` on this board, write ``model``, then run the
+    detector on it (see vwatch.learning: template=, speed=, start=, false_alarms_per_hour=)."""
+    from . import learning
+
+    return learning.learn(seconds, model, sensor, backend, out, **options)

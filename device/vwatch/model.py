@@ -107,7 +107,7 @@ def _check_header(path, hdr, size):
     zoom_r, zoom_b, _, k, _, m = _tail(hdr)
     if not (16 <= window <= _MAX_N and window & (window - 1) == 0):
         _refuse(path, "window %d is not a power of two in 16..%d" % (window, _MAX_N))
-    if not 1 <= channels <= 8 or bands < 1 or stats > 7 or hop < 1 or est > 2:
+    if not 1 <= channels <= 8 or bands < 1 or stats > 7 or hop < 1 or est > 3:
         _refuse(path, "configuration out of range (channels %d, bands %d, stats %d, hop %d)"
                 % (channels, bands, stats, hop))
     if not 1 <= alarm_k <= alarm_n <= _MAX_ALARM_N:

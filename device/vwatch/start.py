@@ -54,7 +54,7 @@ def unload(name):
     sys.modules.pop("vwatch." + name, None)
     try:
         delattr(vwatch, name)
-    except AttributeError:
+    except (AttributeError, KeyError):  # MicroPython: KeyError for a missing attribute
         pass
 
 

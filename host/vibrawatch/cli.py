@@ -102,7 +102,7 @@ def cmd_fit(args):
         false_alarms_per_hour=args.false_alarms_per_hour,
         threshold_method=args.threshold_method, cost_miss=args.cost_miss,
         cost_false_alarm=args.cost_false_alarm, pca=args.pca, zoom=args.zoom,
-        zoom_window=args.zoom_window, zoom_bands=args.zoom_bands)
+        zoom_window=args.zoom_window, zoom_bands=args.zoom_bands, epsilon=args.epsilon)
     F.check_window(settings.window)
     faulty = _load_all(args.anomalous, args.rate, args.channels)
     total = sum(max(0, (r.frames - settings.window) // settings.hop + 1) for r in recs)
@@ -258,7 +258,9 @@ def cmd_info(args):
          % model.array_bytes),
         ("epsilon", "%.6g" % model.epsilon),
         ("estimator", "%s, %d training windows" % (model.estimator, model.n_train)),
-        ("threshold", "%.6g (clears below %.6g)" % (model.threshold, model.clear_threshold)),
+        ("threshold", "%.6g (clears below %.6g)" % (model.threshold, model.clear_threshold)
+         if model.n_train else "none: a template for learning on the board (budget %g false "
+         "alarms per hour)" % model.threshold),
         ("alarm rule", "%d of the last %d windows above the threshold" % (
             model.alarm_k, model.alarm_n)),
     ]
@@ -399,6 +401,99 @@ def _leave_detector_running(board, was_running):
     else:
         print("WARNING: the board's detector is NOT running: %s; reset the board or deploy "
               "again" % line, file=sys.stderr)
+def _template_settings(args):
+    return fitting.FitSettings(
+        window=args.window, hop=args.hop or args.window // 2, bands=args.bands,
+        layout=args.layout, stats=args.stats, estimator="oas", alarm_k=args.alarm_k,
+        alarm_n=args.alarm_n, false_alarms_per_hour=args.false_alarms_per_hour)
+
+
+def cmd_template(args):
+    from .learn import template
+
+    model = template(_template_settings(args), args.rate, args.channels)
+    model.write(args.output)
+    print("wrote template %s: N=%d hop=%d, %d channels at %g Hz, %d bands, %d features, "
+          "alarm %d of %d, budget %g false alarms per hour (%d bytes)"
+          % (args.output, model.window, model.hop, model.channels, model.sample_rate,
+             model.bands, model.n_features, model.alarm_k, model.alarm_n, model.threshold,
+             Path(args.output).stat().st_size))
+
+
+def cmd_learn(args):
+    from .board import Board
+    from .learn import board_sensor, learn_on_board, template
+
+    with Board(args.port) as board:
+        if args.template:
+            tpl = modelfile.read(args.template)
+        else:
+            rate, channels = args.rate, args.channels
+            if rate is None or channels is None:
+                rate_b, channels_b = board_sensor(board)
+                rate, channels = rate or rate_b, channels or channels_b
+            tpl = template(_template_settings(args), rate, channels)
+        model = learn_on_board(board, args.seconds, tpl, backend=args.backend,
+                               idle_timeout=args.idle_timeout)
+        model.write(args.output)
+        print("wrote %s (%d bytes, model id %s, learned on the board from %d windows)"
+              % (args.output, Path(args.output).stat().st_size, model.model_id, model.n_train))
+        if not args.no_start:
+            lines = board.soft_reset(wait_for="vw1 ", timeout=30)
+            print("board: %s" % lines[-1])
+
+
+def _learning_parsers(sub):
+    p = sub.add_parser("template", help="write a template: settings for learning on the board",
+                       description="Write a model file with fit's feature settings and nothing "
+                       "learned, for `vibrawatch learn --template` or vwatch.learn(template=) "
+                       "(docs/model-format.md, 'Templates').", formatter_class=HelpFormatter)
+    p.add_argument("-o", "--output", required=True, metavar="TEMPLATE.vwm")
+    _template_options(p, required=True)
+    p.set_defaults(handler=cmd_template)
+
+    p = sub.add_parser("learn", help="learn normal operation on the board itself",
+                       description="Run vwatch.learn on a board for --seconds of normal "
+                       "operation (settings from --template, or from the options below), show "
+                       "its progress, copy the learned model back to -o, and restart the board "
+                       "on it. A refused or interrupted run leaves the board's model as it was.",
+                       formatter_class=HelpFormatter)
+    p.add_argument("--port", required=True, help="the board's serial port")
+    p.add_argument("--seconds", type=float, required=True,
+                   help="seconds of normal operation to learn from")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.vwm",
+                   help="where the learned model is copied")
+    p.add_argument("--template", metavar="TEMPLATE.vwm",
+                   help="settings from this template or model (else the options below)")
+    p.add_argument("--backend", choices=("ulab", "pure", "q15"), default=None,
+                   help="feature backend on the board (default: the board's choice)")
+    p.add_argument("--no-start", action="store_true",
+                   help="do not soft-reset the board into the detector afterwards")
+    p.add_argument("--idle-timeout", type=float, default=60.0, metavar="S",
+                   help="give up when the board prints nothing for this long")
+    _template_options(p, required=False)
+    p.set_defaults(handler=cmd_learn)
+
+
+def _template_options(p, required):
+    p.add_argument("--rate", type=float, required=required, default=None, metavar="HZ",
+                   help="the sensor's sample rate" + ("" if required else
+                                                     " (default: the board's sensor's)"))
+    p.add_argument("--channels", type=int, required=required, default=None,
+                   help="the sensor's channel count" + ("" if required else
+                                                       " (default: the board's sensor's)"))
+    p.add_argument("--window", type=int, default=1024, help="samples per window (N)")
+    p.add_argument("--hop", type=int, default=None, help="samples between windows "
+                   "(default: window/2)")
+    p.add_argument("--bands", type=int, default=None, help="bands per channel (default 16)")
+    p.add_argument("--layout", choices=("log", "linear"), default="log", help="band widths")
+    p.add_argument("--stats", type=_stats, default=0, metavar="LIST",
+                   help="time statistics: none, rms, kurtosis, crest or all")
+    p.add_argument("--alarm-k", type=int, default=3, help="alarm when K of the last N windows")
+    p.add_argument("--alarm-n", type=int, default=5, help="... of the last N are above")
+    p.add_argument("--false-alarms-per-hour", type=float, default=None, metavar="X",
+                   help="false-alarm budget the board calibrates for (default %g)"
+                   % thresholds.DEFAULT_FALSE_ALARMS_PER_HOUR)
 
 
 def build_parser():
@@ -473,7 +568,12 @@ def build_parser():
                    "v2 (default: no reduction)")
     p.add_argument("--rate", type=float, default=None, metavar="HZ",
                    help="sample rate for files without one (NPY/NPZ, CSV without time)")
+    p.add_argument("--epsilon", type=float, default=None, metavar="E",
+                   help="use this epsilon instead of the rule of docs/features.md (e.g. the "
+                   "one a board learned with, to compare the two fits)")
     p.set_defaults(handler=cmd_fit)
+
+    _learning_parsers(sub)
 
     p = sub.add_parser("evaluate", help="measure a model on labelled normal and faulty data",
                        description="Score labelled recordings, run the model's alarm rule over "

@@ -31,12 +31,12 @@ def _covariance(name):
 
     if name == "mcd":
         return covariance.MinCovDet(random_state=0)
-    return {"ledoitwolf": covariance.LedoitWolf, "empirical": covariance.EmpiricalCovariance}[
-        name]()
+    return {"ledoitwolf": covariance.LedoitWolf, "empirical": covariance.EmpiricalCovariance,
+            "oas": covariance.OAS}[name]()
 
 
 ESTIMATORS = {name: (lambda name=name: _covariance(name)) for name in
-              ("ledoitwolf", "mcd", "empirical")}
+              ("ledoitwolf", "mcd", "empirical", "oas")}
 _NAN_MESSAGE = "%s holds NaN or infinite samples: clean the recording first"
 EPS_SAMPLE_WINDOWS = 4096  # windows looked at to set epsilon; more changes nothing but time
 MAX_AUTO_BANDS = 16  # bands per channel when --bands is not given and data are plentiful
@@ -71,6 +71,7 @@ class FitSettings:
     zoom: str | int = "auto"  # zoom block: 'auto' (zoomrule), 'off', or a decimation factor R
     zoom_window: int | None = None  # N_z (None: zoomrule.ZOOM_WINDOW)
     zoom_bands: int | None = None  # B_z (None: a third of the bands, zoomrule.split_bands)
+    epsilon: float | None = None  # None: the rule of docs/features.md on the normal data
 
 
 @dataclass
@@ -238,9 +239,13 @@ def fit(recordings, settings, progress=None, anomalous=()):
             zoom_bands, zoom_edges[0] * hz, zoom_edges[-1] * hz)
     probe = F.FeatureConfig(settings.window, settings.hop, rate, channels, edges, 1.0,
                             settings.stats)
+    eps = settings.epsilon
+    if eps is not None and not (eps > 0 and math.isfinite(eps)):
+        raise FitError("--epsilon %r must be a positive number, e.g. the eps a board "
+                       "learned with" % eps)
     cfg = F.FeatureConfig(settings.window, settings.hop, rate, channels, edges,
-                          _epsilon(recordings, probe), settings.stats, zoom, zoom_window,
-                          zoom_edges)
+                          float(np.float32(eps)) if eps else _epsilon(recordings, probe),
+                          settings.stats, zoom, zoom_window, zoom_edges)
 
     train, held = [], []
     for rec in recordings:

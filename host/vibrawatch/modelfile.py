@@ -28,7 +28,7 @@ VERSIONS = (1, 2, 3)
 # The v1 fields, then (v3) zoom R, B_z, N_z, components K, flags, channel map M, reserved.
 HEADER = struct.Struct("<4sHHIfHHIBBBBHBBfffIIBBHBBB5s")
 assert HEADER.size == 64
-ESTIMATORS = ("ledoitwolf", "mcd", "empirical")
+ESTIMATORS = ("ledoitwolf", "mcd", "empirical", "oas")
 MAX_N = 4096
 MAX_ALARM_N = 32
 MAX_MODES = 4  # K: Gaussian components a board scores

@@ -1,0 +1,340 @@
+"""Learn normal operation on the board itself, then run the detector on what was learned.
+
+    import vwatch
+    vwatch.learn(600)                                   # 10 min of normal running -> /model.vwm
+    vwatch.learn(600, template="/template.vwm")         # settings from a template
+    vwatch.learn(60, sensor=Replay("/rec.wav", speed=0), start=False)
+
+The feature settings (window, hop, bands, statistics, alarm rule) come from a template: a
+model file (the current /model.vwm by default, or one `vibrawatch template` wrote). In a
+template (0 training windows) the threshold field holds the false-alarm budget per hour.
+Phases, each a number of windows worked out from ``seconds``:
+0. epsilon: 16 windows give the median total band power; epsilon is 1e-6 of it (the rule of
+   docs/features.md, on the first windows instead of a sample of all of them);
+1. 75 % of the rest: mean and co-moments, accumulated in the model's own arrays
+   (vwatch.covfit), then Oracle Approximating Shrinkage and the precision's Cholesky factor;
+2. after skipping the windows that overlap phase 1, the rest is scored with that model: the
+   count, the largest 64 scores and the mean log score set the threshold out of sample
+   (covfit.threshold) and check that phase 2 fits the model (a fault or a change of
+   operation while learning: refused, nothing written).
+The model is written to ``model + '.tmp'``, checked, and renamed over ``model``: an
+interrupted run (Ctrl-C, reset, power cut) leaves the previous model in place.
+Lines go through ``out``: docs/protocol.md, "Learning".
+Costs: what the detector needs (the model's arrays are the accumulators), 12d bytes, this
+module's and covfit's code (about 12 KB on the 64-bit unix port), and during phase 1, if the
+heap still has room after the detector's buffers, 2d(d+1) bytes that compensate the
+co-moments' rounding (d = 96: 18.6 KB; without them, as for the seed configuration in a
+128 KB heap, the shift alone keeps the covariance within about 1e-5 of float64 for
+10^4 windows: tests/test_learn.py).
+"""
+
+import gc
+import math
+import os
+import struct
+import time
+from array import array
+
+from micropython import const
+
+_EPS_WINDOWS = const(16)
+_TOP = const(64)
+_TRAIN_SHARE = 0.75  # as fit's default --holdout 0.25
+_EPS0 = 1e-30  # epsilon while measuring the band power (float32 keeps it)
+_PLAUSIBLE = 4.0  # phase 2's geometric mean score may be this many times the in-sample mean
+_OAS = const(3)  # the estimator byte (docs/model-format.md)
+_FIELDS = "<4sHHIfHHIBBBBHBBfffII"
+_REPORT_MS = const(5000)
+DEFAULT_FALSE_ALARMS_PER_HOUR = 0.01  # as vibrawatch.thresholds
+
+
+class _Stop(Exception):
+    pass
+
+
+class _Config:
+    """The template's fields and arrays, then the learned model's (as vwatch.runtime.Config)."""
+
+    def __repr__(self):
+        return "<Model %s: N=%d hop=%d fs=%g C=%d B=%d stats=%d d=%d thr=%g>" % (
+            self.model_id, self.window, self.hop, self.rate, self.channels, self.bands,
+            self.stats, self.d, self.threshold)
+
+
+def _split(total, gap):
+    rest = total - _EPS_WINDOWS
+    n1 = int(rest * _TRAIN_SHARE)
+    return n1, rest - n1 - gap
+
+
+def plan(seconds, m):
+    """(n0, n1, gap, n2): windows for epsilon, the fit, skipped, the threshold."""
+    total = int((seconds * m.rate - m.window) // m.hop) + 1
+    gap = -(-m.window // m.hop) - 1
+    n1, n2 = _split(total, gap)
+    if n1 <= m.d or n2 < 30:
+        need = max(total, 1)
+        while True:
+            a, b = _split(need, gap)
+            if a > m.d and b >= 30:
+                break
+            need += 1
+        raise ValueError(
+            "%g s give %d windows: learning %d features needs more windows than features to "
+            "fit and 30 more to set the threshold; learn for at least %d s"
+            % (seconds, max(total, 0), m.d,
+               math.ceil(((need - 1) * m.hop + m.window) / m.rate)))
+    return _EPS_WINDOWS, n1, gap, n2
+
+
+class _Windows:
+    """The current window of a ring fed by a sensor, one after the other."""
+
+    def __init__(self, ring, sensor, fe):
+        self.ring = ring
+        self.sensor = sensor
+        self.fe = fe
+        self.realtime = getattr(sensor, "realtime", True)
+        self.skipped = 0  # windows with invalid samples, left out
+
+    def next(self, compute=True):
+        ring = self.ring
+        sensor = self.sensor
+        while True:
+            got = ring.fill(sensor)
+            if ring.ready():
+                if ring.tainted():
+                    self.skipped += 1
+                    ring.advance()
+                    continue
+                if compute:
+                    self.fe.compute(ring, 0)
+                ring.advance()
+                return self.fe.f
+            if getattr(sensor, "ended", False):
+                raise _Stop()
+            if self.realtime and not got:
+                time.sleep_ms(1)
+
+
+def _set_eps(fe, m, eps):
+    m.eps = eps
+    pr = getattr(fe, "pr", None)
+    if pr is not None:  # the q15 backend keeps ln(eps) in Q16 (+ offset)
+        from .q15s import LE
+
+        pr[LE] = int(math.floor(math.log(eps) * 65536 + 0.5)) + 0x2000000
+
+
+def _epsilon(win, fe, m, count):
+    # docs/features.md, "Epsilon": 1e-6 x median over windows of the channel-mean band power
+    _set_eps(fe, m, _EPS0)
+    totals = array("f", range(count))
+    per = len(fe.f) // m.channels
+    for i in range(count):
+        f = win.next()
+        t = 0.0
+        for c in range(m.channels):
+            for b in range(m.bands):
+                t += math.exp(f[c * per + b])
+        totals[i] = t / m.channels
+    s = sorted(totals)
+    med = s[count // 2] if count % 2 else 0.5 * (s[count // 2 - 1] + s[count // 2])
+    eps = array("f", [1e-6 * med])[0]  # as stored: float32
+    if not eps > 0:
+        raise ValueError("the sensor is silent (no band power in %d windows): check its "
+                         "wiring and that the machine runs" % count)
+    _set_eps(fe, m, eps)
+    return eps
+
+
+class _Progress:
+    def __init__(self, out, phase, total):
+        self.out = out
+        self.phase = phase
+        self.total = total
+        self.t = time.ticks_ms()
+
+    def step(self, done, win):
+        if done == self.total or time.ticks_diff(time.ticks_ms(), self.t) >= _REPORT_MS:
+            self.t = time.ticks_ms()
+            self.out("vw1 learn phase=%d done=%d of=%d skipped=%d dropped=%d"
+                     % (self.phase, done, self.total, win.skipped,
+                        win.ring.dropped + win.sensor.dropped))
+
+
+def _unix_time():
+    t = time.time()
+    return int(t + (946684800 if time.gmtime(0)[0] == 2000 else 0))
+
+
+def _header(m, version):
+    hdr = bytearray(64)
+    struct.pack_into(_FIELDS, hdr, 0, b"VWMF", version, 64, m.size, m.rate, m.window, 0,
+                     m.hop, m.channels, m.bands, m.stats, _OAS, m.d, m.alarm_k, m.alarm_n,
+                     m.eps, m.threshold, m.clear, m.n_train, m.created)
+    return hdr
+
+
+def write(m, path):
+    """Write the model m (p = 0) to ``path`` atomically; return its CRC (the model id)."""
+    import binascii
+
+    pad = -2 * (m.bands + 1) % 4
+    m.size = 64 + 2 * (m.bands + 1) + pad + 4 * (len(m.mu) + len(m.lp)) + 4
+    hdr = _header(m, 1)
+    tmp = path + ".tmp"
+    crc = 0
+    with open(tmp, "wb") as f:
+        for part in (hdr, m.edges, bytes(pad), m.mu, m.lp):
+            f.write(part)
+            crc = binascii.crc32(part, crc)
+        f.write(struct.pack("<I", crc))
+    # Read it back before it replaces anything: a bad flash write must not cost the old model.
+    buf = bytearray(256)
+    mv = memoryview(buf)
+    check = 0
+    with open(tmp, "rb") as f:
+        left = m.size - 4
+        while left > 0:
+            n = f.readinto(mv[: min(left, 256)])
+            if not n:
+                break
+            check = binascii.crc32(mv[:n], check)
+            left -= n
+        n = f.readinto(mv[:4])
+    if left or n != 4 or check != crc or struct.unpack_from("<I", buf)[0] != crc:
+        os.remove(tmp)
+        raise OSError("%s did not read back as written: the filesystem may be full or worn; "
+                      "the previous model is unchanged" % tmp)
+    try:
+        os.rename(tmp, path)  # atomic where the filesystem replaces (littlefs, unix)
+    except OSError:  # FAT will not rename over a file: a short window without one
+        os.remove(path)
+        os.rename(tmp, path)
+    return crc
+
+
+def learn(seconds, model="/model.vwm", sensor=None, backend=None, out=print, template=None,
+          speed=1.0, start=True, false_alarms_per_hour=None, compensate=True):
+    """Learn ``seconds`` of normal operation; write ``model``; then run the detector on it
+    (start=False: return instead). Returns the learned model, or None when learning was
+    refused or interrupted (``model`` is then unchanged)."""
+    from . import backend_class, covfit
+    from . import start as st
+    from .ring import Ring
+
+    gc.collect()
+    m = st._load(template or model, _Config)
+    st.unload("model")
+    if m.p:
+        raise ValueError("template %s has a PCA reduction: on-board learning writes the full "
+                         "form; use a template written by `vibrawatch template` (without "
+                         "--pca)" % (template or model))
+    budget = false_alarms_per_hour
+    if budget is None:
+        budget = m.threshold if m.n_train == 0 else DEFAULT_FALSE_ALARMS_PER_HOUR
+    n0, n1, gap, n2 = plan(seconds, m)
+    own = sensor is None
+    if own:
+        from .runtime import default_sensor
+
+        sensor = default_sensor(speed)
+    st.check_sensor(sensor, m)
+    cls = backend_class(backend)
+    gc.collect()
+    ring = Ring(m.channels, m.window, m.hop, sensor.scale)
+    fe = cls(m)
+    st.unload("start")
+    st = None
+    win = _Windows(ring, sensor, fe)
+    gc.collect()
+    # After what the detector needs: the co-moments' compensation only if it still fits.
+    acc = covfit.Moments(m.mu, m.lp, m.d, compensate)
+    gc.collect()
+    out("vw1 learn start backend=%s template=%s seconds=%g rate=%g ch=%d win=%d hop=%d "
+        "feat=%d windows=%d+%d+%d+%d fa_per_hour=%g compensated=%d heap_free=%d heap_used=%d"
+        % (fe.name, template or model, seconds, sensor.rate, m.channels, m.window, m.hop, m.d,
+           n0, n1, gap, n2, budget, acc.compensated, gc.mem_free(), gc.mem_alloc()))
+    try:
+        learned = _phases(m, win, fe, covfit, acc, (n0, n1, gap, n2), budget, model, out)
+    except _Stop:
+        out("vw1 learn refused: the sensor ended after %d skipped windows before %g s of "
+            "windows; %s is unchanged" % (win.skipped, seconds, model))
+        learned = None
+    except KeyboardInterrupt:
+        out("vw1 learn interrupted: %s is unchanged" % model)
+        learned = None
+    except Exception as e:
+        out("vw1 learn error %s: %s; %s is unchanged" % (type(e).__name__, e, model))
+        if own:
+            sensor.close()
+        raise
+    win = ring = fe = acc = None
+    gc.collect()
+    if learned is None or not start:
+        if own:
+            sensor.close()
+        return learned
+    from . import runtime
+
+    runtime.run(learned, sensor, backend, speed, None, out)
+    if own:
+        sensor.close()
+    return learned
+
+
+def _phases(m, win, fe, covfit, acc, counts, budget, path, out):
+    n0, n1, gap, n2 = counts
+    d = m.d
+    eps = _epsilon(win, fe, m, n0)
+    out("vw1 learn eps=%.7g windows=%d" % (eps, n0))
+    pr = _Progress(out, 1, n1)
+    for i in range(n1):
+        acc.add(win.next())
+        pr.step(i + 1, win)
+    acc.finish()  # frees the compensation arrays
+    gc.collect()
+    shrink, scale = covfit.oas(m.lp, d, n1)
+    covfit.precision_factor(m.lp, d)
+    # mean in-sample score: trace(P S) with S = (Sigma - a m I) / (1 - a)
+    tp = covfit.trace_sq(m.lp)
+    inside = d if shrink >= 1.0 else (d - shrink * scale * tp) / (1.0 - shrink)
+    out("vw1 learn fit windows=%d shrinkage=%.4g in_sample=%.4g" % (n1, shrink, inside))
+    for _ in range(gap):
+        win.next(False)
+    top = covfit.Top(_TOP)
+    pr = _Progress(out, 2, n2)
+    for i in range(n2):
+        win.next()
+        s = fe.score()
+        if s != s or s * 0.0 != 0.0:
+            raise ValueError("phase-2 window %d scored %r: the learned model is unusable" % (i, s))
+        top.add(s)
+        pr.step(i + 1, win)
+    p = covfit.window_rate(budget, 3600.0 * m.rate / m.hop, m.alarm_k, m.alarm_n)
+    thr, clear, how = covfit.threshold(top, p, 2.0 * m.hop / m.window)
+    geo = top.geo_mean()
+    ratio = geo / inside if inside > 0 else math.inf
+    out("vw1 learn threshold=%.7g clear=%.7g method=%s p=%.3g held=%d geo_mean=%.4g ratio=%.3g"
+        % (thr, clear, how, p, top.m, geo, ratio))
+    if not ratio <= _PLAUSIBLE:
+        out("vw1 learn refused: the held-out windows score %.3g times the learned spread "
+            "(geometric mean %.4g, in-sample mean %.4g; at most %g is plausible): the "
+            "vibration changed while learning (a fault, another speed or load); fix the "
+            "machine or learn again in steady normal operation; %s is unchanged"
+            % (ratio, geo, inside, _PLAUSIBLE, path))
+        return None
+    t32 = array("f", [thr])
+    if t32[0] < thr:  # stored as float32, never below the computed value
+        t32[0] = thr * (1 + 2.4e-7)
+    m.threshold = t32[0]
+    m.clear = min(m.threshold, clear)
+    m.n_train = n1
+    m.estimator = _OAS
+    m.created = _unix_time()
+    crc = write(m, path)
+    m.crc = crc
+    m.model_id = "%08x" % crc
+    out("vw1 learn saved model=%s path=%s bytes=%d" % (m.model_id, path, m.size))
+    return m
