@@ -179,7 +179,9 @@ def _load(path, f):
         _refuse(path, "not a vibrawatch model (magic %r, expected b'VWMF')" % magic,
                 "pass a .vwm file written by `vibrawatch fit`")
     if not 1 <= version <= _VERSION or header_size != _HEADER:
-        _check_crc(path, f, actual, hdr)  # noise after the magic is corrupt, not a new format
+        from .modelcheck import check_crc
+
+        check_crc(path, f, actual, hdr)  # noise after the magic is corrupt, not a new format
         _refuse(path, "model format version %d, this vwatch reads versions 1, 2 and 3"
                 % version, "refit with this version or update vwatch")
     if size != actual:
