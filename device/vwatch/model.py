@@ -11,8 +11,8 @@ preallocated arrays.
                # (mu, lp, w, a, g); m.mu ... m.g are component 0's
     m.zoom_r   # zoom block: decimation R (0: none), m.zoom_window N_z, m.zoom_bands B_z,
                # m.zoom_edges array('H') or None
-    m.flags    # bit 0: learned on the board; m.channel_map: bytes (one input channel index
-               # per model channel) or None
+    m.flags    # bit 0: learned on the board; m.channel_map: bytearray (one input channel index
+               # per model channel, bytearray) or None
 
 Costs: the arrays (2(B+1) [+ 2(B_z+1)] [+ C] + K(4d + 2d(d+1)) bytes, or K(8d + 4p(d+1))
 with p components) plus about 500 bytes; the file is read once with `readinto` straight into
@@ -30,18 +30,15 @@ from array import array
 from micropython import const
 
 _HEADER = const(64)
-_VERSION_PCA = const(2)  # reads 1, 2 and 3; a v2 file with p = 0 has the v1 layout
-_VERSION = const(3)
+_VERSION = const(3)  # reads 1, 2 and 3; a v2 file with p = 0 has the v1 layout
 _MAX_N = const(4096)
 _MAX_ALARM_N = const(32)
-_MAX_K = const(4)
-_MAX_ZOOM_R = const(64)
-_KNOWN_FLAGS = const(1)  # bit 0: learned on the board
 # The fields of docs/model-format.md up to the v3 tail (52 of the 64 header bytes).
 _FIELDS = "<4sHHIfHHIBBBBHBBfffII"
-# The v3 tail: zoom R, B_z, N_z, components K, flags, channel map M (reserved bytes after).
-_TAIL = "<BBHBBB"
 _REFIT = "re-export the model with `vibrawatch fit`"
+# The v3 tail (zoom R, B_z, N_z, components K, flags, channel map M, reserved) is read byte by
+# byte: every name and short string of this module costs a qstr for as long as the board runs,
+# and the q15 backend's tested budget sits just below a qstr pool's doubling.
 
 
 class ModelError(ValueError):
@@ -56,35 +53,27 @@ def _positive(value):
     return math.isfinite(value) and value > 0
 
 
-def _pow2_window(n):
-    return 16 <= n <= _MAX_N and n & (n - 1) == 0
-
-
 def n_stats(stats):
     return (stats & 1) + (stats >> 1 & 1) + (stats >> 2 & 1)
-
-
-def _tail(hdr):
-    # (R, B_z, N_z, K, flags, M) of a header; a v1/v2 file's reserved tail reads as none.
-    if struct.unpack_from("<H", hdr, 4)[0] < _VERSION:
-        return 0, 0, 0, 1, 0, 0
-    return struct.unpack_from(_TAIL, hdr, 52)
 
 
 class Model:
     """A loaded model: configuration, decision rule and arrays (edges, zoom edges, channel map;
     per component mu, then packed L, or w, A and g when p > 0)."""
 
-    def __init__(self, hdr, edges, comps, crc, zoom_edges=None, channel_map=None):
+    def __init__(self, hdr, edges, comps, crc):
         (_, self.version, _, self.size, self.rate, self.window, self.p, self.hop,
          self.channels, self.bands, self.stats, self.estimator, self.d, self.alarm_k,
          self.alarm_n, self.eps, self.threshold, self.clear, self.n_train,
          self.created) = struct.unpack_from(_FIELDS, hdr)
-        (self.zoom_r, self.zoom_bands, self.zoom_window, self.k, self.flags,
-         _) = _tail(hdr)
+        v3 = self.version >= _VERSION  # else no zoom block, K = 1, no flags
+        self.zoom_r = hdr[52] if v3 else 0
+        self.zoom_bands = hdr[53] if v3 else 0
+        self.zoom_window = hdr[54] | hdr[55] << 8 if v3 else 0
+        self.k = hdr[56] if v3 else 1
+        self.flags = hdr[57] if v3 else 0
+        self.zoom_edges = self.channel_map = None
         self.edges = edges
-        self.zoom_edges = zoom_edges
-        self.channel_map = channel_map
         self.comps = comps
         self.mu, self.lp, self.w, self.a, self.g = comps[0]
         self.crc = crc
@@ -96,30 +85,6 @@ class Model:
             self.stats, self.d, self.k, self.threshold)
 
 
-def _crc_of(f, size, buf):
-    # Second opinion for a structurally bad file: a corrupt copy should say "corrupt".
-    f.seek(0)
-    mv = memoryview(buf)
-    crc = 0
-    left = size - 4
-    while left > 0:
-        n = f.readinto(mv[: min(left, len(buf))])
-        if not n:
-            break
-        crc = binascii.crc32(mv[:n], crc)
-        left -= n
-    f.readinto(mv[:4])
-    stored = struct.unpack_from("<I", buf)[0]
-    return crc, stored
-
-
-def _check_crc(path, f, size, buf):
-    crc, stored = _crc_of(f, size, buf)
-    if crc != stored:
-        _refuse(path, "CRC mismatch (stored %08x, computed %08x): the file is corrupt"
-                % (stored, crc), "copy it again or re-export it")
-
-
 def _read_exact(path, f, buf, nbytes):
     if f.readinto(buf) != nbytes:
         _refuse(path, "the file ended early", "the copy is truncated: copy the file again")
@@ -129,8 +94,11 @@ def _check_header(path, hdr, size):
     # Raises unless the header's own fields are valid and give the file's size.
     (_, version, _, _, rate, window, p, hop, channels, bands, stats, est, d, alarm_k, alarm_n,
      eps, threshold, clear, _, _) = struct.unpack_from(_FIELDS, hdr)
-    zoom_r, zoom_b, zoom_n, k, flags, m = _tail(hdr)
-    if not _pow2_window(window):
+    zr = zb = m = 0
+    k = 1
+    if version >= _VERSION:
+        zr, zb, k, m = hdr[52], hdr[53], hdr[56], hdr[58]
+    if not (16 <= window <= _MAX_N and window & (window - 1) == 0):
         _refuse(path, "window %d is not a power of two in 16..%d" % (window, _MAX_N))
     if not 1 <= channels <= 8 or bands < 1 or stats > 7 or hop < 1 or est > 2:
         _refuse(path, "configuration out of range (channels %d, bands %d, stats %d, hop %d)"
@@ -138,25 +106,16 @@ def _check_header(path, hdr, size):
     if not 1 <= alarm_k <= alarm_n <= _MAX_ALARM_N:
         _refuse(path, "alarm rule %d of %d is invalid (need 1 <= k <= n <= %d)"
                 % (alarm_k, alarm_n, _MAX_ALARM_N))
-    if not (zoom_r == zoom_b == zoom_n == 0 or (
-            2 <= zoom_r <= _MAX_ZOOM_R and window % zoom_r == 0 and hop % zoom_r == 0
-            and zoom_b >= 1 and _pow2_window(zoom_n))):
-        _refuse(path, "zoom block R=%d, N_z=%d, B_z=%d is invalid (need all zero, or R in "
-                "2..%d dividing the window %d and the hop %d, N_z a power of two in 16..%d "
-                "and B_z >= 1)" % (zoom_r, zoom_n, zoom_b, _MAX_ZOOM_R, window, hop, _MAX_N))
-    if not 1 <= k <= _MAX_K:
-        _refuse(path, "%d Gaussian components (operating modes), need 1..%d" % (k, _MAX_K))
-    if flags & ~_KNOWN_FLAGS:
-        _refuse(path, "unknown flag bits 0x%02x" % (flags & ~_KNOWN_FLAGS))
-    if m != 0 and m != channels:
-        _refuse(path, "channel map of %d entries for %d channels (need 0 or %d)"
-                % (m, channels, channels))
-    if version >= _VERSION and any(hdr[59:64]):
-        _refuse(path, "reserved header bytes 59..63 are not zero")
-    if d != channels * (bands + n_stats(stats) + zoom_b):
+    if version >= _VERSION and (any(hdr[52:56]) or k != 1 or any(hdr[57:64])):
+        # A zoom block, components, flags or a channel map: their checks live apart, so that
+        # a board loading a plain model compiles and keeps less code.
+        from .modelcheck import check_tail
+
+        check_tail(path, hdr, window, hop, channels)
+    if d != channels * (bands + n_stats(stats) + zb):
         _refuse(path, "%d features do not match %d channels x (%d bands + %d statistics%s)"
                 % (d, channels, bands, n_stats(stats),
-                   " + %d zoom bands" % zoom_b if zoom_b else ""))
+                   " + %d zoom bands" % zb if zb else ""))
     if p >= d or p and version < 2:
         _refuse(path, "%d PCA components for %d features in a version %d file"
                 % (p, d, version))
@@ -165,7 +124,7 @@ def _check_header(path, hdr, size):
             _refuse(path, "%s %r is not a positive number" % (what, value))
     if not (math.isfinite(clear) and 0 <= clear <= threshold):
         _refuse(path, "clear threshold %r is not between 0 and the threshold" % clear)
-    head = 2 * (bands + 1) + (2 * (zoom_b + 1) if zoom_r else 0) + m
+    head = 2 * (bands + 1) + (2 * (zb + 1) if zr else 0) + m
     # per component mu, then packed L, or w, A and g
     per = 4 * d + (2 * d * (d + 1) if p == 0 else 4 * (d + p * d + p))
     expected = _HEADER + head + (-head % 4) + k * per + 4
@@ -183,21 +142,6 @@ def load(path):
         return _load(path, f)
     finally:
         f.close()
-
-
-def _fill(path, f, buf, nbytes, crc):
-    # Read exactly nbytes into buf; the CRC-32 carried on over them.
-    _read_exact(path, f, buf, nbytes)
-    return binascii.crc32(buf, crc)
-
-
-def _increasing(path, what, edges, top):
-    last = -1
-    for e in edges:
-        if e <= last or e > top:
-            _refuse(path, "%s %s are not strictly increasing within 0..%d"
-                    % (what, list(edges), top))
-        last = e
 
 
 def _load(path, f):
@@ -221,24 +165,29 @@ def _load(path, f):
     try:
         _check_header(path, hdr, size)
     except ModelError:
-        _check_crc(path, f, size, hdr)  # a corrupt copy is reported as corrupt
+        from .modelcheck import check_crc
+
+        check_crc(path, f, size, hdr)  # a corrupt copy is reported as corrupt
         raise
     _, _, _, _, _, window, p, _, _, bands, _, _, d = struct.unpack_from("<4sHHIfHHIBBBBH", hdr)
-    zoom_r, zoom_b, zoom_n, k, _, m = _tail(hdr)
+    zr = zb = zn = m = 0
+    k = 1
+    if version >= _VERSION:
+        zr, zb, zn, k, m = hdr[52], hdr[53], hdr[54] | hdr[55] << 8, hdr[56], hdr[58]
     # range() has a length, so array() allocates exactly once; readinto overwrites it.
     edges = array("H", range(bands + 1))
-    crc = _fill(path, f, edges, 2 * (bands + 1), binascii.crc32(hdr))
+    _read_exact(path, f, edges, 2 * (bands + 1))
+    crc = binascii.crc32(edges, binascii.crc32(hdr))
     zoom_edges = channel_map = None
-    if zoom_r:
-        zoom_edges = array("H", range(zoom_b + 1))
-        crc = _fill(path, f, zoom_edges, 2 * (zoom_b + 1), crc)
-    if m:
-        channel_map = bytearray(m)
-        crc = _fill(path, f, channel_map, m, crc)
+    if zr or m:
+        from .modelcheck import read_extras
+
+        zoom_edges, channel_map, crc = read_extras(path, f, zb if zr else -1, m, crc)
     # Zero bytes pad the float arrays to 4-byte alignment.
-    pad = -(2 * (bands + 1) + (2 * (zoom_b + 1) if zoom_r else 0) + m) % 4
+    pad = -(2 * (bands + 1) + (2 * (zb + 1) if zr else 0) + m) % 4
     if pad:
-        crc = _fill(path, f, memoryview(hdr)[:pad], pad, crc)
+        _read_exact(path, f, memoryview(hdr)[:pad], pad)
+        crc = binascii.crc32(memoryview(hdr)[:pad], crc)
     comps = [None] * k  # type: list
     for i in range(k):
         mu = array("f", range(d))
@@ -252,7 +201,8 @@ def _load(path, f):
             lp = array("f", range(d * (d + 1) // 2))
             bufs = (mu, lp)
         for buf in bufs:
-            crc = _fill(path, f, buf, 4 * len(buf), crc)
+            _read_exact(path, f, buf, 4 * len(buf))
+            crc = binascii.crc32(buf, crc)
         comps[i] = (mu, lp, w, a, g)
     _read_exact(path, f, memoryview(hdr)[:4], 4)
     stored = struct.unpack_from("<I", hdr)[0]
@@ -262,16 +212,16 @@ def _load(path, f):
     # The arrays are trusted now; the header bytes were overwritten: reread them.
     f.seek(0)
     _read_exact(path, f, hdr, _HEADER)
-    _increasing(path, "band edges", edges, window // 2 + 1)
-    if zoom_r:
-        _increasing(path, "zoom band edges", zoom_edges, zoom_n // 2 + 1)
-    if m:
-        for i in range(m):
-            c = channel_map[i]
-            if c == 255 or any(channel_map[j] == c for j in range(i + 1, m)):
-                _refuse(path, "channel map %s is invalid (entries must be distinct and below "
-                        "255)" % list(channel_map))
-        channel_map = bytes(channel_map)
+    last = -1
+    for e in edges:
+        if e <= last or e > window // 2 + 1:
+            _refuse(path, "band edges %s are not strictly increasing within 0..%d"
+                    % (list(edges), window // 2 + 1))
+        last = e
+    if zr or m:
+        from .modelcheck import check_arrays
+
+        check_arrays(path, zoom_edges, zn, channel_map)
     for comp in comps:
         w = comp[2]
         for buf in comp:
@@ -282,4 +232,7 @@ def _load(path, f):
                     _refuse(path, "the model's arrays hold NaN or infinity")
                 if buf is w and not v > 0:
                     _refuse(path, "a residual weight w is %r, not positive" % v)
-    return Model(hdr, edges, tuple(comps), crc, zoom_edges, channel_map)
+    model = Model(hdr, edges, tuple(comps), crc)
+    model.zoom_edges = zoom_edges
+    model.channel_map = channel_map
+    return model
