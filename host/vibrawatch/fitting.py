@@ -358,6 +358,9 @@ def _mode_arrays(est, d):
 def _size_note(model, est, train, estimator):
     """The report's line on the model's size; suggests --pca when the full model is too big
     for a 256 KB board (the model stays as asked for)."""
+    d, k_modes = model.n_features, model.n_modes
+    edges = 2 * (model.bands + 1) + (2 * (model.zoom_bands + 1) if model.zoom_r else 0)
+    full = edges + 4 * k_modes * array_floats(d)
     if est is not None:
         return ("PCA: %d of %d components kept (%.1f%% of the standardised variance), the "
                 "residual term covers the rest; model arrays %.1f KB (%.1f KB without PCA)"
@@ -367,6 +370,9 @@ def _size_note(model, est, train, estimator):
         return ""
     # The fewest components that explain PCA_VARIANCE, or as many as fit the budget.
     share = explained(train, estimator)
+    fits = ((BOARD_ARRAY_BUDGET - edges) // k_modes - 8 * d) // (4 * (d + 1))
+    k = max(1, min(int(np.searchsorted(share, PCA_VARIANCE)) + 1, fits, d - 1))
+    reduced = edges + 4 * k_modes * array_floats(d, k)
     return ("model arrays take %.1f KB, more than the %d KB a 256 KB board can spare for them: "
             "consider refitting with --pca %d (%d components explain %.0f%% of the "
             "standardised variance here; %.1f KB); this model was written as asked"
@@ -376,6 +382,12 @@ def _size_note(model, est, train, estimator):
 
 def cross_validated_scores(blocks, cfg, estimator, pca=0, modes=None):
     """Blocked cross-validation over time of the training windows (thresholds.py). With
+    ``pca`` components the reduction is refitted in every fold too, and with K > 1 operating
+    modes (``modes``, a modes.ModeChoice) the mode assignment as well: a reduction or a
+    mixture fitted on all the windows would have seen the held-out block. The gap covers a
+    zoom history too (cfg.span)."""
+    gap = -(-cfg.span // cfg.hop) - 1
+    fit_one = _component_fitter(estimator, pca)
 
     def score(est, rows):
         return est.mahalanobis(rows.astype(np.float64))
