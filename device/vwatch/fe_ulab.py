@@ -46,15 +46,11 @@ class Features:
         self.f = array("f", range(model.d))
         self.fv = np.frombuffer(self.f, dtype=np.float) if self.f32 else None
         self.lp = self.w = self.a = self.g = None
+        self.comps = None  # per component (operating mode): views (mu, lp, w, a, g)
         if self.f32:  # the score runs on np.dot over views of the model's own arrays
             self.v = np.zeros(model.d)
-            self.mu = np.frombuffer(model.mu, dtype=np.float)
-            if model.p:
-                self.w = np.frombuffer(model.w, dtype=np.float)
-                self.a = np.frombuffer(model.a, dtype=np.float).reshape((model.p, model.d))
-                self.g = np.frombuffer(model.g, dtype=np.float)
-            else:
-                self.lp = np.frombuffer(model.lp, dtype=np.float)
+            self.comps = [_views(model, c) for c in model.comps]
+            self.mu, self.lp, self.w, self.a, self.g = self.comps[0]
         else:  # a float64 copy of L would double its size: score with the pure kernels
             self.v = array("f", range(model.d))
             self.mu = None
@@ -109,3 +105,13 @@ class Features:
         v = self.v
         for i in range(len(v)):
             v[i] = 0.0
+
+
+def _views(model, comp):
+    # ulab views of one component's float32 arrays (mu, lp, w, a, g): no copy.
+    mu, lp, w, a, g = comp
+    view = np.frombuffer
+    if model.p:
+        return (view(mu, dtype=np.float), None, view(w, dtype=np.float),
+                view(a, dtype=np.float).reshape((model.p, model.d)), view(g, dtype=np.float))
+    return view(mu, dtype=np.float), view(lp, dtype=np.float), None, None, None

@@ -35,11 +35,10 @@ _MAX_N = const(4096)
 _MAX_ALARM_N = const(32)
 # The fields of docs/model-format.md up to the v3 tail (52 of the 64 header bytes).
 _FIELDS = "<4sHHIfHHIBBBBHBBfffII"
-# The v3 tail: zoom R, B_z, N_z, components K, flags, channel map M (reserved bytes after).
-_TAIL = "<BBHBBB"
-# The tail of a v3 file that uses none of it (K = 1): checked here, anything else by modelcheck.
-_PLAIN = b"\0\0\0\0\x01\0\0\0\0\0\0\0"
 _REFIT = "re-export the model with `vibrawatch fit`"
+# The v3 tail (zoom R, B_z, N_z, components K, flags, channel map M, reserved) is read byte by
+# byte: every name and short string of this module costs a qstr for as long as the board runs,
+# and the q15 backend's tested budget sits just below a qstr pool's doubling.
 
 
 class ModelError(ValueError):
@@ -58,27 +57,23 @@ def n_stats(stats):
     return (stats & 1) + (stats >> 1 & 1) + (stats >> 2 & 1)
 
 
-def _tail(hdr):
-    # (R, B_z, N_z, K, flags, M) of a header; a v1/v2 file's reserved tail reads as none.
-    if struct.unpack_from("<H", hdr, 4)[0] < _VERSION:
-        return 0, 0, 0, 1, 0, 0
-    return struct.unpack_from(_TAIL, hdr, 52)
-
-
 class Model:
     """A loaded model: configuration, decision rule and arrays (edges, zoom edges, channel map;
     per component mu, then packed L, or w, A and g when p > 0)."""
 
-    def __init__(self, hdr, edges, comps, crc, zoom_edges=None, channel_map=None):
+    def __init__(self, hdr, edges, comps, crc):
         (_, self.version, _, self.size, self.rate, self.window, self.p, self.hop,
          self.channels, self.bands, self.stats, self.estimator, self.d, self.alarm_k,
          self.alarm_n, self.eps, self.threshold, self.clear, self.n_train,
          self.created) = struct.unpack_from(_FIELDS, hdr)
-        (self.zoom_r, self.zoom_bands, self.zoom_window, self.k, self.flags,
-         _) = _tail(hdr)
+        v3 = self.version >= _VERSION  # else no zoom block, K = 1, no flags
+        self.zoom_r = hdr[52] if v3 else 0
+        self.zoom_bands = hdr[53] if v3 else 0
+        self.zoom_window = hdr[54] | hdr[55] << 8 if v3 else 0
+        self.k = hdr[56] if v3 else 1
+        self.flags = hdr[57] if v3 else 0
+        self.zoom_edges = self.channel_map = None
         self.edges = edges
-        self.zoom_edges = zoom_edges
-        self.channel_map = channel_map
         self.comps = comps
         self.mu, self.lp, self.w, self.a, self.g = comps[0]
         self.crc = crc
@@ -90,11 +85,6 @@ class Model:
             self.stats, self.d, self.k, self.threshold)
 
 
-def _corrupt(path, stored, crc):
-    _refuse(path, "CRC mismatch (stored %08x, computed %08x): the file is corrupt"
-            % (stored, crc), "copy it again or re-export it")
-
-
 def _read_exact(path, f, buf, nbytes):
     if f.readinto(buf) != nbytes:
         _refuse(path, "the file ended early", "the copy is truncated: copy the file again")
@@ -104,7 +94,10 @@ def _check_header(path, hdr, size):
     # Raises unless the header's own fields are valid and give the file's size.
     (_, version, _, _, rate, window, p, hop, channels, bands, stats, est, d, alarm_k, alarm_n,
      eps, threshold, clear, _, _) = struct.unpack_from(_FIELDS, hdr)
-    zoom_r, zoom_b, _, k, _, m = _tail(hdr)
+    zr = zb = m = 0
+    k = 1
+    if version >= _VERSION:
+        zr, zb, k, m = hdr[52], hdr[53], hdr[56], hdr[58]
     if not (16 <= window <= _MAX_N and window & (window - 1) == 0):
         _refuse(path, "window %d is not a power of two in 16..%d" % (window, _MAX_N))
     if not 1 <= channels <= 8 or bands < 1 or stats > 7 or hop < 1 or est > 3:
@@ -113,16 +106,16 @@ def _check_header(path, hdr, size):
     if not 1 <= alarm_k <= alarm_n <= _MAX_ALARM_N:
         _refuse(path, "alarm rule %d of %d is invalid (need 1 <= k <= n <= %d)"
                 % (alarm_k, alarm_n, _MAX_ALARM_N))
-    if version >= _VERSION and hdr[52:] != _PLAIN:
+    if version >= _VERSION and (any(hdr[52:56]) or k != 1 or any(hdr[57:64])):
         # A zoom block, components, flags or a channel map: their checks live apart, so that
         # a board loading a plain model compiles and keeps less code.
         from .modelcheck import check_tail
 
         check_tail(path, hdr, window, hop, channels)
-    if d != channels * (bands + n_stats(stats) + zoom_b):
+    if d != channels * (bands + n_stats(stats) + zb):
         _refuse(path, "%d features do not match %d channels x (%d bands + %d statistics%s)"
                 % (d, channels, bands, n_stats(stats),
-                   " + %d zoom bands" % zoom_b if zoom_b else ""))
+                   " + %d zoom bands" % zb if zb else ""))
     if p >= d or p and version < 2:
         _refuse(path, "%d PCA components for %d features in a version %d file"
                 % (p, d, version))
@@ -131,7 +124,7 @@ def _check_header(path, hdr, size):
             _refuse(path, "%s %r is not a positive number" % (what, value))
     if not (math.isfinite(clear) and 0 <= clear <= threshold):
         _refuse(path, "clear threshold %r is not between 0 and the threshold" % clear)
-    head = 2 * (bands + 1) + (2 * (zoom_b + 1) if zoom_r else 0) + m
+    head = 2 * (bands + 1) + (2 * (zb + 1) if zr else 0) + m
     # per component mu, then packed L, or w, A and g
     per = 4 * d + (2 * d * (d + 1) if p == 0 else 4 * (d + p * d + p))
     expected = _HEADER + head + (-head % 4) + k * per + 4
@@ -149,21 +142,6 @@ def load(path):
         return _load(path, f)
     finally:
         f.close()
-
-
-def _fill(path, f, buf, nbytes, crc):
-    # Read exactly nbytes into buf; the CRC-32 carried on over them.
-    _read_exact(path, f, buf, nbytes)
-    return binascii.crc32(buf, crc)
-
-
-def increasing(path, what, edges, top):
-    last = -1
-    for e in edges:
-        if e <= last or e > top:
-            _refuse(path, "%s %s are not strictly increasing within 0..%d"
-                    % (what, list(edges), top))
-        last = e
 
 
 def _load(path, f):
@@ -195,19 +173,24 @@ def _load(path, f):
         check_crc(path, f, size, hdr)  # a corrupt copy is reported as corrupt
         raise
     _, _, _, _, _, window, p, _, _, bands, _, _, d = struct.unpack_from("<4sHHIfHHIBBBBH", hdr)
-    zoom_r, zoom_b, zoom_n, k, _, m = _tail(hdr)
+    zr = zb = zn = m = 0
+    k = 1
+    if version >= _VERSION:
+        zr, zb, zn, k, m = hdr[52], hdr[53], hdr[54] | hdr[55] << 8, hdr[56], hdr[58]
     # range() has a length, so array() allocates exactly once; readinto overwrites it.
     edges = array("H", range(bands + 1))
-    crc = _fill(path, f, edges, 2 * (bands + 1), binascii.crc32(hdr))
+    _read_exact(path, f, edges, 2 * (bands + 1))
+    crc = binascii.crc32(edges, binascii.crc32(hdr))
     zoom_edges = channel_map = None
-    if zoom_r or m:
+    if zr or m:
         from .modelcheck import read_extras
 
-        zoom_edges, channel_map, crc = read_extras(path, f, zoom_b if zoom_r else -1, m, crc)
+        zoom_edges, channel_map, crc = read_extras(path, f, zb if zr else -1, m, crc)
     # Zero bytes pad the float arrays to 4-byte alignment.
-    pad = -(2 * (bands + 1) + (2 * (zoom_b + 1) if zoom_r else 0) + m) % 4
+    pad = -(2 * (bands + 1) + (2 * (zb + 1) if zr else 0) + m) % 4
     if pad:
-        crc = _fill(path, f, memoryview(hdr)[:pad], pad, crc)
+        _read_exact(path, f, memoryview(hdr)[:pad], pad)
+        crc = binascii.crc32(memoryview(hdr)[:pad], crc)
     comps = [None] * k  # type: list
     for i in range(k):
         mu = array("f", range(d))
@@ -221,20 +204,27 @@ def _load(path, f):
             lp = array("f", range(d * (d + 1) // 2))
             bufs = (mu, lp)
         for buf in bufs:
-            crc = _fill(path, f, buf, 4 * len(buf), crc)
+            _read_exact(path, f, buf, 4 * len(buf))
+            crc = binascii.crc32(buf, crc)
         comps[i] = (mu, lp, w, a, g)
     _read_exact(path, f, memoryview(hdr)[:4], 4)
     stored = struct.unpack_from("<I", hdr)[0]
     if crc != stored:
-        _corrupt(path, stored, crc)
+        _refuse(path, "CRC mismatch (stored %08x, computed %08x): the file is corrupt"
+                % (stored, crc), "copy it again or re-export it")
     # The arrays are trusted now; the header bytes were overwritten: reread them.
     f.seek(0)
     _read_exact(path, f, hdr, _HEADER)
-    increasing(path, "band edges", edges, window // 2 + 1)
-    if zoom_r or m:
+    last = -1
+    for e in edges:
+        if e <= last or e > window // 2 + 1:
+            _refuse(path, "band edges %s are not strictly increasing within 0..%d"
+                    % (list(edges), window // 2 + 1))
+        last = e
+    if zr or m:
         from .modelcheck import check_arrays
 
-        check_arrays(path, zoom_edges, zoom_n, channel_map)
+        check_arrays(path, zoom_edges, zn, channel_map)
     for comp in comps:
         w = comp[2]
         for buf in comp:
@@ -245,4 +235,7 @@ def _load(path, f):
                     _refuse(path, "the model's arrays hold NaN or infinity")
                 if buf is w and not v > 0:
                     _refuse(path, "a residual weight w is %r, not positive" % v)
-    return Model(hdr, edges, tuple(comps), crc, zoom_edges, channel_map)
+    model = Model(hdr, edges, tuple(comps), crc)
+    model.zoom_edges = zoom_edges
+    model.channel_map = channel_map
+    return model

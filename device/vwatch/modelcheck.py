@@ -14,7 +14,7 @@ from micropython import const
 
 from array import array
 
-from .model import _TAIL, _corrupt, _fill, _refuse, increasing
+from .model import _read_exact, _refuse
 
 _MAX_K = const(4)
 _MAX_ZOOM_R = const(64)
@@ -31,16 +31,18 @@ def read_extras(path, f, zoom_b, m, crc):
     zoom_edges = channel_map = None
     if zoom_b >= 0:
         zoom_edges = array("H", range(zoom_b + 1))
-        crc = _fill(path, f, zoom_edges, 2 * (zoom_b + 1), crc)
+        _read_exact(path, f, zoom_edges, 2 * (zoom_b + 1))
+        crc = binascii.crc32(zoom_edges, crc)
     if m:
         channel_map = bytearray(m)
-        crc = _fill(path, f, channel_map, m, crc)
+        _read_exact(path, f, channel_map, m)
+        crc = binascii.crc32(channel_map, crc)
     return zoom_edges, channel_map, crc
 
 
 def check_tail(path, hdr, window, hop, channels):
     """Raise ModelError unless the header's v3 fields are consistent."""
-    zoom_r, zoom_b, zoom_n, k, flags, m = struct.unpack_from(_TAIL, hdr, 52)
+    zoom_r, zoom_b, zoom_n, k, flags, m = struct.unpack_from("<BBHBBB", hdr, 52)
     if not (zoom_r == zoom_b == zoom_n == 0 or (
             2 <= zoom_r <= _MAX_ZOOM_R and window % zoom_r == 0 and hop % zoom_r == 0
             and zoom_b >= 1 and pow2_window(zoom_n))):
@@ -62,7 +64,12 @@ def check_arrays(path, zoom_edges, zoom_n, channel_map):
     """Raise ModelError unless the zoom edges increase within the zoom spectrum and the
     channel map's entries are distinct and below 255."""
     if zoom_edges is not None:
-        increasing(path, "zoom band edges", zoom_edges, zoom_n // 2 + 1)
+        last = -1
+        for e in zoom_edges:
+            if e <= last or e > zoom_n // 2 + 1:
+                _refuse(path, "zoom band edges %s are not strictly increasing within 0..%d"
+                        % (list(zoom_edges), zoom_n // 2 + 1))
+            last = e
     if channel_map is not None:
         m = len(channel_map)
         for i in range(m):
@@ -88,4 +95,5 @@ def check_crc(path, f, size, buf):
     f.readinto(mv[:4])
     stored = struct.unpack_from("<I", buf)[0]
     if crc != stored:
-        _corrupt(path, stored, crc)
+        _refuse(path, "CRC mismatch (stored %08x, computed %08x): the file is corrupt"
+                % (stored, crc), "copy it again or re-export it")

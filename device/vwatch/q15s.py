@@ -5,6 +5,7 @@
     q15s.floats(fq, f, d)                 # all of them as float32 in f
     q15s.score(lp, mu, fq, work, d, sv)   # squared Mahalanobis distance into sv[0]
     q15s.lowrank(w, a, g, mu, fq, work, d, p, sv)   # the same for a PCA (low-rank) model
+    q15s.smaller(sc, sv, first)           # sv[0] = sc[0] if first or smaller (K components)
 
 Logarithms are Q16 integers (2^-16 nats, 1.5e-5): ln A for A = hi 2^15 + lo from the
 leading bit and a 257-entry table of ln(1 + i/256) (Q15, linear interpolation); ln(x + eps)
@@ -364,3 +365,13 @@ def lowrank(wt, a, g, mu, fq, wo, d: int, p: int, sv):
         w[r] = t * t
         _times(wo, r, g, j, 2 * (w[r + 1] - _EOFF))
     _total(wo, d, d + p, sv)
+
+
+@micropython.viper
+def smaller(sco, svo, first: int):
+    # sv[0] = sc[0] when first or sc[0] < sv[0]. Scores are >= 0 or +inf (_total), and such
+    # float32 values order as their bit patterns: the smallest of K distances without a float.
+    sc = ptr32(sco)
+    sv = ptr32(svo)
+    if first or sc[0] < sv[0]:
+        sv[0] = sc[0]

@@ -26,13 +26,14 @@ def check_sensor(sensor, m):
                          % (name, sensor.rate, m.model_id, m.rate, sensor.rate))
 
 
-def _need(n, hop, c, b, d, backend, p=0, k=1, bz=0):
+def _need(n, hop, c, b, d, backend, p=0, k=1):
     # Rough bytes a run needs: model arrays (K components), ring, backend buffers, their code.
-    model = 2 * (b + 1) + 2 * (bz + 1) + c + 600
+    # b: bands, plus the zoom block's edges if any (an overestimate of a few bytes a band).
+    model = 2 * (b + 1) + c + 600
     model += k * (4 * d + (2 * d * (d + 1) if p == 0 else 4 * (d + p * d + p)))
     ring = 2 * c * (n + min(hop, n) + 32) + 200
     if backend == "ulab":  # 3N floats (8 bytes on float64 builds), chunk buffers, views
-        fe = 24 * n + 8 * d + 6000 + 64 * b
+        fe = 24 * n + 8 * d + 6000 + 64 * b + 320 * k  # views of each component's arrays
     elif backend == "q15":  # z 4N, sine table N/2, sums and logs, f, Q16 f and the score's
         fe = 5 * n + 12 * b + 20 * d + 8 * p + 1900  # words; 1.5 KB of log tables
     else:  # window 4N, sine table N, f and f - mu
@@ -72,21 +73,24 @@ def _load(model, config):
 
 
 def _header(model):
-    # (window, hop, channels, bands, features, PCA components, Gaussian components K, zoom
-    # bands, zoom R, N_z) of a model file or a loaded model, cheaply.
+    # (window, hop, channels, bands (with the zoom block's edges), features, PCA components,
+    # Gaussian components K, zoom R, B_z, N_z) of a model file or a loaded model, cheaply.
     if isinstance(model, str):
         import struct
 
         with open(model, "rb") as f:
             h = f.read(64)
         n, p, hop, c, b, _, _, d = struct.unpack_from("<HHIBBBBH", h, 16)
-        k, bz, r, nz = 1, 0, 0, 0
+        k, r, bz, nz = 1, 0, 0, 0
         if struct.unpack_from("<H", h, 4)[0] >= 3:  # the v3 tail (model-format.md)
             r, bz, nz = struct.unpack_from("<BBH", h, 52)
+            b += bz + 1 if r else 0
             k = h[56]
-        return n, hop, c, b, d, p, k, bz, r, nz
-    return (model.window, model.hop, model.channels, model.bands, model.d, model.p, model.k,
-            model.zoom_bands, model.zoom_r, model.zoom_window)
+        return n, hop, c, b, d, p, k, r, bz, nz
+    r = model.zoom_r
+    b = model.bands + (model.zoom_bands + 1 if r else 0)
+    return (model.window, model.hop, model.channels, b, model.d, model.p, model.k, r,
+            model.zoom_bands, model.zoom_window)
 
 
 def allocate(model, sensor, backend, speed, config, default_sensor):
@@ -118,11 +122,11 @@ def allocate(model, sensor, backend, speed, config, default_sensor):
 def _need_of(model, backend):
     # Estimate for the MemoryError message, from the file's header alone (no big arrays).
     try:
-        n, hop, c, b, d, p, k, bz, r, nz = _header(model)
+        n, hop, c, b, d, p, k, r, bz, nz = _header(model)
     except Exception:
         return -1
     backend = backend or "pure"
-    need = _need(n, hop, c, b, d, backend, p, k, bz)
+    need = _need(n, hop, c, b, d, backend, p, k)
     if r:
         from .zoom import need as zoom_need
 

@@ -123,19 +123,29 @@ def compute(fe, source, start):
 
 
 def score(fe):
-    """Squared Mahalanobis distance (f - mu)^T P (f - mu) of the last computed window."""
-    d = len(fe.f)
+    """Squared Mahalanobis distance (f - mu)^T P (f - mu) of the last computed window; with
+    K components (operating modes) the smallest of the K."""
     if not fe.f32:
         return fe.vec.score(fe.model, fe.f, fe.v)
+    best = None
+    for mu, lp, w, a, g in fe.comps:
+        s = _one(fe, mu, lp, w, a, g)
+        if best is None or s < best:
+            best = s
+    return best
+
+
+def _one(fe, mu, lp, w, a, g):
+    # The distance to one component.
+    d = len(fe.f)
     v = fe.v
     v *= 0.0
     v += fe.fv
-    v -= fe.mu
-    if fe.a is not None:  # PCA: sum_i w_i v_i^2 + sum_k g_k (A_k . v)^2
-        z = np.dot(fe.a, v)
+    v -= mu
+    if a is not None:  # PCA: sum_i w_i v_i^2 + sum_k g_k (A_k . v)^2
+        z = np.dot(a, v)
         z *= z
-        return np.dot(v * v, fe.w) + np.dot(z, fe.g)
-    lp = fe.lp
+        return np.dot(v * v, w) + np.dot(z, g)
     s = 0.0
     p = 0
     for j in range(d):

@@ -1,7 +1,7 @@
 """Float steps on the feature vector shared by the backends: statistics' logs and the score.
 
     pos = vec.stat_features(f, pos, s2, s4, peak2, n, eps, stats)
-    s = vec.score(m, f, v)      # either model form; v: a work array of d floats
+    s = vec.score(m, f, v)      # either model form, K components; v: work array of d floats
     s = vec.mahal(lp, f, mu, v, d)
 
 Its own small module so that a backend loads these without another backend's kernels (the
@@ -49,10 +49,23 @@ def mahal(lp, f, mu, v, d):
 def score(m, f, v):
     """Squared distance (f - mu)^T P (f - mu) of features f under model m, in the form the
     model file holds: packed Cholesky factor (p = 0, d^2/2 multiply-adds) or PCA reduction
-    (p > 0, d(p + 2)). v: work array of d floats, overwritten with f - mu."""
+    (p > 0, d(p + 2)); with K components (operating modes) the smallest of their K
+    distances. v: work array of d floats, overwritten with f - mu of the last component."""
+    if m.k == 1:
+        return one(m, m.mu, m.lp, m.w, m.a, m.g, f, v)
+    best = None
+    for mu, lp, w, a, g in m.comps:  # a tuple: iterating and unpacking allocate nothing
+        s = one(m, mu, lp, w, a, g, f, v)
+        if best is None or s < best:
+            best = s
+    return best
+
+
+def one(m, mu, lp, w, a, g, f, v):
+    """The distance to one component (mu and its precision's form)."""
     if m.p:
-        return lowrank(m.w, m.a, m.g, f, m.mu, v, m.d, m.p)
-    return mahal(m.lp, f, m.mu, v, m.d)
+        return lowrank(w, a, g, f, mu, v, m.d, m.p)
+    return mahal(lp, f, mu, v, m.d)
 
 
 @micropython.native

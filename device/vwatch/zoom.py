@@ -24,14 +24,14 @@ from micropython import const
 
 
 @micropython.native
-def _means(src, cnt, r, low, base, pos, nz, inv):
-    # low[base + (pos + j) % nz] = mean of src[j r .. j r + r - 1], j < cnt / r
+def _means(src, cnt, r, low, pos, nz, inv):
+    # low[(pos + j) % nz] = mean of src[j r .. j r + r - 1], j < cnt / r
     i = 0
     while i < cnt:
         s = 0.0
         for k in range(i, i + r):
             s += src[k]
-        low[base + pos] = s * inv
+        low[pos] = s * inv
         pos += 1
         if pos == nz:
             pos = 0
@@ -39,13 +39,11 @@ def _means(src, cnt, r, low, base, pos, nz, inv):
 
 
 @micropython.viper
-def _copy(src: ptr32, dst: ptr32, at: int, first: int):
-    # dst[j] = src[base + (first + j) % nz], j < nz: a channel's blocks, oldest first.
-    base = at & 0xFFFF
-    nz = at >> 16
+def _copy(src: ptr32, dst: ptr32, nz: int, first: int):
+    # dst[j] = src[(first + j) % nz], j < nz: a channel's blocks, oldest first.
     i = first
     for j in range(nz):
-        dst[j] = src[base + i]
+        dst[j] = src[i]
         i += 1
         if i == nz:
             i = 0
@@ -61,7 +59,9 @@ class Low:
         self.channels = channels
         self.r = factor
         self.nz = nz
-        self.buf = array("f", range(channels * nz))  # floats, or int sums + _SOFF (q15)
+        # One array per channel, floats or int sums + _SOFF (q15): C blocks of 4 N_z bytes fit a
+        # fragmented heap more easily than one of 4 C N_z.
+        self.bufs = [array("f", range(nz)) for _ in range(channels)]
         # Frames are read through a float array: the backend's window buffer when it lends
         # it (free while the low ring is fed, before the window's features), else our own.
         if scratch is None:
@@ -100,17 +100,17 @@ class Low:
         sc = self.scratch
         blocks = (hi - lo) // r
         for ch in range(self.channels):
-            base = ch * nz
+            buf = self.bufs[ch]
             pos = self.pos
             at = lo
             while at < hi:
                 cnt = hi - at if hi - at < k else k
                 if self.ints:
                     source.read_int16(ch, at, cnt, sc)
-                    self.sums(sc, self.buf, cnt | r << 11 | pos << 18, base | nz << 16)
+                    self.sums(sc, buf, cnt | r << 11 | pos << 18, nz)
                 else:
                     source.read(ch, at, cnt, sc)
-                    _means(sc, cnt, r, self.buf, base, pos, nz, self.inv)
+                    _means(sc, cnt, r, buf, pos, nz, self.inv)
                 pos = (pos + cnt // r) % nz
                 at += cnt
         self.pos = (self.pos + blocks) % nz
@@ -118,7 +118,7 @@ class Low:
 
     def copy(self, ch, out):
         """out[0..N_z) = channel ``ch``'s blocks, oldest first, as stored (float or int)."""
-        _copy(self.buf, out, ch * self.nz | self.nz << 16, self.pos)
+        _copy(self.bufs[ch], out, self.nz, self.pos)
 
 
 def refuse_hop(m):

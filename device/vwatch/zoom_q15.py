@@ -22,21 +22,19 @@ _OFF = const(0x40000)  # vwatch.q15k's offset of v
 
 
 @micropython.viper
-def sums(src: ptr16, low: ptr32, cr: int, at: int):
-    # Integer block sums of raw int16 samples: low[base + (pos + j) % nz] = S + _SOFF, with
-    # cr = cnt | r << 11 | pos << 18 and at = base | nz << 16 (viper takes 4 arguments; all
-    # below 2^30, a small int on 32-bit ports).
+def sums(src: ptr16, low: ptr32, cr: int, nz: int):
+    # Integer block sums of raw int16 samples: low[(pos + j) % nz] = S + _SOFF, with
+    # cr = cnt | r << 11 | pos << 18 (viper takes 4 arguments; below 2^30, a small int on
+    # 32-bit ports).
     cnt = cr & 0x7FF
     r = (cr >> 11) & 0x7F
     pos = cr >> 18
-    base = at & 0xFFFF
-    nz = at >> 16
     i = 0
     while i < cnt:
         s = 0
         for k in range(i, i + r):
             s += (int(src[k]) ^ 0x8000) - 0x8000
-        low[base + pos] = s + _SOFF
+        low[pos] = s + _SOFF
         pos += 1
         if pos == nz:
             pos = 0
@@ -47,17 +45,16 @@ def sums(src: ptr16, low: ptr32, cr: int, at: int):
 def sconv(z: ptr32, low: ptr32, at: int, pr: ptr32):
     # Block sums S (oldest first from slot ``first``) -> v = S 8 / R (|v| <= 2^18) as v + _OFF
     # in z, like q15k.iconv does for raw samples (v = raw 8): the same units u1 = scale / 8.
-    # at = ch | first << 3 | (log2 R - 3 + 8) << 16; pr[0] (q15k.N) = N_z.
+    # at = first | (log2 R - 3 + 8) << 16; pr[0] (q15k.N) = N_z.
     nz = pr[0]
-    base = (at & 7) * nz
-    i = (at >> 3) & 0x1FFF
+    i = at & 0xFFFF
     sh = (at >> 16) - 8
     half = 0
     if sh > 0:
         half = 1 << (sh - 1)
     acc = 0
     for j in range(nz):
-        s = low[base + i] - _SOFF
+        s = low[i] - _SOFF
         if sh > 0:
             v = (s + half) >> sh
         else:
@@ -119,7 +116,7 @@ class Zoom:
         for ch in range(low.channels):
             top = 0
             if low.ints:  # integer sums from a ring
-                sconv(z, low.buf, ch | low.pos << 3 | self.sh, pr)
+                sconv(z, low.bufs[ch], low.pos | self.sh, pr)
                 emax = 1
                 pr[k2.KU] = fe.ku + 0x2000000
             else:  # float averages: one exponent for the block, as fe_q15 does

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import __version__
 from . import features as F
-from . import evaluate, fitting, modelfile, outputs, recordings, thresholds, validate
+from . import evaluate, fitting, modelfile, modes, outputs, recordings, thresholds, validate
 from .errors import VibrawatchError
 
 EPILOG = """\
@@ -48,6 +48,13 @@ def _channels(text):
     if not picked or len(set(picked)) != len(picked):
         raise argparse.ArgumentTypeError("expected distinct channel numbers like 0,1,2")
     return picked
+
+
+def _modes(text):
+    try:
+        return modes.parse(text)
+    except modes.ModesError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[1]) from None
 
 
 def _stats(text):
@@ -101,8 +108,9 @@ def cmd_fit(args):
         alarm_k=args.alarm_k, alarm_n=args.alarm_n,
         false_alarms_per_hour=args.false_alarms_per_hour,
         threshold_method=args.threshold_method, cost_miss=args.cost_miss,
-        cost_false_alarm=args.cost_false_alarm, pca=args.pca, zoom=args.zoom,
-        zoom_window=args.zoom_window, zoom_bands=args.zoom_bands, epsilon=args.epsilon)
+        cost_false_alarm=args.cost_false_alarm, pca=args.pca, modes=args.modes,
+        zoom=args.zoom, zoom_window=args.zoom_window, zoom_bands=args.zoom_bands,
+        epsilon=args.epsilon)
     F.check_window(settings.window)
     faulty = _load_all(args.anomalous, args.rate, args.channels)
     total = sum(max(0, (r.frames - settings.window) // settings.hop + 1) for r in recs)
@@ -248,6 +256,10 @@ def cmd_info(args):
         ("statistics", ", ".join(F.STAT_NAMES[b] for b in F.stat_bits(model.stats)) or "none"),
         ("zoom", _zoom_info(cfg)),
         ("features", str(model.n_features)),
+        ("modes", "1 Gaussian component" if model.n_modes == 1 else
+         "%d Gaussian components (operating modes), %d bytes of arrays each; a window scores "
+         "its distance to the nearest" % (model.n_modes, 4 * modelfile.array_floats(
+             model.n_features, model.components))),
         ("pca", "%d components: precision diag(w) + A^T diag(g) A" % model.components
          if model.components else "none (p = 0): full precision, packed Cholesky factor"),
         ("arrays", "%d bytes on the board (%d without PCA)" % (
@@ -266,13 +278,19 @@ def cmd_info(args):
     ]
     for key, value in rows:
         print("%-12s %s" % (key, value))
-    if model.components:  # residual weights: 1/(sigma s_i), the scale of what PCA leaves out
-        diag, head = np.sqrt(model.w), "sqrt(w)"
-    else:
-        diag, head = np.diag(model.cholesky_factor()), "1/sd (diag L)"
-    print("\n%-20s %12s %14s" % ("feature", "mean", head))
-    for name, mu, l in zip(cfg.feature_names(), model.mu, diag):
-        print("%-20s %12.5g %14.5g" % (name, mu, l))
+    # Per component: residual weights sqrt(w) = 1/(sigma s_i), the scale of what PCA leaves
+    # out, or diag L.
+    cols, heads = [], []
+    for k, mode in enumerate(model.modes):
+        tag = "" if model.n_modes == 1 else " %d" % k
+        diag = (np.sqrt(mode.w) if model.components
+                else np.diag(model.cholesky_factor(k)))
+        cols += [mode.mu, diag]
+        heads += ["mean" + tag, ("sqrt(w)" if model.components else "1/sd (diag L)") + tag]
+    widths = [12, 14] * model.n_modes
+    print("\n%-20s" % "feature" + "".join(" %*s" % (w, h) for w, h in zip(widths, heads)))
+    for i, name in enumerate(cfg.feature_names()):
+        print("%-20s" % name + "".join(" %*.5g" % (w, c[i]) for w, c in zip(widths, cols)))
 
 
 def _zoom_info(cfg):
@@ -566,6 +584,15 @@ def build_parser():
                    "every direction in the score, so a fault the K components do not span is "
                    "still caught, not projected away. Boards need a vwatch that reads format "
                    "v2 (default: no reduction)")
+    p.add_argument("--modes", type=_modes, default=modes.AUTO, metavar="auto|K|per-recording",
+                   help="operating modes (speeds, loads): one Gaussian component per mode, "
+                   "each with its own mean and covariance, a window scored by its distance to "
+                   "the nearest (up to %d; the board scores them all). auto (default): one "
+                   "component unless the normal data clearly hold separate modes (a Gaussian "
+                   "mixture, K by BIC, means at least %g standard deviations apart); K: that "
+                   "many, found by the mixture; per-recording: each normal recording is one "
+                   "mode. The fit report says what it chose and why"
+                   % (modes.MAX_MODES, modes.MIN_SEPARATION))
     p.add_argument("--rate", type=float, default=None, metavar="HZ",
                    help="sample rate for files without one (NPY/NPZ, CSV without time)")
     p.add_argument("--epsilon", type=float, default=None, metavar="E",

@@ -10,7 +10,8 @@ of normal data, whether and how fast each faulty recording raised the alarm (lat
 start of the recording, or from a labelled onset, to the end of the window that raised it).
 "Why": each window's score is a sum over features, sum_i v_i (P v)_i with v = f - mu and P the
 precision (either form: Cholesky or PCA, modelfile.Model.precision); the largest terms name
-the channels and bands that made the alarm.
+the channels and bands that made the alarm. With K operating modes, mu and P are those of the
+component that gave the window's score (the nearest).
 """
 
 import math
@@ -52,9 +53,16 @@ def check_matches_model(rec, model):
 
 
 def contributions(feats, model):
-    """(windows, d) terms v_i (P v)_i that sum to each window's score."""
-    v = np.asarray(feats, np.float64) - np.asarray(model.mu, np.float64)
-    return v * (v @ model.precision())  # P is symmetric
+    """(windows, d) terms v_i (P v)_i that sum to each window's score: v = f - mu_k and P_k
+    of the component k that gave it (the nearest, with K operating modes)."""
+    feats = np.atleast_2d(np.asarray(feats, np.float64))
+    nearest = model.nearest_mode(feats) if model.n_modes > 1 else np.zeros(len(feats), int)
+    out = np.empty_like(feats)
+    for k in np.unique(nearest):
+        rows = nearest == k
+        v = feats[rows] - np.asarray(model.modes[k].mu, np.float64)
+        out[rows] = v * (v @ model.precision(k))  # P is symmetric
+    return out
 
 
 @dataclass
@@ -70,6 +78,7 @@ class Result:
     seconds: float = 0.0
     top: list = field(default_factory=list)  # (row, score, [(feature, share), ...])
     first: int = 0  # window index of row 0 (a zoom block skips the first windows)
+    modes: np.ndarray | None = field(default=None, repr=False)  # K > 1: each window's mode
 
     @property
     def labels(self):
@@ -174,6 +183,8 @@ def evaluate(model, normal=(), anomalous=(), onset=0.0):
         res = Result(rec.name, faulty, scores, states, times, onset if faulty else 0.0,
                      rec.seconds, first=cfg.first_window)
         res.top = _why(feats, scores, states, model, cfg)
+        if model.n_modes > 1:
+            res.modes = model.nearest_mode(feats)
         results.append(res)
     return Evaluation(model.model_id, model.threshold, model.clear_threshold, model.alarm_k,
                       model.alarm_n, results)
@@ -278,13 +289,17 @@ def write_report(ev, directory, title="vibrawatch evaluation"):
     md += ["## Why did it alarm", "",
            "The top windows above the threshold of each recording, with the features that "
            "contribute most to their score (share of the score; shares can be negative when a "
-           "feature moved the other way).", ""]
+           "feature moved the other way)%s." % (
+               "" if all(r.modes is None for r in ev.results) else
+               "; with operating modes, against the mode that gave the score (the nearest)"),
+           ""]
     any_top = False
     for r in ev.results:
         for w, s, feats in r.top:
             any_top = True
-            md.append("- %s, window %d (t = %.3f s), score %.4g: %s" % (
-                short(r.name), w + r.first, r.times[w], s,
+            mode = "" if r.modes is None else ", mode %d" % r.modes[w]
+            md.append("- %s, window %d (t = %.3f s), score %.4g%s: %s" % (
+                short(r.name), w + r.first, r.times[w], s, mode,
                 ", ".join("%s %.0f%%" % (name, 100 * share) for name, share in feats)))
     if not any_top:
         md.append("No window scored above the threshold.")

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import features as F
+from . import modes as M
 from . import thresholds as T
 from . import zoomrule
 from .errors import VibrawatchError
-from .modelfile import Model, array_floats
+from .modelfile import Mode, Model, array_floats
 from .pca import PCAPrecision, explained
 from .recordings import rates_match
 
@@ -72,6 +73,7 @@ class FitSettings:
     zoom_window: int | None = None  # N_z (None: zoomrule.ZOOM_WINDOW)
     zoom_bands: int | None = None  # B_z (None: a third of the bands, zoomrule.split_bands)
     epsilon: float | None = None  # None: the rule of docs/features.md on the normal data
+    modes: str | int = M.AUTO  # operating modes: "auto", "per-recording" or K (modes.py)
 
 
 @dataclass
@@ -90,6 +92,7 @@ class FitReport:
     anomalous_scores: list | None = field(default=None, repr=False)
     size_note: str = ""
     zoom_note: str = ""
+    modes_note: str = ""
 
     def lines(self):
         q = lambda s, p: float(np.quantile(s, p)) if s.size else float("nan")  # noqa: E731
@@ -102,6 +105,8 @@ class FitReport:
             out.append(self.bands_note)
         if self.zoom_note:
             out.append(self.zoom_note)
+        if self.modes_note:
+            out.append(self.modes_note)
         if self.size_note:
             out.append(self.size_note)
         out += [
@@ -247,7 +252,7 @@ def fit(recordings, settings, progress=None, anomalous=()):
                           float(np.float32(eps)) if eps else _epsilon(recordings, probe),
                           settings.stats, zoom, zoom_window, zoom_edges)
 
-    train, held = [], []
+    train, held, names = [], [], []
     for rec in recordings:
         feats = F.extract(rec.samples, cfg, rec.scale, progress=progress)
         if not np.all(np.isfinite(feats)):
@@ -256,6 +261,8 @@ def fit(recordings, settings, progress=None, anomalous=()):
         train.append(feats[tr.start : tr.stop])
         held.append(feats[ho.start : ho.stop])
     train_blocks = [t for t in train if len(t)]
+    names = [r.name for r, t in zip(recordings, train) if len(t)]
+    groups = np.concatenate([np.full(len(t), i) for i, t in enumerate(train_blocks)])
     train, held = np.concatenate(train), np.concatenate(held)
     d = cfg.n_features
     if len(train) <= d:
@@ -272,32 +279,25 @@ def fit(recordings, settings, progress=None, anomalous=()):
         raise FitError("--pca %d: the number of components must be between 1 and %d (fewer "
                        "than the %d features)" % (pca, d - 1, d))
 
-    if pca:
-        est = PCAPrecision(pca, settings.estimator).fit(train)
-        arrays = dict(packed_l=None, w=est.w_.astype(np.float32), a=est.a_.astype(np.float32),
-                      g=est.g_.astype(np.float32))
-        mu = est.location_.astype(np.float32)
-    else:
-        estimator = ESTIMATORS[settings.estimator]().fit(train.astype(np.float64))
-        try:
-            lower = np.linalg.cholesky(estimator.precision_)
-        except np.linalg.LinAlgError as exc:
-            raise FitError("the %s covariance is singular (features that never vary?): use "
-                           "--estimator ledoitwolf" % settings.estimator) from exc
-        arrays = dict(packed_l=np.concatenate([lower[j:, j] for j in range(d)]).astype(
-            np.float32))
-        mu = estimator.location_.astype(np.float32)
-    model = Model(
+    try:
+        choice = M.choose(train, groups, names, M.parse(settings.modes), d + 2)
+    except M.ModesError as exc:
+        raise FitError(str(exc)) from exc
+    fit_one = _component_fitter(settings.estimator, pca)
+    mixture = M.ModeMixture(choice.k, choice.how, fit_one).fit(train, groups, choice.labels)
+    model = Model.from_modes(
+        [_mode_arrays(est, d) for est in mixture.parts],
         sample_rate=rate, window=settings.window, hop=settings.hop, channels=channels,
-        edges=edges, stats=settings.stats, epsilon=cfg.epsilon, mu=mu, threshold=1.0,
+        edges=edges, stats=settings.stats, epsilon=cfg.epsilon, threshold=1.0,
         clear_threshold=1.0, alarm_k=settings.alarm_k, alarm_n=settings.alarm_n,
         estimator=settings.estimator, n_train=len(train), created=int(time.time()),
-        **_zoom_fields(cfg), **arrays,
+        **_zoom_fields(cfg),
     )
-    size_note = _size_note(model, est if pca else None, train, settings.estimator)
+    size_note = _size_note(model, mixture.parts[0] if pca else None, train,
+                           settings.estimator)
     # Score with the float32 arrays the board will use, so the threshold means the same there.
     holdout_scores = model.mahalanobis(held)
-    cv_scores = cross_validated_scores(train_blocks, cfg, settings.estimator, pca)
+    cv_scores = cross_validated_scores(train_blocks, cfg, settings.estimator, pca, choice)
     out_of_sample = np.concatenate((cv_scores or []) + [holdout_scores])
     windows_per_hour = 3600.0 * rate / settings.hop
     independent = min(1.0, 2.0 * settings.hop / cfg.span,  # a zoom history overlaps more
@@ -324,7 +324,8 @@ def fit(recordings, settings, progress=None, anomalous=()):
     model.alarm_k, model.alarm_n = cal.alarm_k, cal.alarm_n
     report = FitReport(len(train), len(held), d, cfg.epsilon, model.threshold,
                        model.mahalanobis(train), holdout_scores, cal, cv_scores,
-                       bands_note, fault_scores, size_note, zoom_note)
+                       bands_note, fault_scores, size_note, zoom_note=zoom_note,
+                       modes_note=choice.note)
     return model, report
 
 
@@ -335,12 +336,36 @@ def _zoom_fields(cfg):
     return dict(zoom_r=cfg.zoom, zoom_window=cfg.zoom_window, zoom_edges=cfg.zoom_edges)
 
 
+def _component_fitter(estimator, pca):
+    """rows -> a fitted estimator of one component (a mode), as the fit asked for."""
+    def fit_one(rows):
+        if pca:
+            return PCAPrecision(pca, estimator).fit(rows)
+        return ESTIMATORS[estimator]().fit(np.asarray(rows, np.float64))
+
+    return fit_one
+
+
+def _mode_arrays(est, d):
+    """A component's float32 arrays for the model file from its fitted estimator."""
+    if isinstance(est, PCAPrecision):
+        return Mode(est.location_.astype(np.float32), None, est.w_.astype(np.float32),
+                    est.a_.astype(np.float32), est.g_.astype(np.float32))
+    try:
+        lower = np.linalg.cholesky(est.precision_)
+    except np.linalg.LinAlgError as exc:
+        raise FitError("the %s covariance is singular (features that never vary?): use "
+                       "--estimator ledoitwolf" % type(est).__name__) from exc
+    return Mode(est.location_.astype(np.float32),
+                np.concatenate([lower[j:, j] for j in range(d)]).astype(np.float32))
+
+
 def _size_note(model, est, train, estimator):
     """The report's line on the model's size; suggests --pca when the full model is too big
     for a 256 KB board (the model stays as asked for)."""
-    d = model.n_features
+    d, k_modes = model.n_features, model.n_modes
     edges = 2 * (model.bands + 1) + (2 * (model.zoom_bands + 1) if model.zoom_r else 0)
-    full = edges + 4 * array_floats(d)
+    full = edges + 4 * k_modes * array_floats(d)
     if est is not None:
         return ("PCA: %d of %d components kept (%.1f%% of the standardised variance), the "
                 "residual term covers the rest; model arrays %.1f KB (%.1f KB without PCA)"
@@ -350,9 +375,9 @@ def _size_note(model, est, train, estimator):
         return ""
     # The fewest components that explain PCA_VARIANCE, or as many as fit the budget.
     share = explained(train, estimator)
-    fits = (BOARD_ARRAY_BUDGET - edges - 8 * d) // (4 * (d + 1))
+    fits = ((BOARD_ARRAY_BUDGET - edges) // k_modes - 8 * d) // (4 * (d + 1))
     k = max(1, min(int(np.searchsorted(share, PCA_VARIANCE)) + 1, fits, d - 1))
-    reduced = edges + 4 * array_floats(d, k)
+    reduced = edges + 4 * k_modes * array_floats(d, k)
     return ("model arrays take %.1f KB, more than the %d KB a 256 KB board can spare for them: "
             "consider refitting with --pca %d (%d components explain %.0f%% of the "
             "standardised variance here; %.1f KB); this model was written as asked"
@@ -360,21 +385,25 @@ def _size_note(model, est, train, estimator):
                reduced / 1024.0))
 
 
-def cross_validated_scores(blocks, cfg, estimator, pca=0):
+def cross_validated_scores(blocks, cfg, estimator, pca=0, modes=None):
     """Blocked cross-validation over time of the training windows (thresholds.py). With
-    ``pca`` components the reduction is refitted in every fold too: a reduction fitted on
-    all the windows would have seen the held-out block."""
+    ``pca`` components the reduction is refitted in every fold too, and with K > 1 operating
+    modes (``modes``, a modes.ModeChoice) the mode assignment as well: a reduction or a
+    mixture fitted on all the windows would have seen the held-out block. The gap covers a
+    zoom history too (cfg.span)."""
     gap = -(-cfg.span // cfg.hop) - 1
+    fit_one = _component_fitter(estimator, pca)
 
     def score(est, rows):
         return est.mahalanobis(rows.astype(np.float64))
 
-    def fit_fold(rows):  # fold training sets stay float32 (half the memory) until here
-        if pca:
-            return PCAPrecision(pca, estimator).fit(rows)
-        return ESTIMATORS[estimator]().fit(rows.astype(np.float64))
+    if modes is not None and modes.k > 1:
+        def fit_modes(rows, groups):
+            return M.ModeMixture(modes.k, modes.how, fit_one).fit(rows, groups)
 
-    return T.blocked_cv_scores(blocks, fit_fold, score, gap)
+        return T.blocked_cv_scores(blocks, fit_modes, score, gap, with_groups=True)
+    # fold training sets stay float32 (half the memory) until fit_one
+    return T.blocked_cv_scores(blocks, fit_one, score, gap)
 
 
 def _float32_at_least(value):

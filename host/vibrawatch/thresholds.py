@@ -53,11 +53,12 @@ class ThresholdError(VibrawatchError):
     pass
 
 
-def blocked_cv_scores(blocks, fit_estimator, score, gap, folds=CV_FOLDS):
+def blocked_cv_scores(blocks, fit_estimator, score, gap, folds=CV_FOLDS, with_groups=False):
     """Out-of-sample scores of every window of every recording's training part.
 
     blocks: per recording, its training feature rows (windows, d) in time order.
-    fit_estimator(rows): a scikit-learn covariance estimator fitted on rows;
+    fit_estimator(rows): a scikit-learn covariance estimator fitted on rows (with_groups:
+    fit_estimator(rows, groups), groups giving each row's index in ``blocks``);
     score(est, rows) -> distances.
     gap: windows either side of a held-out block left out of training (they overlap it).
     Returns one array of scores per recording, in time order, or None when a fold would leave
@@ -66,15 +67,17 @@ def blocked_cv_scores(blocks, fit_estimator, score, gap, folds=CV_FOLDS):
     out = [np.empty(len(b)) for b in blocks]
     cuts = [np.linspace(0, len(b), folds + 1).astype(int) for b in blocks]
     for j in range(folds):
-        train = []
-        for b, c in zip(blocks, cuts):
+        train, groups = [], []
+        for i, (b, c) in enumerate(zip(blocks, cuts)):
             keep = np.ones(len(b), bool)
             keep[max(0, c[j] - gap) : c[j + 1] + gap] = False
             train.append(b[keep])
+            groups.append(np.full(int(keep.sum()), i))
         train = np.concatenate(train)
         if len(train) <= blocks[0].shape[1] + 1:
             return None  # too few windows to refit without a block: the caller says so
-        est = fit_estimator(train)
+        est = (fit_estimator(train, np.concatenate(groups)) if with_groups
+               else fit_estimator(train))
         for b, c, o in zip(blocks, cuts, out):
             if c[j + 1] > c[j]:
                 o[c[j] : c[j + 1]] = score(est, b[c[j] : c[j + 1]])
