@@ -410,3 +410,16 @@ def test_a_model_whose_body_is_noise_is_corrupt_on_host_and_board(micropython, m
     struct.pack_into("<I", newer, len(newer) - 4, zlib.crc32(bytes(newer[:-4])))
     (tmp_path / "newer.vwm").write_bytes(bytes(newer))
     assert "version 9" in refused("info", tmp_path / "newer.vwm")
+
+
+def test_emulate_never_replaces_a_file_of_the_users_with_its_link(tmp_path):
+    mine = tmp_path / "vboard"
+    mine.write_text("my notes\n")
+    assert "--link" in refused("emulate", "--link", mine, "--fs", tmp_path / "fs")
+    assert "--link" in refused("emulate", "--link", tmp_path / "nowhere" / "vb", "--fs",
+                               tmp_path / "fs")
+    assert mine.read_text() == "my notes\n" and not (tmp_path / "fs").exists()
+
+
+def test_evaluate_with_nothing_to_evaluate_is_refused_before_work(model):
+    assert "nothing to evaluate" in refused("evaluate", model)

@@ -265,9 +265,10 @@ def cmd_emulate(args):
 
     from .emulator import EmulatedBoard
 
-    fs = outputs.make_folder(args.fs, "--fs")
     if args.replay:
         recordings.load(args.replay)  # refuse an unreadable recording now, not on the board
+    fs = outputs.make_folder(args.fs, "--fs")
+    if args.replay:
         with outputs.atomic_path(fs / "replay.wav") as tmp:
             shutil.copyfile(args.replay, tmp)
     link = args.link or None

@@ -145,6 +145,8 @@ def check_score(args):
 def check_evaluate(args):
     check_rate(args.rate)
     check_channels(args.channels)
+    if not args.normal and not args.anomalous:
+        raise OptionError("nothing to evaluate: give --normal and/or --anomalous recordings")
     if not (_finite(args.onset) and args.onset >= 0):
         _refuse("--onset", args.onset, "the fault's start is a time in seconds from the start "
                 "of each anomalous recording, 0 or more", "--onset 0")
@@ -184,6 +186,13 @@ def check_emulate(args):
                               "convert the recording to WAV first" % args.replay)
         if not Path(args.replay).is_file():
             raise OptionError("--replay %s: no such file" % args.replay)
+    if args.link:
+        link = Path(args.link)
+        if link.exists() and not link.is_symlink():
+            raise OptionError("--link %s exists and is not a link: the emulator would replace "
+                              "it; give another name, e.g. --link vboard" % args.link)
+        if not link.is_symlink():
+            outputs.check_file(link, "--link")
 
 
 def check_monitor(args):
