@@ -248,3 +248,28 @@ def test_monitor_replaces_an_old_log_only_when_it_ends(emulated, models, tmp_pat
     rows = log.read_text().splitlines()
     assert rows[0].startswith("host_time,seq,score") and len(rows) == 41
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fs", "log.csv"]  # no temporary
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_a_deploy_stopped_midway_leaves_the_old_detector_running(emulated, models, sig):
+    import signal
+
+    (path_a, id_a), (path_b, _) = models["A"], models["B"]
+    with Board(emulated.port) as board:
+        deploy(board, path_a, say=lambda s: None)
+    staged = emulated.fs_dir / "vw.new" / "vwatch"
+    proc = subprocess.Popen(vibrawatch_cmd("deploy", path_b, "--port", emulated.port),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if staged.is_dir() and len(list(staged.iterdir())) >= 4:
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, "the deploy finished before it could be stopped"
+    proc.send_signal(getattr(signal, sig))
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode != 0 and "Traceback" not in err, err
+    assert "detector running again" in err and "model=%s" % id_a in err, err
+    assert (emulated.fs_dir / "model.vwm").read_bytes() == path_a.read_bytes()
+    assert not (emulated.fs_dir / "vw.new").exists()  # the restart's boot discarded it
+    assert windows_arrive(emulated.port)
