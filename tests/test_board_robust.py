@@ -273,3 +273,27 @@ def test_a_deploy_stopped_midway_leaves_the_old_detector_running(emulated, model
     assert (emulated.fs_dir / "model.vwm").read_bytes() == path_a.read_bytes()
     assert not (emulated.fs_dir / "vw.new").exists()  # the restart's boot discarded it
     assert windows_arrive(emulated.port)
+
+
+def test_a_recording_whose_board_falls_silent_ends_with_what_it_printed_last(emulated, tmp_path,
+                                                                          monkeypatch):
+    from vibrawatch import record as record_mod
+
+    lib = emulated.fs_dir / "lib"
+    (lib / "vwatch").mkdir(parents=True)
+    for src in (ROOT / "device" / "vwatch").glob("*.py"):
+        (lib / "vwatch" / src.name).write_bytes(src.read_bytes())
+    # A sensor that announces itself and then never delivers a sample (a hung I2C bus).
+    (lib / "stall.py").write_text(
+        "class Stall:\n channels = 3\n rate = 1000.0\n scale = 1 / 32768\n dropped = 0\n"
+        " def read_into(self, buf, n=None):\n  return 0\n")
+    monkeypatch.setattr(record_mod, "IDLE_TIMEOUT_S", 3.0)  # the real one is 20 s
+    out = tmp_path / "r.wav"
+    with Board(emulated.port) as board:
+        with pytest.raises(BoardError) as err:
+            record_mod.record(board, 1.0, out, sensor_expr="__import__('stall').Stall()")
+    message = str(err.value)
+    assert "printed nothing for 3 s" in message and "vw1 rec start rate=1000" in message
+    assert not out.exists()
+    with Board(emulated.port) as board:  # and the board was interrupted: it answers again
+        assert board.eval("1 + 1") == 2
