@@ -423,3 +423,19 @@ def test_emulate_never_replaces_a_file_of_the_users_with_its_link(tmp_path):
 
 def test_evaluate_with_nothing_to_evaluate_is_refused_before_work(model):
     assert "nothing to evaluate" in refused("evaluate", model)
+
+
+def test_demo_never_removes_a_board_folder_it_did_not_make(tmp_path):
+    mine = tmp_path / "board-fs"
+    mine.mkdir()
+    (mine / "main.py").write_text("my board's program\n")
+    assert "did not make" in refused("demo", "--out", tmp_path)
+    assert (mine / "main.py").read_text() == "my board's program\n"
+
+
+def test_evaluate_report_never_overwrites_an_input(model, tmp_path):
+    own = tmp_path / "report.md"  # an input that happens to share a report file's name
+    own.write_bytes(model.read_bytes())
+    assert "is also an input" in refused("evaluate", own, "--normal", NORMAL, "--report",
+                                         tmp_path)
+    assert own.read_bytes() == model.read_bytes()

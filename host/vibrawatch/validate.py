@@ -21,6 +21,7 @@ MAX_BANDS = 255  # one byte in the model file
 MAX_CHANNELS = 8  # a model's channels: one byte, and the board's sensors deliver 1 to 8
 MAX_ALARM_N = 32  # the board keeps the alarm's history in one 32-bit word
 MAX_SECONDS = 24 * 3600.0
+REPORT_FILES = ("report.md", "timeline.png", "histogram.png", "roc.png")  # evaluate --report
 HEAP_MIN, HEAP_MAX = 16 * 1024, 64 * 1024 * 1024
 
 
@@ -154,8 +155,11 @@ def check_evaluate(args):
         raise OptionError("--onset %g applies to anomalous recordings: pass them with "
                           "--anomalous REC..., or leave --onset out" % args.onset)
     if args.report:
-        outputs.check_folder(args.report, "--report",
-                             _inputs(args.model, args.normal, args.anomalous))
+        inputs = _inputs(args.model, args.normal, args.anomalous)
+        outputs.check_folder(args.report, "--report", inputs)
+        if Path(args.report).is_dir():  # the files it will replace there
+            for name in REPORT_FILES:
+                outputs.check_file(Path(args.report) / name, "--report", inputs)
 
 
 def check_onset(onset, faulty):
@@ -219,7 +223,11 @@ def check_record(args):
 
 
 def check_demo(args):
+    from .demo import check_demo_folder
+
     outputs.check_folder(args.out, "--out")
+    if args.port is None:
+        check_demo_folder(args.out)
     if args.windows is not None and args.windows < 1:
         _refuse("--windows", args.windows, "watch at least 1 window", "--windows 200")
 
