@@ -109,7 +109,8 @@ DEMO_MARK = ".vibrawatch-demo"  # in a board-fs the demo made (and may remove ag
 def check_demo_folder(out_dir):
     """Refuse an --out folder whose board-fs the demo did not make (it would remove it)."""
     fs = Path(out_dir) / "board-fs"
-    if fs.exists() and not (fs / DEMO_MARK).exists():
+    earlier_demo = (Path(out_dir) / "demo.vwm").exists()  # a demo's, from before the mark
+    if fs.exists() and not (fs / DEMO_MARK).exists() and not earlier_demo:
         raise VibrawatchError("--out %s holds a board-fs folder that the demo did not make, and "
                               "the demo replaces its board-fs; give another --out, e.g. "
                               "--out out/demo" % out_dir)
