@@ -248,3 +248,52 @@ def test_monitor_replaces_an_old_log_only_when_it_ends(emulated, models, tmp_pat
     rows = log.read_text().splitlines()
     assert rows[0].startswith("host_time,seq,score") and len(rows) == 41
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fs", "log.csv"]  # no temporary
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_a_deploy_stopped_midway_leaves_the_old_detector_running(emulated, models, sig):
+    import signal
+
+    (path_a, id_a), (path_b, _) = models["A"], models["B"]
+    with Board(emulated.port) as board:
+        deploy(board, path_a, say=lambda s: None)
+    staged = emulated.fs_dir / "vw.new" / "vwatch"
+    proc = subprocess.Popen(vibrawatch_cmd("deploy", path_b, "--port", emulated.port),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if staged.is_dir() and len(list(staged.iterdir())) >= 4:
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, "the deploy finished before it could be stopped"
+    proc.send_signal(getattr(signal, sig))
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode != 0 and "Traceback" not in err, err
+    assert "detector running again" in err and "model=%s" % id_a in err, err
+    assert (emulated.fs_dir / "model.vwm").read_bytes() == path_a.read_bytes()
+    assert not (emulated.fs_dir / "vw.new").exists()  # the restart's boot discarded it
+    assert windows_arrive(emulated.port)
+
+
+def test_a_recording_whose_board_falls_silent_ends_with_what_it_printed_last(emulated, tmp_path,
+                                                                          monkeypatch):
+    from vibrawatch import record as record_mod
+
+    lib = emulated.fs_dir / "lib"
+    (lib / "vwatch").mkdir(parents=True)
+    for src in (ROOT / "device" / "vwatch").glob("*.py"):
+        (lib / "vwatch" / src.name).write_bytes(src.read_bytes())
+    # A sensor that announces itself and then never delivers a sample (a hung I2C bus).
+    (lib / "stall.py").write_text(
+        "class Stall:\n channels = 3\n rate = 1000.0\n scale = 1 / 32768\n dropped = 0\n"
+        " def read_into(self, buf, n=None):\n  return 0\n")
+    monkeypatch.setattr(record_mod, "IDLE_TIMEOUT_S", 3.0)  # the real one is 20 s
+    out = tmp_path / "r.wav"
+    with Board(emulated.port) as board:
+        with pytest.raises(BoardError) as err:
+            record_mod.record(board, 1.0, out, sensor_expr="__import__('stall').Stall()")
+    message = str(err.value)
+    assert "printed nothing for 3 s" in message and "vw1 rec start rate=1000" in message
+    assert not out.exists()
+    with Board(emulated.port) as board:  # and the board was interrupted: it answers again
+        assert board.eval("1 + 1") == 2

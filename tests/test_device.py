@@ -10,6 +10,7 @@ board gets it: compiling the sources inside a 64 KB heap leaves it too fragmente
 
 import json
 import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -284,6 +285,11 @@ def test_refuses_wrong_magic_and_version(dev, tmp_path):
     assert "not a vibrawatch model" in msg and "VWMF" in msg
     _, mpath, wpath, _ = good_case(tmp_path)
     mutate(mpath, 4, struct.pack("<H", 4))
+    msg = refused(dev, mpath, wpath)  # its CRC no longer matches: corrupt, not newer
+    assert "the file is corrupt" in msg and "version" not in msg
+    blob = bytearray(mpath.read_bytes())  # a genuine newer file: its CRC right
+    struct.pack_into("<I", blob, len(blob) - 4, zlib.crc32(bytes(blob[:-4])))
+    mpath.write_bytes(bytes(blob))
     msg = refused(dev, mpath, wpath)
     assert "version 4" in msg and "reads versions 1, 2 and 3" in msg
 

@@ -410,3 +410,32 @@ def test_a_model_whose_body_is_noise_is_corrupt_on_host_and_board(micropython, m
     struct.pack_into("<I", newer, len(newer) - 4, zlib.crc32(bytes(newer[:-4])))
     (tmp_path / "newer.vwm").write_bytes(bytes(newer))
     assert "version 9" in refused("info", tmp_path / "newer.vwm")
+
+
+def test_emulate_never_replaces_a_file_of_the_users_with_its_link(tmp_path):
+    mine = tmp_path / "vboard"
+    mine.write_text("my notes\n")
+    assert "--link" in refused("emulate", "--link", mine, "--fs", tmp_path / "fs")
+    assert "--link" in refused("emulate", "--link", tmp_path / "nowhere" / "vb", "--fs",
+                               tmp_path / "fs")
+    assert mine.read_text() == "my notes\n" and not (tmp_path / "fs").exists()
+
+
+def test_evaluate_with_nothing_to_evaluate_is_refused_before_work(model):
+    assert "nothing to evaluate" in refused("evaluate", model)
+
+
+def test_demo_never_removes_a_board_folder_it_did_not_make(tmp_path):
+    mine = tmp_path / "board-fs"
+    mine.mkdir()
+    (mine / "main.py").write_text("my board's program\n")
+    assert "did not make" in refused("demo", "--out", tmp_path)
+    assert (mine / "main.py").read_text() == "my board's program\n"
+
+
+def test_evaluate_report_never_overwrites_an_input(model, tmp_path):
+    own = tmp_path / "report.md"  # an input that happens to share a report file's name
+    own.write_bytes(model.read_bytes())
+    assert "is also an input" in refused("evaluate", own, "--normal", NORMAL, "--report",
+                                         tmp_path)
+    assert own.read_bytes() == model.read_bytes()

@@ -163,24 +163,36 @@ class Board:
         too long to hold, or to watch live). Board exceptions -> BoardError."""
         self._raw()
         pending = bytearray()
+        last = [b""]  # the last line, for the message if the board falls silent
 
         def consume(chunk):
             pending.extend(chunk)
             while b"\n" in pending:
                 end = pending.index(b"\n")
-                line = bytes(pending[:end]).decode(errors="replace").rstrip("\r")
+                last[0] = bytes(pending[:end])
+                line = last[0].decode(errors="replace").rstrip("\r")
                 del pending[: end + 1]
                 on_line(line)
 
         serial = self._t.serial
         try:
             self._t.exec_raw_no_follow(code)
+        except (self._transport_error, self._serial_error, OSError) as exc:
+            raise BoardError("lost contact with the board on %s (%s): check the cable and "
+                             "try again" % (self.port, exc)) from exc
+        try:
             serial.timeout = 0.2  # so an idle board is noticed, on a pty too
             try:
                 _, stderr = self._t.follow(idle_timeout, data_consumer=consume)
             finally:
                 serial.timeout = READ_TIMEOUT_S
-        except (self._transport_error, self._serial_error, OSError) as exc:
+        except self._transport_error as exc:  # nothing came for idle_timeout seconds
+            self.interrupt()
+            raise BoardError("the board on %s printed nothing for %.0f s (%s); %s: check the "
+                             "cable and try again" % (self.port, idle_timeout, exc,
+                                                      last_words(last[0] + bytes(pending)))) \
+                from exc
+        except (self._serial_error, OSError) as exc:
             raise BoardError("lost contact with the board on %s (%s): check the cable and "
                              "try again" % (self.port, exc)) from exc
         if pending:

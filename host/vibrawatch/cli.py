@@ -12,7 +12,8 @@ import numpy as np
 
 from . import __version__
 from . import features as F
-from . import evaluate, fitting, modelfile, modes, outputs, recordings, thresholds, validate
+from . import evaluate, fitting, modelfile, modes, outputs, recordings, scoring
+from . import thresholds, validate
 from .errors import VibrawatchError
 
 EPILOG = """\
@@ -157,13 +158,7 @@ def _score_all(args, model, cfg, out):
         print("%-40s %8s %8s %10s %10s" % ("recording", "windows", "above", "max score",
                                            "threshold"))
     for path, rec in recs:
-        # A window with NaN or infinite samples is not scored, and flagged (docs/protocol.md).
-        bad = nonfinite_windows(rec, cfg)
-        scores = model.mahalanobis(F.extract(np.where(np.isfinite(rec.samples), rec.samples, 0)
-                                             if bad.any() else rec.samples, cfg, rec.scale))
-        scores[bad | ~np.isfinite(scores)] = np.nan
-        above = scores > model.threshold
-        flags = np.where(np.isnan(scores), FLAG_NONFINITE, 0) | above.astype(int)
+        scores, above, flags = scoring.score_recording(model, rec, cfg)  # NaN: not scored
         if writer is not None:
             for i, (s, a, f) in enumerate(zip(scores, above, flags), cfg.first_window):
                 writer.writerow([path, i, "%.6f" % (i * cfg.hop / cfg.sample_rate),
@@ -173,24 +168,9 @@ def _score_all(args, model, cfg, out):
                                                    above.sum(), np.nanmax(scores, initial=0.0),
                                                    model.threshold))
             print("  " + sparkline(scores, model.threshold))
-            if bad.any():
-                print("  %d windows not scored: they hold NaN or infinite samples (flag %d, "
-                      "'?' above)" % (np.count_nonzero(np.isnan(scores)), FLAG_NONFINITE))
-
-
-FLAG_NONFINITE = 2  # docs/protocol.md: the window held NaN or infinite samples
-
-
-def nonfinite_windows(rec, cfg):
-    """Boolean per window (as ``F.extract`` returns them): does it, or its zoom history,
-    hold a NaN or infinite sample?"""
-    count = cfg.n_windows(rec.frames)
-    bad_frames = ~np.isfinite(np.asarray(rec.samples)).all(axis=1)
-    if not bad_frames.any():
-        return np.zeros(count, bool)
-    cum = np.concatenate([[0], np.cumsum(bad_frames)])
-    ends = (np.arange(count) + cfg.first_window) * cfg.hop + cfg.window
-    return cum[ends] > cum[np.maximum(ends - cfg.span, 0)]
+            if np.isnan(scores).any():
+                print("  %d windows not scored: they hold NaN or infinite samples (flag 2, "
+                      "'?' above)" % np.count_nonzero(np.isnan(scores)))
 
 
 check_matches_model = evaluate.check_matches_model
@@ -306,9 +286,10 @@ def cmd_emulate(args):
 
     from .emulator import EmulatedBoard
 
-    fs = outputs.make_folder(args.fs, "--fs")
     if args.replay:
         recordings.load(args.replay)  # refuse an unreadable recording now, not on the board
+    fs = outputs.make_folder(args.fs, "--fs")
+    if args.replay:
         with outputs.atomic_path(fs / "replay.wav") as tmp:
             shutil.copyfile(args.replay, tmp)
     link = args.link or None

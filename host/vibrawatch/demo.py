@@ -103,6 +103,19 @@ def fit_demo_model(out_dir, say):
     return path
 
 
+DEMO_MARK = ".vibrawatch-demo"  # in a board-fs the demo made (and may remove again)
+
+
+def check_demo_folder(out_dir):
+    """Refuse an --out folder whose board-fs the demo did not make (it would remove it)."""
+    fs = Path(out_dir) / "board-fs"
+    earlier_demo = (Path(out_dir) / "demo.vwm").exists()  # a demo's, from before the mark
+    if fs.exists() and not (fs / DEMO_MARK).exists() and not earlier_demo:
+        raise VibrawatchError("--out %s holds a board-fs folder that the demo did not make, and "
+                              "the demo replaces its board-fs; give another --out, e.g. "
+                              "--out out/demo" % out_dir)
+
+
 def run_demo(out_dir="out/demo", port=None, fault="outer_race", say=print, heap="128K",
              windows=None):
     out_dir = make_folder(out_dir, "--out")
@@ -114,8 +127,10 @@ def run_demo(out_dir="out/demo", port=None, fault="outer_race", say=print, heap=
     if port is None:
         fs = out_dir / "board-fs"
         if fs.exists():
+            check_demo_folder(out_dir)
             shutil.rmtree(fs)
         fs.mkdir()
+        (fs / DEMO_MARK).write_text("made by vibrawatch demo: removed by the next demo run\n")
         shutil.copyfile(replay, fs / "replay.wav")
         emulator = EmulatedBoard(fs, heap=heap)
         port = emulator.start()

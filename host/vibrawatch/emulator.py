@@ -116,9 +116,15 @@ class EmulatedBoard:
         self._host_slave = slave  # held open: a host that disconnects must not close the pty
         self.port = os.ttyname(slave)
         if self.link:
-            if os.path.lexists(self.link):
+            if os.path.islink(self.link):  # an old port's link; never a file of the user's
                 os.unlink(self.link)
-            os.symlink(self.port, self.link)
+            try:
+                os.symlink(self.port, self.link)
+            except OSError as exc:
+                os.close(self._host_fd)
+                os.close(slave)
+                raise VibrawatchError("cannot make the link %s to the port (%s): give another "
+                                      "--link" % (self.link, exc.strerror)) from exc
         self._spawn(run_main=True)
         try:
             self._check_started()

@@ -21,6 +21,7 @@ MAX_BANDS = 255  # one byte in the model file
 MAX_CHANNELS = 8  # a model's channels: one byte, and the board's sensors deliver 1 to 8
 MAX_ALARM_N = 32  # the board keeps the alarm's history in one 32-bit word
 MAX_SECONDS = 24 * 3600.0
+REPORT_FILES = ("report.md", "timeline.png", "histogram.png", "roc.png")  # evaluate --report
 HEAP_MIN, HEAP_MAX = 16 * 1024, 64 * 1024 * 1024
 
 
@@ -145,6 +146,8 @@ def check_score(args):
 def check_evaluate(args):
     check_rate(args.rate)
     check_channels(args.channels)
+    if not args.normal and not args.anomalous:
+        raise OptionError("nothing to evaluate: give --normal and/or --anomalous recordings")
     if not (_finite(args.onset) and args.onset >= 0):
         _refuse("--onset", args.onset, "the fault's start is a time in seconds from the start "
                 "of each anomalous recording, 0 or more", "--onset 0")
@@ -152,8 +155,11 @@ def check_evaluate(args):
         raise OptionError("--onset %g applies to anomalous recordings: pass them with "
                           "--anomalous REC..., or leave --onset out" % args.onset)
     if args.report:
-        outputs.check_folder(args.report, "--report",
-                             _inputs(args.model, args.normal, args.anomalous))
+        inputs = _inputs(args.model, args.normal, args.anomalous)
+        outputs.check_folder(args.report, "--report", inputs)
+        if Path(args.report).is_dir():  # the files it will replace there
+            for name in REPORT_FILES:
+                outputs.check_file(Path(args.report) / name, "--report", inputs)
 
 
 def check_onset(onset, faulty):
@@ -184,6 +190,13 @@ def check_emulate(args):
                               "convert the recording to WAV first" % args.replay)
         if not Path(args.replay).is_file():
             raise OptionError("--replay %s: no such file" % args.replay)
+    if args.link:
+        link = Path(args.link)
+        if link.exists() and not link.is_symlink():
+            raise OptionError("--link %s exists and is not a link: the emulator would replace "
+                              "it; give another name, e.g. --link vboard" % args.link)
+        if not link.is_symlink():
+            outputs.check_file(link, "--link")
 
 
 def check_monitor(args):
@@ -210,7 +223,11 @@ def check_record(args):
 
 
 def check_demo(args):
+    from .demo import check_demo_folder
+
     outputs.check_folder(args.out, "--out")
+    if args.port is None:
+        check_demo_folder(args.out)
     if args.windows is not None and args.windows < 1:
         _refuse("--windows", args.windows, "watch at least 1 window", "--windows 200")
 
