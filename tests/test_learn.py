@@ -15,7 +15,7 @@ import os
 import shutil
 import signal
 import subprocess
-import threading
+import sys
 import time
 
 import numpy as np
@@ -23,6 +23,7 @@ import pytest
 import scipy.io.wavfile
 
 from conftest import MicroPython, ulab_interpreters
+from device_support import DEVICE_PKG
 from vibrawatch import cli, modelfile, simulate
 from vibrawatch import features as F
 from vibrawatch import recordings
@@ -397,3 +398,94 @@ def test_vibrawatch_learn_on_an_emulated_board(device_mpy, small, tmp_path, caps
         assert cli.main(["score", str(out), str(wav)]) == 0
     finally:
         emulated.stop()
+
+
+# ---- the qemu cores (../shared/boards): Cortex-M3 (no FPU) and Cortex-M7 (FPU) -------------
+
+BOARDS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "boards")
+QEMU_CORES = {  # machine, firmware, mpy-cross arch, ROMFS address, backend
+    "m3": ("mps2-an385", "qemu-mps2-an385-cortex-m3-ulab.elf", "armv7m", "0x21000000", "q15"),
+    "m7": ("mps2-an500", "qemu-mps2-an500-cortex-m7-ulab.elf", "armv7emsp", "0x60C00000",
+           "ulab"),
+}
+QEMU_SECONDS = 10
+
+QEMU_LEARN = """
+import sys, machine
+sys.path.insert(0, '/rom/lib')
+try:
+    import vwatch
+    from vwatch.replay import Replay
+    m = vwatch.learn(%(seconds)r, model=None, template='/rom/tpl.vwm', backend=%(backend)r,
+                     sensor=Replay('/rom/rec.wav', speed=0), start=False)
+    print('EPS %%.9g' %% m.eps)
+    print('THR %%.9g %%.9g %%d' %% (m.threshold, m.clear, m.n_train))
+    print('MU', ' '.join('%%.9g' %% v for v in m.mu))
+    print('L', ' '.join('%%.9g' %% v for v in m.lp))
+finally:
+    machine.reset()  # qemu exits (semihosting) whatever happened
+"""
+
+
+def run_qemu(core, folder, code, timeout=900):
+    from device_support import mpy_cross
+
+    machine, elf, arch, addr, _ = QEMU_CORES[core]
+    qemu = shutil.which("qemu-system-arm")
+    firmware = os.path.join(BOARDS, elf)
+    if not qemu or not os.path.exists(firmware):
+        pytest.skip("no qemu-system-arm or no %s: the qemu cores are not tested" % firmware)
+    lib = folder / "lib" / "vwatch"
+    lib.mkdir(parents=True)
+    for src in DEVICE_PKG.glob("*.py"):
+        subprocess.run([mpy_cross(), "-march=" + arch, "-o", str(lib / (src.stem + ".mpy")),
+                        str(src)], check=True)
+    image = folder.parent / (core + ".romfs")
+    mpremote = os.path.join(os.path.dirname(sys.executable), "mpremote")
+    subprocess.run([mpremote, "romfs", "--no-mpy", "-o", str(image), "build", str(folder)],
+                   check=True, capture_output=True)
+    proc = subprocess.Popen(
+        [qemu, "-machine", machine, "-nographic", "-monitor", "null", "-semihosting",
+         "-serial", "stdio", "-kernel", firmware, "-device",
+         "loader,file=%s,addr=%s,force-raw=on" % (image, addr)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    time.sleep(1.0)
+    proc.stdin.write(b"\x01")
+    proc.stdin.flush()
+    time.sleep(0.5)
+    proc.stdin.write(code.encode() + b"\x04")
+    proc.stdin.flush()
+    out, _ = proc.communicate(timeout=timeout)
+    return out.decode(errors="replace")
+
+
+@pytest.mark.parametrize("core", sorted(QEMU_CORES))
+def test_learning_on_the_qemu_cores_matches_sklearn_oas(small, tmp_path, core):
+    from sklearn.covariance import OAS
+
+    _, wav, tpl = small
+    folder = tmp_path / "rom"
+    folder.mkdir()
+    rate, x = scipy.io.wavfile.read(wav)
+    scipy.io.wavfile.write(folder / "rec.wav", rate, x[: int((QEMU_SECONDS + 0.5) * rate)])
+    shutil.copy(tpl, folder / "tpl.vwm")
+    backend = QEMU_CORES[core][4]
+    out = run_qemu(core, folder, QEMU_LEARN % dict(seconds=QEMU_SECONDS, backend=backend))
+    assert "vw1 learn done model=unsaved" in out, out[-3000:]
+    got = parse_rows("\n".join(ln.strip() for ln in out.splitlines()
+                               if ln.startswith(("EPS ", "THR ", "MU ", "L "))))
+    board_tpl = modelfile.read(tpl)
+    cfg = F.FeatureConfig(board_tpl.window, board_tpl.hop, float(rate), CH, board_tpl.edges,
+                          float(got["EPS"][0]), board_tpl.stats)
+    rec = recordings.load(folder / "rec.wav")
+    feats = F.extract(rec.samples, cfg, rec.scale).astype(np.float64)
+    n1 = int(got["THR"][2])
+    est = OAS().fit(feats[EPS_WINDOWS : EPS_WINDOWS + n1])
+    lower = np.linalg.cholesky(est.precision_)
+    tol = 1.0 if backend != "q15" else 40.0
+    mean_err = np.abs(got["MU"] - est.location_).max()
+    l_err = np.abs(got["L"] - packed(lower)).max() / np.abs(lower).max()
+    print("%s (%s): %d windows, mean %.2g, factor %.2g (relative), threshold %.5g"
+          % (core, backend, n1, mean_err, l_err, got["THR"][0]))
+    assert mean_err < MEAN_TOL * tol
+    assert l_err < MATRIX_TOL * tol

@@ -56,9 +56,10 @@ class _Config:
     """The template's fields and arrays, then the learned model's (as vwatch.runtime.Config)."""
 
     def __repr__(self):
+        a = self.__dict__  # fields set by vwatch.start._load
         return "<Model %s: N=%d hop=%d fs=%g C=%d B=%d stats=%d d=%d thr=%g>" % (
-            self.model_id, self.window, self.hop, self.rate, self.channels, self.bands,
-            self.stats, self.d, self.threshold)
+            a["model_id"], a["window"], a["hop"], a["rate"], a["channels"], a["bands"],
+            a["stats"], a["d"], a["threshold"])
 
 
 def _split(total, gap):
@@ -164,8 +165,12 @@ class _Progress:
 
 
 def _unix_time():
+    # 0 (unknown) on a port without a clock (no time.time(): the qemu boards)
+    if not hasattr(time, "time"):
+        return 0
     t = time.time()
-    return int(t + (946684800 if time.gmtime(0)[0] == 2000 else 0))
+    # Most ports count from 2000: a count that small is one (a 1970 count passed it in 2000).
+    return int(t + (946684800 if t < 946684800 else 0))
 
 
 def _header(m, version):
@@ -219,12 +224,15 @@ def learn(seconds, model="/model.vwm", sensor=None, backend=None, out=print, tem
           speed=1.0, start=True, false_alarms_per_hour=None, compensate=True):
     """Learn ``seconds`` of normal operation; write ``model``; then run the detector on it
     (start=False: return instead). Returns the learned model, or None when learning was
-    refused or interrupted (``model`` is then unchanged)."""
+    refused or interrupted (``model`` is then unchanged). model=None: learn, write nothing
+    and return the model (its arrays in RAM), for boards without a writable filesystem."""
     from . import backend_class, covfit
     from . import start as st
     from .ring import Ring
 
     gc.collect()
+    if template is None and model is None:
+        raise ValueError("model=None learns without saving: give the settings as template=")
     m = st._load(template or model, _Config)
     st.unload("model")
     if m.p:
@@ -333,6 +341,10 @@ def _phases(m, win, fe, covfit, acc, counts, budget, path, out):
     m.n_train = n1
     m.estimator = _OAS
     m.created = _unix_time()
+    if path is None:  # learned, kept in RAM only (a board without a writable filesystem)
+        m.model_id = "unsaved"
+        out("vw1 learn done model=unsaved (model=None: nothing written)")
+        return m
     crc = write(m, path)
     m.crc = crc
     m.model_id = "%08x" % crc
