@@ -283,9 +283,9 @@ def test_refuses_wrong_magic_and_version(dev, tmp_path):
     msg = refused(dev, mpath, wpath)
     assert "not a vibrawatch model" in msg and "VWMF" in msg
     _, mpath, wpath, _ = good_case(tmp_path)
-    mutate(mpath, 4, struct.pack("<H", 3))
+    mutate(mpath, 4, struct.pack("<H", 4))
     msg = refused(dev, mpath, wpath)
-    assert "version 3" in msg and "reads versions 1 and 2" in msg
+    assert "version 4" in msg and "reads versions 1, 2 and 3" in msg
 
 
 def test_refuses_model_with_other_channels(dev, tmp_path):

@@ -26,9 +26,10 @@ def check_sensor(sensor, m):
                          % (name, sensor.rate, m.model_id, m.rate, sensor.rate))
 
 
-def _need(n, hop, c, b, d, backend, p=0):
-    # Rough bytes a run needs: model arrays, ring, backend buffers, their code.
-    model = 2 * (b + 1) + 4 * d + (2 * d * (d + 1) if p == 0 else 4 * (d + p * d + p)) + 600
+def _need(n, hop, c, b, d, backend, p=0, k=1, bz=0):
+    # Rough bytes a run needs: model arrays (K components), ring, backend buffers, their code.
+    model = 2 * (b + 1) + 2 * (bz + 1) + c + 600
+    model += k * (4 * d + (2 * d * (d + 1) if p == 0 else 4 * (d + p * d + p)))
     ring = 2 * c * (n + min(hop, n) + 32) + 200
     if backend == "ulab":  # 3N floats (8 bytes on float64 builds), chunk buffers, views
         fe = 24 * n + 8 * d + 6000 + 64 * b
@@ -41,7 +42,9 @@ def _need(n, hop, c, b, d, backend, p=0):
 
 _MODEL_FIELDS = ("size", "rate", "window", "hop", "channels", "bands", "stats", "estimator",
                  "d", "alarm_k", "alarm_n", "eps", "threshold", "clear", "n_train", "created",
-                 "edges", "mu", "lp", "p", "w", "a", "g", "crc", "model_id")
+                 "edges", "mu", "lp", "p", "w", "a", "g", "crc", "model_id", "version", "k",
+                 "comps", "flags", "zoom_r", "zoom_window", "zoom_bands", "zoom_edges",
+                 "channel_map")
 
 
 def unload(name):
@@ -69,16 +72,20 @@ def _load(model, config):
 
 
 def _header(model):
-    # (window, hop, channels, bands, features, components) of a model file or a loaded
-    # model, cheaply.
+    # (window, hop, channels, bands, features, PCA components, Gaussian components K, zoom
+    # bands) of a model file or a loaded model, cheaply.
     if isinstance(model, str):
         import struct
 
         with open(model, "rb") as f:
-            h = f.read(32)
+            h = f.read(64)
         n, p, hop, c, b, _, _, d = struct.unpack_from("<HHIBBBBH", h, 16)
-        return n, hop, c, b, d, p
-    return model.window, model.hop, model.channels, model.bands, model.d, model.p
+        k, bz = 1, 0
+        if struct.unpack_from("<H", h, 4)[0] >= 3:  # the v3 tail (model-format.md)
+            bz, k = h[53], h[56]
+        return n, hop, c, b, d, p, k, bz
+    return (model.window, model.hop, model.channels, model.bands, model.d, model.p, model.k,
+            model.zoom_bands)
 
 
 def allocate(model, sensor, backend, speed, config, default_sensor):
@@ -106,10 +113,10 @@ def allocate(model, sensor, backend, speed, config, default_sensor):
 def _need_of(model, backend):
     # Estimate for the MemoryError message, from the file's header alone (no big arrays).
     try:
-        n, hop, c, b, d, p = _header(model)
+        n, hop, c, b, d, p, k, bz = _header(model)
     except Exception:
         return -1
-    return _need(n, hop, c, b, d, backend or "pure", p)
+    return _need(n, hop, c, b, d, backend or "pure", p, k, bz)
 
 
 def memory_message(e, model, backend):

@@ -174,7 +174,7 @@ def cmd_info(args):
     created = datetime.datetime.fromtimestamp(model.created, datetime.timezone.utc)
     hz = model.sample_rate / model.window
     rows = [
-        ("file", "%s (%d bytes, format v%d)" % (args.model, size, model.version)),
+        ("file", "%s (%d bytes, format v%d)" % (args.model, size, model.read_version)),
         ("model id", model.model_id),
         ("created", created.strftime("%Y-%m-%d %H:%M:%S UTC")),
         ("sample rate", "%g Hz" % model.sample_rate),
