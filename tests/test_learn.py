@@ -220,6 +220,7 @@ def test_board_learned_model_matches_the_host_oas_fit(micropython, device_mpy, s
         got = modelfile.read(out)
         host, part = host_fit_of_the_same_windows(tmp_path, wav, got, SECONDS)
         assert got.estimator == "oas" and host.estimator == "oas"
+        assert got.learned and not host.learned and got.read_version == 3
         assert got.n_train == host.n_train
         tol = 1.0 if backend == "pure" else 40.0  # q15 features: docs/features.md, "q15"
         assert np.abs(got.mu - host.mu).max() < MEAN_TOL * tol
@@ -394,7 +395,8 @@ def test_vibrawatch_learn_on_an_emulated_board(device_mpy, small, tmp_path, caps
         assert (fs / "model.vwm").read_bytes() == out.read_bytes()
         assert "board: vw1 start" in text and "model=%s" % learned.model_id in text
         assert cli.main(["info", str(out)]) == 0
-        assert "oas, %d training windows" % learned.n_train in capsys.readouterr().out
+        assert ("oas, %d training windows, learned on the board" % learned.n_train
+                in capsys.readouterr().out)
         assert cli.main(["score", str(out), str(wav)]) == 0
     finally:
         emulated.stop()

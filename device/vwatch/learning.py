@@ -173,25 +173,40 @@ def _unix_time():
     return int(t + (946684800 if t < 946684800 else 0))
 
 
-def _header(m, version):
+_FLAG_LEARNED = const(1)  # docs/model-format.md, "Version 3": flags bit 0
+
+
+def _header(m):
+    # Version 3: the v1 fields, then zoom R, B_z, N_z, K = 1, flags, channel map M.
     hdr = bytearray(64)
-    struct.pack_into(_FIELDS, hdr, 0, b"VWMF", version, 64, m.size, m.rate, m.window, 0,
+    struct.pack_into(_FIELDS, hdr, 0, b"VWMF", 3, 64, m.size, m.rate, m.window, 0,
                      m.hop, m.channels, m.bands, m.stats, _OAS, m.d, m.alarm_k, m.alarm_n,
                      m.eps, m.threshold, m.clear, m.n_train, m.created)
+    struct.pack_into("<BBHBBB", hdr, 52, m.zoom_r, m.zoom_bands, m.zoom_window, 1,
+                     _FLAG_LEARNED, len(m.channel_map or b""))
     return hdr
 
 
 def write(m, path):
-    """Write the model m (p = 0) to ``path`` atomically; return its CRC (the model id)."""
+    """Write the model m (p = 0, K = 1) to ``path`` atomically, format version 3 flagged
+    "learned on the board"; return its CRC (the model id)."""
     import binascii
 
-    pad = -2 * (m.bands + 1) % 4
-    m.size = 64 + 2 * (m.bands + 1) + pad + 4 * (len(m.mu) + len(m.lp)) + 4
-    hdr = _header(m, 1)
+    cmap = m.channel_map or b""
+    small = [m.edges]
+    if m.zoom_r:
+        small.append(m.zoom_edges)
+    small.append(cmap)
+    head = 2 * (m.bands + 1) + (2 * (m.zoom_bands + 1) if m.zoom_r else 0) + len(cmap)
+    pad = -head % 4
+    m.size = 64 + head + pad + 4 * (len(m.mu) + len(m.lp)) + 4
+    m.flags = _FLAG_LEARNED
+    m.version = 3
+    hdr = _header(m)
     tmp = path + ".tmp"
     crc = 0
     with open(tmp, "wb") as f:
-        for part in (hdr, m.edges, bytes(pad), m.mu, m.lp):
+        for part in [hdr] + small + [bytes(pad), m.mu, m.lp]:
             f.write(part)
             crc = binascii.crc32(part, crc)
         f.write(struct.pack("<I", crc))
@@ -235,10 +250,12 @@ def learn(seconds, model="/model.vwm", sensor=None, backend=None, out=print, tem
         raise ValueError("model=None learns without saving: give the settings as template=")
     m = st._load(template or model, _Config)
     st.unload("model")
-    if m.p:
-        raise ValueError("template %s has a PCA reduction: on-board learning writes the full "
-                         "form; use a template written by `vibrawatch template` (without "
-                         "--pca)" % (template or model))
+    if m.p or m.k != 1 or m.zoom_r:
+        raise ValueError("template %s has %s: on-board learning writes one component in the "
+                         "full form without a zoom block; use a template written by "
+                         "`vibrawatch template`" % (template or model, "a PCA reduction"
+                                                    if m.p else "%d components" % m.k
+                                                    if m.k != 1 else "a zoom block"))
     budget = false_alarms_per_hour
     if budget is None:
         budget = m.threshold if m.n_train == 0 else DEFAULT_FALSE_ALARMS_PER_HOUR
