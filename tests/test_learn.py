@@ -273,6 +273,23 @@ def test_too_short_a_run_says_how_long_to_learn(micropython, device_mpy, small, 
     assert "learn for at least" in said and "22 features" in said, said
 
 
+def test_a_board_slower_than_its_sensor_learns_from_whole_windows(micropython, device_mpy,
+                                                                  small, tmp_path):
+    # A replay 40 times faster than recorded outruns the pure backend: frames are lost, and
+    # learning starts afresh after every gap instead of putting one inside a window.
+    _, wav, tpl = small
+    out = tmp_path / "m.vwm"
+    code = LEARN.replace("speed=0", "speed=40, loop=True") % dict(
+        wav=str(wav), seconds=SECONDS, out=str(out), backend="pure", tpl=str(tpl), start=False)
+    text = board(micropython, device_mpy, code)
+    last = [ln for ln in text.splitlines() if ln.startswith("vw1 learn phase=2")][-1]
+    print(last)
+    assert int(last.split("dropped=")[1]) > 0
+    assert "vw1 learn saved" in text, text
+    model = modelfile.read(out)
+    assert model.learned and model.threshold > 0
+
+
 # ---- interrupted runs leave the previous model ------------------------------------------
 
 def _start(micropython, device_mpy, wav, tpl, out):

@@ -97,12 +97,22 @@ class _Windows:
         self.fe = fe
         self.realtime = getattr(sensor, "realtime", True)
         self.skipped = 0  # windows with invalid samples, left out
+        self.dropped = 0  # frames lost since start (ring and sensor)
+        self.seen = sensor.dropped
 
     def next(self, compute=True):
         ring = self.ring
         sensor = self.sensor
         while True:
             got = ring.fill(sensor)
+            if ring.dropped or sensor.dropped != self.seen:
+                # Slower than the sensor: a window would straddle the gap, so start afresh on
+                # frames after it (learning then takes longer than ``seconds``).
+                self.dropped += ring.dropped + sensor.dropped - self.seen
+                self.seen = sensor.dropped
+                ring.reset()
+                ring.invalid = getattr(sensor, "invalid", 0)
+                continue
             if ring.ready():
                 if ring.tainted():
                     self.skipped += 1
@@ -160,8 +170,7 @@ class _Progress:
         if done == self.total or time.ticks_diff(time.ticks_ms(), self.t) >= _REPORT_MS:
             self.t = time.ticks_ms()
             self.out("vw1 learn phase=%d done=%d of=%d skipped=%d dropped=%d"
-                     % (self.phase, done, self.total, win.skipped,
-                        win.ring.dropped + win.sensor.dropped))
+                     % (self.phase, done, self.total, win.skipped, win.dropped))
 
 
 def _unix_time():
