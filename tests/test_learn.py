@@ -363,29 +363,25 @@ def test_seed_configuration_learns_and_runs_in_the_heap_it_runs_in(micropython, 
 
 # ---- the host command on an emulated board ------------------------------------------------
 
-def test_vibrawatch_learn_on_an_emulated_board(device_mpy, small, tmp_path, capsys):
-    from conftest import DEVICE_DIR
+def test_vibrawatch_learn_on_an_emulated_board(small, tmp_path, capsys):
     from vibrawatch.board import Board
     from vibrawatch.emulator import EmulatedBoard
 
     _, wav, _ = small
     fs = tmp_path / "fs"
-    shutil.copytree(os.path.join(device_mpy, "vwatch"), fs / "lib" / "vwatch")
+    fs.mkdir()
     shutil.copy(wav, fs / "replay.wav")
     tpl = tmp_path / "t.vwm"
     assert cli.main(["template", "-o", str(tpl), "--rate", str(RATE), "--channels", str(CH),
                      "--window", "256", "--bands", "8", "--stats", "all"]) == 0
     assert "wrote template" in capsys.readouterr().out
-    shutil.copy(DEVICE_DIR / "main.py", fs / "main.py")
-    shutil.copy(DEVICE_DIR / "vw_swap.py", fs / "vw_swap.py")
-    old = modelfile.read(tpl)
-    old.n_train, old.threshold, old.clear_threshold = 1, 50.0, 40.0
-    old.write(fs / "model.vwm")
     emulated = EmulatedBoard(fs, heap="128K")
     emulated.start()
     try:
-        with Board(emulated.port) as b:
-            b.interrupt()  # main.py runs the detector on the old model: stop it
+        # A template deployed: vwatch installed, the detector refuses to run on it.
+        assert cli.main(["deploy", str(tpl), "--port", emulated.port]) == 0
+        said = capsys.readouterr().out
+        assert "board: vw1 error model" in said and "is a template" in said, said
         # Power lost while learning: the old model stays.
         before = (fs / "model.vwm").read_bytes()
         seen = []
