@@ -411,6 +411,16 @@ def test_vibrawatch_learn_on_an_emulated_board(small, tmp_path, capsys):
         assert ("oas, %d training windows, learned on the board" % learned.n_train
                 in capsys.readouterr().out)
         assert cli.main(["score", str(out), str(wav)]) == 0
+        capsys.readouterr()
+        # Without a template: fit's options, the rate and channels of the board's sensor.
+        with Board(emulated.port) as b:
+            b.interrupt()
+        out2 = tmp_path / "from_options.vwm"
+        assert cli.main(["learn", "--port", emulated.port, "--seconds", "6", "--window", "256",
+                         "--bands", "8", "--stats", "all", "--no-start", "-o", str(out2)]) == 0
+        again = modelfile.read(out2)
+        assert (again.sample_rate, again.channels, again.n_features) == (RATE, CH, 22)
+        assert again.learned and "board:" not in capsys.readouterr().out
     finally:
         emulated.stop()
 
