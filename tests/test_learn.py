@@ -273,6 +273,15 @@ def test_too_short_a_run_says_how_long_to_learn(micropython, device_mpy, small, 
     assert "learn for at least" in said and "22 features" in said, said
 
 
+def test_a_recording_shorter_than_the_plan_is_refused(micropython, device_mpy, small,
+                                                       tmp_path):
+    _, wav, tpl = small  # 32 s of recording for 60 s of learning
+    out = tmp_path / "m.vwm"
+    text = learn(micropython, device_mpy, wav, tpl, out, seconds=60)
+    assert "vw1 learn refused: the sensor ended before" in text, text
+    assert "# result None" in text and not out.exists()
+
+
 def test_a_board_slower_than_its_sensor_learns_from_whole_windows(micropython, device_mpy,
                                                                   small, tmp_path):
     # A replay 40 times faster than recorded outruns the pure backend: frames are lost, and

@@ -274,18 +274,23 @@ def learn(seconds, model="/model.vwm", sensor=None, backend=None, out=print, tem
         from .runtime import default_sensor
 
         sensor = default_sensor(speed)
-    st.check_sensor(sensor, m)
-    cls = backend_class(backend)
-    gc.collect()
-    ring = Ring(m.channels, m.window, m.hop, sensor.scale)
-    fe = cls(m)
-    st.unload("start")
-    st = None
-    win = _Windows(ring, sensor, fe)
-    gc.collect()
-    # After what the detector needs: the co-moments' compensation only if it still fits.
-    acc = covfit.Moments(m.mu, m.lp, m.d, compensate)
-    gc.collect()
+    try:
+        st.check_sensor(sensor, m)
+        cls = backend_class(backend)
+        gc.collect()
+        ring = Ring(m.channels, m.window, m.hop, sensor.scale)
+        fe = cls(m)
+        st.unload("start")
+        st = None
+        win = _Windows(ring, sensor, fe)
+        gc.collect()
+        # After what the detector needs: the co-moments' compensation only if it still fits.
+        acc = covfit.Moments(m.mu, m.lp, m.d, compensate)
+        gc.collect()
+    except BaseException:
+        if own:
+            sensor.close()
+        raise
     out("vw1 learn start backend=%s template=%s seconds=%g rate=%g ch=%d win=%d hop=%d "
         "feat=%d windows=%d+%d+%d+%d fa_per_hour=%g compensated=%d heap_free=%d heap_used=%d"
         % (fe.name, template or model, seconds, sensor.rate, m.channels, m.window, m.hop, m.d,
@@ -293,8 +298,8 @@ def learn(seconds, model="/model.vwm", sensor=None, backend=None, out=print, tem
     try:
         learned = _phases(m, win, fe, covfit, acc, (n0, n1, gap, n2), budget, model, out)
     except _Stop:
-        out("vw1 learn refused: the sensor ended after %d skipped windows before %g s of "
-            "windows; %s is unchanged" % (win.skipped, seconds, model))
+        out("vw1 learn refused: the sensor ended before the %d windows of %g s (a shorter "
+            "recording?); %s is unchanged" % (n0 + n1 + gap + n2, seconds, model))
         learned = None
     except KeyboardInterrupt:
         out("vw1 learn interrupted: %s is unchanged" % model)
