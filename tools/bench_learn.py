@@ -2,7 +2,7 @@
 
 A benchmark, not a test: it prints a table (README "Learning on the board" holds a copy). On the
 Cortex-M3 (no FPU, software float) and the Cortex-M7 (FPU) firmware of ../shared/boards, with
-vwatch.covfit precompiled for each core: one window's accumulation (compensated and shifted
+vwatch.moments and vwatch.covfit precompiled for each core: one window's accumulation (compensated and shifted
 only), the OAS shrinkage and the precision's Cholesky factor, for d features.
 
     python tools/bench_learn.py [--d 96] [--boards ../shared/boards]
@@ -31,12 +31,13 @@ print()  # the raw REPL's OK shares the first line
 try:
     from array import array
     from vwatch import covfit
+    from vwatch.moments import Moments
     d = %(d)d
     mu = array('f', range(d))
     lp = array('f', range(d * (d + 1) // 2))
     f = array('f', range(d))
     for compensate in (True, False):
-        acc = covfit.Moments(mu, lp, d, compensate)
+        acc = Moments(mu, lp, d, compensate)
         for w in range(4):
             for i in range(d):
                 f[i] = -9.0 + 0.01 * ((i * 7 + w * 13) %% 17)
@@ -68,8 +69,9 @@ def run(core, boards, d, mpy_cross, mpremote):
         lib = rom / "lib" / "vwatch"
         lib.mkdir(parents=True)
         (lib / "__init__.py").write_text("")
-        subprocess.run([mpy_cross, "-march=" + arch, "-o", str(lib / "covfit.mpy"),
-                        str(ROOT / "device" / "vwatch" / "covfit.py")], check=True)
+        for name in ("covfit", "moments"):
+            subprocess.run([mpy_cross, "-march=" + arch, "-o", str(lib / (name + ".mpy")),
+                            str(ROOT / "device" / "vwatch" / (name + ".py"))], check=True)
         image = Path(tmp) / "rom.img"
         subprocess.run([mpremote, "romfs", "--no-mpy", "-o", str(image), "build", str(rom)],
                        check=True, capture_output=True)
