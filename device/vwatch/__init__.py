@@ -6,6 +6,7 @@
     vwatch.run()                      # the detector: /model.vwm, /replay.wav or a sensor
     vwatch.run(sensor=LSM9DS1(i2c))   # ... on a real sensor; Ctrl-C stops it
     vwatch.status()                   # the last window's state (seq, score, alarm, drops)
+    vwatch.learn(600)                 # learn normal for 10 min, write /model.vwm, run it
 
 Submodules load on first use, so `import vwatch` costs almost nothing:
 model (model files), wav (recordings), fe_pure / fe_ulab / fe_q15 (features and score),
@@ -133,9 +134,35 @@ def record(seconds, sensor=None, burst=64):
     return recorder.record(seconds, sensor, burst)
 
 
-def learn(seconds, model="/model.vwm", sensor=None, backend=None, out=print, **options):
+def learn(seconds, model="/model.vwm", sensor=None, backend=None, out=print, template=None,
+          speed=1.0, start=True, false_alarms_per_hour=None, compensate=True):
     """Learn normal operation for ``seconds`` on this board, write ``model``, then run the
-    detector on it (see vwatch.learning: template=, speed=, start=, false_alarms_per_hour=)."""
+    detector on it (start=False: return the learned model instead); see vwatch.learning."""
+    import gc
+    import sys
+
     from . import learning
 
-    return learning.learn(seconds, model, sensor, backend, out, **options)
+    m, sensor, own = learning.learn_only(seconds, model, sensor, backend, out, template, speed,
+                                         false_alarms_per_hour, compensate)
+    try:
+        if m is None or not start:
+            return m
+        # The detector needs the heap that learning's code held: keep the model's fields
+        # (its class is learning's), drop the module, then load the runtime.
+        fields = m.__dict__
+        m = learning = None
+        sys.modules.pop("vwatch.learning", None)
+        globals().pop("learning", None)
+        gc.collect()
+        from . import runtime
+
+        m = runtime.Config()
+        for k in fields:
+            setattr(m, k, fields[k])
+        fields = None
+        runtime.run(m, sensor, backend, speed, None, out)
+        return m
+    finally:
+        if own:
+            sensor.close()

@@ -83,3 +83,27 @@ def record(seconds: float, sensor: Sensor | None = None, burst: int = 64) -> int
     /replay.wav in real time. Allocates one burst buffer (2C x burst bytes) and, per burst,
     its base64 line (about 2.7 x its bytes, short-lived). Runs for ``seconds`` (a replay
     ending earlier stops it)."""
+
+def learn(
+    seconds: float,
+    model: str | None = "/model.vwm",
+    sensor: Sensor | None = None,
+    backend: str | None = None,
+    out: Callable[[str], object] = ...,
+    template: str | None = None,
+    speed: float = 1.0,
+    start: bool = True,
+    false_alarms_per_hour: float | None = None,
+    compensate: bool = True,
+) -> object:
+    """Learn normal operation on the board (settings from ``template``, else from the model
+    file at ``model``): epsilon, then mean and covariance (Oracle Approximating Shrinkage)
+    and the precision's Cholesky factor in the model's own arrays, then a threshold from
+    held-out windows for ``false_alarms_per_hour`` (the template's budget); refuses when the
+    held-out windows do not fit (a fault while learning). Writes ``model`` atomically (None:
+    keeps it in RAM) and runs the detector on it (start=False: returns the model instead;
+    None when refused or interrupted, the old file unchanged). Prints the lines of
+    docs/protocol.md "Learning". Allocates what run() does, 12d bytes, and 2d(d+1) bytes
+    (compensated co-moments) while phase 1 runs, if the heap has room left; about 12 KB of
+    code. Per window: the features, then d(d+1)/2 multiply-adds (phase 1) or the score
+    (phase 2); the factor costs about d^3/3 multiply-adds once."""

@@ -12,13 +12,14 @@ Phases, each a number of windows worked out from ``seconds``:
 0. epsilon: 16 windows give the median total band power; epsilon is 1e-6 of it (the rule of
    docs/features.md, on the first windows instead of a sample of all of them);
 1. 75 % of the rest: mean and co-moments, accumulated in the model's own arrays
-   (vwatch.covfit), then Oracle Approximating Shrinkage and the precision's Cholesky factor;
+   (vwatch.moments), then Oracle Approximating Shrinkage and the precision's Cholesky factor
+   (vwatch.covfit);
 2. after skipping the windows that overlap phase 1, the rest is scored with that model: the
    count, the largest 64 scores and the mean log score set the threshold out of sample
-   (covfit.threshold) and check that phase 2 fits the model (a fault or a change of
+   (vwatch.threshold) and check that phase 2 fits the model (a fault or a change of
    operation while learning: refused, nothing written).
-The model is written to ``model + '.tmp'``, checked, and renamed over ``model``: an
-interrupted run (Ctrl-C, reset, power cut) leaves the previous model in place.
+The model is written to ``model + '.tmp'``, checked, and renamed over ``model``
+(vwatch.modelwrite): an interrupted run (Ctrl-C, reset, power cut) leaves the previous model in place.
 Lines go through ``out``: docs/protocol.md, "Learning".
 Costs: what the detector needs (the model's arrays are the accumulators), 12d bytes, this
 module's and covfit's code (about 12 KB on the 64-bit unix port), and during phase 1, if the
@@ -30,8 +31,7 @@ co-moments' rounding (d = 96: 18.6 KB; without them, as for the seed configurati
 
 import gc
 import math
-import os
-import struct
+import sys
 import time
 from array import array
 
@@ -43,7 +43,6 @@ _TRAIN_SHARE = 0.75  # as fit's default --holdout 0.25
 _EPS0 = 1e-30  # epsilon while measuring the band power (float32 keeps it)
 _PLAUSIBLE = 4.0  # phase 2's geometric mean score may be this many times the in-sample mean
 _OAS = const(3)  # the estimator byte (docs/model-format.md)
-_FIELDS = "<4sHHIfHHIBBBBHBBfffII"
 _REPORT_MS = const(5000)
 DEFAULT_FALSE_ALARMS_PER_HOUR = 0.01  # as vibrawatch.thresholds
 
@@ -56,9 +55,10 @@ class _Config:
     """The template's fields and arrays, then the learned model's (as vwatch.runtime.Config)."""
 
     def __repr__(self):
+        a = self.__dict__  # fields set by vwatch.start._load
         return "<Model %s: N=%d hop=%d fs=%g C=%d B=%d stats=%d d=%d thr=%g>" % (
-            self.model_id, self.window, self.hop, self.rate, self.channels, self.bands,
-            self.stats, self.d, self.threshold)
+            a["model_id"], a["window"], a["hop"], a["rate"], a["channels"], a["bands"],
+            a["stats"], a["d"], a["threshold"])
 
 
 def _split(total, gap):
@@ -96,12 +96,22 @@ class _Windows:
         self.fe = fe
         self.realtime = getattr(sensor, "realtime", True)
         self.skipped = 0  # windows with invalid samples, left out
+        self.dropped = 0  # frames lost since start (ring and sensor)
+        self.seen = sensor.dropped
 
     def next(self, compute=True):
         ring = self.ring
         sensor = self.sensor
         while True:
             got = ring.fill(sensor)
+            if ring.dropped or sensor.dropped != self.seen:
+                # Slower than the sensor: a window would straddle the gap, so start afresh on
+                # frames after it (learning then takes longer than ``seconds``).
+                self.dropped += ring.dropped + sensor.dropped - self.seen
+                self.seen = sensor.dropped
+                ring.reset()
+                ring.invalid = getattr(sensor, "invalid", 0)
+                continue
             if ring.ready():
                 if ring.tainted():
                     self.skipped += 1
@@ -159,78 +169,57 @@ class _Progress:
         if done == self.total or time.ticks_diff(time.ticks_ms(), self.t) >= _REPORT_MS:
             self.t = time.ticks_ms()
             self.out("vw1 learn phase=%d done=%d of=%d skipped=%d dropped=%d"
-                     % (self.phase, done, self.total, win.skipped,
-                        win.ring.dropped + win.sensor.dropped))
+                     % (self.phase, done, self.total, win.skipped, win.dropped))
 
 
 def _unix_time():
+    # 0 (unknown) on a port without a clock (no time.time(): the qemu boards)
+    if not hasattr(time, "time"):
+        return 0
     t = time.time()
-    return int(t + (946684800 if time.gmtime(0)[0] == 2000 else 0))
-
-
-def _header(m, version):
-    hdr = bytearray(64)
-    struct.pack_into(_FIELDS, hdr, 0, b"VWMF", version, 64, m.size, m.rate, m.window, 0,
-                     m.hop, m.channels, m.bands, m.stats, _OAS, m.d, m.alarm_k, m.alarm_n,
-                     m.eps, m.threshold, m.clear, m.n_train, m.created)
-    return hdr
-
-
-def write(m, path):
-    """Write the model m (p = 0) to ``path`` atomically; return its CRC (the model id)."""
-    import binascii
-
-    pad = -2 * (m.bands + 1) % 4
-    m.size = 64 + 2 * (m.bands + 1) + pad + 4 * (len(m.mu) + len(m.lp)) + 4
-    hdr = _header(m, 1)
-    tmp = path + ".tmp"
-    crc = 0
-    with open(tmp, "wb") as f:
-        for part in (hdr, m.edges, bytes(pad), m.mu, m.lp):
-            f.write(part)
-            crc = binascii.crc32(part, crc)
-        f.write(struct.pack("<I", crc))
-    # Read it back before it replaces anything: a bad flash write must not cost the old model.
-    buf = bytearray(256)
-    mv = memoryview(buf)
-    check = 0
-    with open(tmp, "rb") as f:
-        left = m.size - 4
-        while left > 0:
-            n = f.readinto(mv[: min(left, 256)])
-            if not n:
-                break
-            check = binascii.crc32(mv[:n], check)
-            left -= n
-        n = f.readinto(mv[:4])
-    if left or n != 4 or check != crc or struct.unpack_from("<I", buf)[0] != crc:
-        os.remove(tmp)
-        raise OSError("%s did not read back as written: the filesystem may be full or worn; "
-                      "the previous model is unchanged" % tmp)
-    try:
-        os.rename(tmp, path)  # atomic where the filesystem replaces (littlefs, unix)
-    except OSError:  # FAT will not rename over a file: a short window without one
-        os.remove(path)
-        os.rename(tmp, path)
-    return crc
+    # Most ports count from 2000: a count that small is one (a 1970 count passed it in 2000).
+    return int(t + (946684800 if t < 946684800 else 0))
 
 
 def learn(seconds, model="/model.vwm", sensor=None, backend=None, out=print, template=None,
           speed=1.0, start=True, false_alarms_per_hour=None, compensate=True):
     """Learn ``seconds`` of normal operation; write ``model``; then run the detector on it
     (start=False: return instead). Returns the learned model, or None when learning was
-    refused or interrupted (``model`` is then unchanged)."""
-    from . import backend_class, covfit
+    refused or interrupted (``model`` is then unchanged). model=None: learn, write nothing
+    and return the model (its arrays in RAM), for boards without a writable filesystem.
+    vwatch.learn runs the detector itself, after dropping this module's code."""
+    m, sensor, own = learn_only(seconds, model, sensor, backend, out, template, speed,
+                                false_alarms_per_hour, compensate)
+    try:
+        if m is not None and start:
+            from . import runtime
+
+            runtime.run(m, sensor, backend, speed, None, out)
+    finally:
+        if own:
+            sensor.close()
+    return m
+
+
+def learn_only(seconds, model, sensor, backend, out, template, speed, false_alarms_per_hour,
+               compensate):
+    """learn() without the detector: (model or None, the sensor, whether it was made here and
+    is the caller's to close)."""
+    from . import backend_class
     from . import start as st
     from .ring import Ring
 
     gc.collect()
+    if template is None and model is None:
+        raise ValueError("model=None learns without saving: give the settings as template=")
     m = st._load(template or model, _Config)
     st.unload("model")
-    if m.p:
-        raise ValueError("template %s has a PCA reduction: on-board learning writes the full "
-                         "form; use a template written by `vibrawatch template` (without "
-                         "--pca)" % (template or model))
+    if m.p or m.k != 1 or m.zoom_r:
+        raise ValueError("template %s has %s: on-board learning writes one component in the "
+                         "full form without a zoom block; use a template written by "
+                         "`vibrawatch template`" % (template or model, "a PCA reduction"
+                                                    if m.p else "%d components" % m.k
+                                                    if m.k != 1 else "a zoom block"))
     budget = false_alarms_per_hour
     if budget is None:
         budget = m.threshold if m.n_train == 0 else DEFAULT_FALSE_ALARMS_PER_HOUR
@@ -240,27 +229,29 @@ def learn(seconds, model="/model.vwm", sensor=None, backend=None, out=print, tem
         from .runtime import default_sensor
 
         sensor = default_sensor(speed)
-    st.check_sensor(sensor, m)
-    cls = backend_class(backend)
-    gc.collect()
-    ring = Ring(m.channels, m.window, m.hop, sensor.scale)
-    fe = cls(m)
-    st.unload("start")
-    st = None
-    win = _Windows(ring, sensor, fe)
-    gc.collect()
-    # After what the detector needs: the co-moments' compensation only if it still fits.
-    acc = covfit.Moments(m.mu, m.lp, m.d, compensate)
-    gc.collect()
-    out("vw1 learn start backend=%s template=%s seconds=%g rate=%g ch=%d win=%d hop=%d "
-        "feat=%d windows=%d+%d+%d+%d fa_per_hour=%g compensated=%d heap_free=%d heap_used=%d"
-        % (fe.name, template or model, seconds, sensor.rate, m.channels, m.window, m.hop, m.d,
-           n0, n1, gap, n2, budget, acc.compensated, gc.mem_free(), gc.mem_alloc()))
     try:
-        learned = _phases(m, win, fe, covfit, acc, (n0, n1, gap, n2), budget, model, out)
+        st.check_sensor(sensor, m)
+        _unload("wav")  # a replay keeps only its file
+        cls = backend_class(backend)
+        gc.collect()
+        ring = Ring(m.channels, m.window, m.hop, sensor.scale)
+        fe = cls(m)
+        st.unload("start")
+        st = None
+        win = _Windows(ring, sensor, fe)
+    except BaseException:
+        if own:
+            sensor.close()
+        raise
+    head = ("vw1 learn start backend=%s template=%s seconds=%g rate=%g ch=%d win=%d hop=%d "
+            "feat=%d windows=%d+%d+%d+%d fa_per_hour=%g" % (
+                fe.name, template or model, seconds, sensor.rate, m.channels, m.window, m.hop,
+                m.d, n0, n1, gap, n2, budget))
+    try:
+        learned = _phases(m, win, fe, compensate, (n0, n1, gap, n2), budget, model, out, head)
     except _Stop:
-        out("vw1 learn refused: the sensor ended after %d skipped windows before %g s of "
-            "windows; %s is unchanged" % (win.skipped, seconds, model))
+        out("vw1 learn refused: the sensor ended before the %d windows of %g s (a shorter "
+            "recording?); %s is unchanged" % (n0 + n1 + gap + n2, seconds, model))
         learned = None
     except KeyboardInterrupt:
         out("vw1 learn interrupted: %s is unchanged" % model)
@@ -270,23 +261,33 @@ def learn(seconds, model="/model.vwm", sensor=None, backend=None, out=print, tem
         if own:
             sensor.close()
         raise
-    win = ring = fe = acc = None
-    gc.collect()
-    if learned is None or not start:
-        if own:
-            sensor.close()
-        return learned
-    from . import runtime
-
-    runtime.run(learned, sensor, backend, speed, None, out)
-    if own:
-        sensor.close()
-    return learned
+    return learned, sensor, own
 
 
-def _phases(m, win, fe, covfit, acc, counts, budget, path, out):
+def _unload(name):
+    # Forget a submodule once its phase is over, so its code can be collected.
+    import vwatch
+
+    sys.modules.pop("vwatch." + name, None)
+    try:
+        delattr(vwatch, name)
+    except (AttributeError, KeyError):
+        pass
+
+
+def _phases(m, win, fe, compensate, counts, budget, path, out, head):
+    # Each phase's code is loaded when it starts and dropped when it ends.
     n0, n1, gap, n2 = counts
     d = m.d
+    gc.collect()
+    from .moments import Moments
+
+    # After what the detector needs: the co-moments' compensation only if it still fits.
+    acc = Moments(m.mu, m.lp, d, compensate)
+    Moments = None
+    gc.collect()
+    out("%s compensated=%d heap_free=%d heap_used=%d"
+        % (head, acc.compensated, gc.mem_free(), gc.mem_alloc()))
     eps = _epsilon(win, fe, m, n0)
     out("vw1 learn eps=%.7g windows=%d" % (eps, n0))
     pr = _Progress(out, 1, n1)
@@ -294,16 +295,25 @@ def _phases(m, win, fe, covfit, acc, counts, budget, path, out):
         acc.add(win.next())
         pr.step(i + 1, win)
     acc.finish()  # frees the compensation arrays
+    acc = None
+    _unload("moments")
     gc.collect()
+    from . import covfit
+
     shrink, scale = covfit.oas(m.lp, d, n1)
     covfit.precision_factor(m.lp, d)
     # mean in-sample score: trace(P S) with S = (Sigma - a m I) / (1 - a)
     tp = covfit.trace_sq(m.lp)
+    covfit = None
+    _unload("covfit")
     inside = d if shrink >= 1.0 else (d - shrink * scale * tp) / (1.0 - shrink)
     out("vw1 learn fit windows=%d shrinkage=%.4g in_sample=%.4g" % (n1, shrink, inside))
     for _ in range(gap):
         win.next(False)
-    top = covfit.Top(_TOP)
+    gc.collect()
+    from . import threshold as th
+
+    top = th.Top(_TOP)
     pr = _Progress(out, 2, n2)
     for i in range(n2):
         win.next()
@@ -312,12 +322,14 @@ def _phases(m, win, fe, covfit, acc, counts, budget, path, out):
             raise ValueError("phase-2 window %d scored %r: the learned model is unusable" % (i, s))
         top.add(s)
         pr.step(i + 1, win)
-    p = covfit.window_rate(budget, 3600.0 * m.rate / m.hop, m.alarm_k, m.alarm_n)
-    thr, clear, how = covfit.threshold(top, p, 2.0 * m.hop / m.window)
+    p = th.window_rate(budget, 3600.0 * m.rate / m.hop, m.alarm_k, m.alarm_n)
+    thr, clear, how = th.threshold(top, p, 2.0 * m.hop / m.window)
     geo = top.geo_mean()
+    top = th = None
+    _unload("threshold")
     ratio = geo / inside if inside > 0 else math.inf
     out("vw1 learn threshold=%.7g clear=%.7g method=%s p=%.3g held=%d geo_mean=%.4g ratio=%.3g"
-        % (thr, clear, how, p, top.m, geo, ratio))
+        % (thr, clear, how, p, n2, geo, ratio))
     if not ratio <= _PLAUSIBLE:
         out("vw1 learn refused: the held-out windows score %.3g times the learned spread "
             "(geometric mean %.4g, in-sample mean %.4g; at most %g is plausible): the "
@@ -333,7 +345,16 @@ def _phases(m, win, fe, covfit, acc, counts, budget, path, out):
     m.n_train = n1
     m.estimator = _OAS
     m.created = _unix_time()
+    if path is None:  # learned, kept in RAM only (a board without a writable filesystem)
+        m.model_id = "unsaved"
+        out("vw1 learn done model=unsaved (model=None: nothing written)")
+        return m
+    gc.collect()
+    from .modelwrite import write
+
     crc = write(m, path)
+    write = None
+    _unload("modelwrite")
     m.crc = crc
     m.model_id = "%08x" % crc
     out("vw1 learn saved model=%s path=%s bytes=%d" % (m.model_id, path, m.size))

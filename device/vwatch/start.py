@@ -104,6 +104,10 @@ def allocate(model, sensor, backend, speed, config, default_sensor):
     cls = backend_class(backend)
     m = _load(model, config)
     unload("model")
+    if m.n_train == 0 and m.estimator == 3:  # OAS, nothing learned: docs/model-format.md
+        raise ValueError("model %s is a template (settings, nothing learned): learn on the "
+                         "board first, vwatch.learn(seconds) or `vibrawatch learn`"
+                         % m.model_id)
     if sensor is None:
         sensor = default_sensor(speed)
     unload("wav")  # a replay keeps only its file (a caller's own Wav objects keep theirs)

@@ -249,7 +249,9 @@ def cmd_info(args):
          if model.components else "%d bytes on the board"
          % model.array_bytes),
         ("epsilon", "%.6g" % model.epsilon),
-        ("estimator", "%s, %d training windows" % (model.estimator, model.n_train)),
+        ("estimator", "%s, %d training windows%s" % (model.estimator, model.n_train,
+                                                      ", learned on the board"
+                                                      if model.learned else "")),
         ("threshold", "%.6g (clears below %.6g)" % (model.threshold, model.clear_threshold)
          if model.n_train else "none: a template for learning on the board (budget %g false "
          "alarms per hour)" % model.threshold),

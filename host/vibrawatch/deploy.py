@@ -99,6 +99,9 @@ def deploy(board, model_path, compile_mpy=True, progress=None, say=print):
     board.put(model.model_id.encode(), STAGING + "/COMMIT")
     board.exec("import vw_swap\nvw_swap.apply()")
     say("files in place; soft-resetting the board")
+    if model.n_train == 0 and model.estimator == "oas":  # a template: the board waits to learn
+        lines = board.soft_reset(wait_for="is a template", timeout=30)
+        return DeployReport(model.model_id, len(uploads) + 1, total, compile_mpy, lines[-1])
     lines = board.soft_reset(wait_for="model=", timeout=30)
     start = lines[-1]
     if "fallback=%s" % model.model_id in start:
