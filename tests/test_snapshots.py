@@ -1,0 +1,113 @@
+"""Many short recordings (condition-monitoring snapshots): the whole-recording split, windows
+that never span two recordings, the PRONOSTIA loader, and run-to-failure evaluation."""
+
+import numpy as np
+import pytest
+
+from vibrawatch import datasets, fitting, recordings, simulate
+from vibrawatch import features as F
+from vibrawatch.recordings import Recording
+
+RATE = 25600.0
+BURST = 2560  # 0.1 s, as PRONOSTIA records
+
+
+def snapshots(count, seed=0, **machine):
+    """``count`` 0.1-s bursts of one healthy machine, named snap_000 ... in time order."""
+    return [Recording("snap_%03d" % i, RATE,
+                      simulate.machine(BURST / RATE, RATE, 2, seed=seed + i, **machine))
+            for i in range(count)]
+
+
+def test_fit_on_100_snapshots_with_defaults_holds_out_the_last_whole_ones():
+    recs = snapshots(100)
+    shuffled = [recs[i] for i in np.random.default_rng(0).permutation(100)]
+    model, report = fitting.fit(shuffled, fitting.FitSettings())
+    assert "whole recordings" in report.split_note
+    assert "snap_075 ... snap_099" in report.split_note
+    cfg = F.FeatureConfig.from_model(model)
+    per_rec = cfg.n_windows(BURST)
+    assert per_rec == 4  # N = 1024, hop 512
+    # The last 25 by name are held out whole, and their windows set the threshold.
+    held = np.concatenate([F.extract(r.samples, cfg) for r in recs[75:]])
+    np.testing.assert_allclose(report.holdout_scores, model.mahalanobis(held), rtol=1e-6)
+    assert (report.n_train, report.n_holdout) == (75 * per_rec, 25 * per_rec)
+    assert report.cv_scores is not None and len(report.cv_scores) == 75
+    assert model.threshold > 0 and model.n_train == 75 * per_rec
+
+
+def test_a_window_never_spans_two_recordings():
+    recs = snapshots(40)
+    model, report = fitting.fit(recs, fitting.FitSettings(bands=4))
+    # Joined into one recording, 40 x 2560 samples would give 199 windows; apart, 4 each.
+    assert report.n_train + report.n_holdout == 40 * 4
+    # The training windows are exactly those cut from each burst on its own.
+    joined = np.concatenate([r.samples for r in recs])
+    cfg = F.FeatureConfig.from_model(model)
+    assert cfg.n_windows(len(joined)) == 199
+    train_windows = np.concatenate([F.extract(r.samples, cfg) for r in recs[:30]])
+    np.testing.assert_allclose(np.sort(report.train_scores),
+                               np.sort(model.mahalanobis(train_windows)), rtol=1e-6)
+
+
+def test_long_recordings_keep_their_own_tails():
+    recs = [Recording("long_%d" % i, 8000.0, simulate.machine(20, 8000, 1, seed=i))
+            for i in range(2)]
+    _, report = fitting.fit(recs, fitting.FitSettings(bands=8))
+    assert "each recording held out" in report.split_note
+
+
+def test_one_short_recording_is_refused_with_a_way_out():
+    with pytest.raises(fitting.FitError, match="more normal data"):
+        fitting.fit(snapshots(1), fitting.FitSettings(bands=2))
+
+
+def write_pronostia(path, rows, start=(8, 47, 5), sep=",", seed=0):
+    """A tiny PRONOSTIA acc_*.csv: clock columns (microseconds in both spellings) and two
+    accelerations."""
+    rng = np.random.default_rng(seed)
+    h, m, s = start
+    lines = []
+    for i in range(rows):
+        us = 196910.0 + 39.0 * i
+        us_text = "%.5g" % us if i % 2 else "%d" % us  # '1.9691e+05' as the real files have
+        lines.append(sep.join([str(h), str(m), str(s), us_text, "%.3f" % rng.normal(),
+                               "%.3f" % rng.normal()]))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_pronostia_snapshot_loader(tmp_path):
+    write_pronostia(tmp_path / "acc_00001.csv", 50, seed=1)
+    rec = recordings.load(tmp_path / "acc_00001.csv")
+    assert (rec.rate, rec.channels, rec.frames) == (25600.0, 2, 50)
+    text = (tmp_path / "acc_00001.csv").read_text().splitlines()
+    assert text[1].split(",")[3] == "1.9695e+05"
+    np.testing.assert_allclose(rec.samples[3], [float(v) for v in text[3].split(",")[4:]])
+    assert rec.info["index"] == 1 and rec.info["channels"] == ["horizontal", "vertical"]
+    assert rec.info["start_s"] == pytest.approx(8 * 3600 + 47 * 60 + 5 + 0.19691)
+
+
+def test_pronostia_folder_in_time_order_across_midnight(tmp_path):
+    # Files 2 and 10 (10 after 9, not after 1), one with semicolons, the last past midnight.
+    write_pronostia(tmp_path / "acc_00010.csv", 40, start=(0, 0, 3), seed=3)
+    write_pronostia(tmp_path / "acc_00002.csv", 40, start=(23, 59, 53), sep=";", seed=2)
+    write_pronostia(tmp_path / "acc_00001.csv", 40, start=(23, 59, 43), seed=1)
+    (tmp_path / "notes.txt").write_text("not a snapshot")
+    recs = datasets.load_snapshot_folder(tmp_path)
+    assert [r.info["index"] for r in recs] == [1, 2, 10]
+    np.testing.assert_allclose(recordings.snapshot_times(recs), [0, 10, 20])
+    assert recordings.snapshot_interval(recs) == pytest.approx(10.0)
+    assert recs[1].channels == 2
+
+
+def test_pronostia_bad_files(tmp_path):
+    (tmp_path / "acc_00001.csv").write_text("1,2,3\n4,5,6\n")
+    with pytest.raises(datasets.DatasetError, match="3 columns; PRONOSTIA acc_.* have 6"):
+        recordings.load(tmp_path / "acc_00001.csv")
+    (tmp_path / "acc_00002.csv").write_text("1,2,3,4,x,6\n")
+    with pytest.raises(datasets.DatasetError, match="not a PRONOSTIA snapshot"):
+        recordings.load(tmp_path / "acc_00002.csv")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(datasets.DatasetError, match="no snapshots"):
+        datasets.load_snapshot_folder(empty)
