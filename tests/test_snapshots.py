@@ -111,3 +111,33 @@ def test_pronostia_bad_files(tmp_path):
     empty.mkdir()
     with pytest.raises(datasets.DatasetError, match="no snapshots"):
         datasets.load_snapshot_folder(empty)
+
+
+def simulated_run(minutes=120, every=20.0, onset_min=100.0, rate=8000.0, frames=2048):
+    """Snapshots of a machine from new to failed: a warm-up (shaft vibration 30 % up at the
+    start, decaying over 10 min), a slow healthy drift (+15 % over the run, as temperature
+    does), and from ``onset_min`` a bearing defect whose impacts grow until the end."""
+    recs = []
+    for i in range(int(minutes * 60 / every)):
+        t = i * every / 60.0
+        gain = 1.0 + 0.3 * np.exp(-t / 3.0) + 0.15 * t / minutes
+        defect = None if t < onset_min else dict(defect_hz=107.0, defect_g=0.3 + 0.1 * (
+            t - onset_min))
+        x = simulate.machine(frames / rate, rate, 2, harmonics=(gain, 0.4 * gain, 0.2 * gain),
+                             seed=1000 + i, **(defect or {}))
+        recs.append(Recording("acc_%05d.csv" % (i + 1), rate, x, 1.0,
+                              {"start_s": 8 * 3600.0 + i * every}))
+    return recs
+
+
+def test_run_to_failure_warns_after_the_onset_and_not_on_the_drift():
+    from vibrawatch.runtofailure import run_to_failure
+
+    run = run_to_failure(simulated_run())
+    vw, rms, kurt = run.detectors[:3]
+    assert run.n_train == 180  # the first 60 min, a snapshot every 20 s
+    assert vw.cleared() == (0, 0)  # warm-up and drift raised nothing
+    first = vw.persistent()
+    assert first is not None and 300 <= first <= 305  # onset at snapshot 300
+    assert vw.lead_seconds == pytest.approx((359 - first) * 20.0)
+    assert all("min before the end" in line or "NO alarm" in line for line in run.lines()[-3:])

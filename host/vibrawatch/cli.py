@@ -14,6 +14,8 @@ from . import features as F
 from . import evaluate, fitting, modelfile, recordings, thresholds
 from .errors import VibrawatchError
 
+DEFAULT_TRAIN_MINUTES = 60.0  # runtofailure.DEFAULT_TRAIN_MINUTES, without importing sklearn
+
 EPILOG = """\
 typical session:
   vibrawatch fit normal1.wav normal2.wav -o pump.vwm   # learn normal operation
@@ -132,6 +134,10 @@ check_matches_model = evaluate.check_matches_model
 
 
 def cmd_evaluate(args):
+    if args.run_to_failure:
+        return _run_to_failure(args)
+    if not args.model:
+        raise VibrawatchError("give a model file to evaluate (or --run-to-failure FOLDER)")
     model = modelfile.read(args.model)
     normal = _load_all(args.normal, args.rate, args.channels)
     faulty = _load_all(args.anomalous, args.rate, args.channels)
@@ -143,6 +149,29 @@ def cmd_evaluate(args):
             path = evaluate.write_report(ev, args.report)
         except ImportError as exc:
             raise VibrawatchError("the report's plots need matplotlib (%s): pip install "
+                                  "'vibrawatch[plots]'" % exc) from exc
+        print("wrote %s" % path)
+
+
+def _run_to_failure(args):
+    from . import datasets
+    from .runtofailure import run_to_failure
+
+    if args.model or args.normal or args.anomalous:
+        raise VibrawatchError("--run-to-failure fits its own model on the run's first "
+                              "--train-minutes: leave out MODEL.vwm, --normal and --anomalous")
+    recs = [r.select(args.channels) for r in
+            datasets.load_snapshot_folder(args.run_to_failure, args.rate)]
+    minutes = DEFAULT_TRAIN_MINUTES if args.train_minutes is None else args.train_minutes
+    run = run_to_failure(recs, minutes, name=str(args.run_to_failure))
+    for line in run.lines():
+        print(line)
+    if args.report:
+        Path(args.report).mkdir(parents=True, exist_ok=True)
+        try:
+            path = run.plot(Path(args.report) / "run-to-failure.png")
+        except ImportError as exc:
+            raise VibrawatchError("the plot needs matplotlib (%s): pip install "
                                   "'vibrawatch[plots]'" % exc) from exc
         print("wrote %s" % path)
 
@@ -366,8 +395,11 @@ def build_parser():
     p = sub.add_parser("evaluate", help="measure a model on labelled normal and faulty data",
                        description="Score labelled recordings, run the model's alarm rule over "
                        "each, and print ROC-AUC, PR-AUC, recall, false alarms per hour and "
-                       "detection latency; --report DIR writes plots and report.md.")
-    p.add_argument("model", metavar="MODEL.vwm")
+                       "detection latency; --report DIR writes plots and report.md. "
+                       "--run-to-failure FOLDER instead fits on the first --train-minutes of a "
+                       "run of snapshots to failure and reports how early vibrawatch and the "
+                       "RMS and kurtosis baselines warned.")
+    p.add_argument("model", metavar="MODEL.vwm", nargs="?")
     p.add_argument("--normal", nargs="+", default=[], metavar="RECORDING",
                    help="recordings of normal operation (not the ones the model was fitted on)")
     p.add_argument("--anomalous", nargs="+", default=[], metavar="RECORDING",
@@ -375,7 +407,17 @@ def build_parser():
     p.add_argument("--onset", type=float, default=0.0, metavar="SECONDS",
                    help="when the fault starts in each anomalous recording (latency is "
                    "measured from here; earlier windows count as normal)")
-    p.add_argument("--report", metavar="DIR", help="write report.md and PNG plots to DIR")
+    p.add_argument("--report", metavar="DIR", help="write report.md and PNG plots to DIR "
+                   "(with --run-to-failure: run-to-failure.png)")
+    p.add_argument("--run-to-failure", metavar="FOLDER", default=None,
+                   help="a folder of snapshots from new to failed (PRONOSTIA acc_*.csv or IMS "
+                   "files): fit with defaults on the first --train-minutes, score every "
+                   "snapshot, report the lead time of the alarm that lasts until the end and "
+                   "the alarms raised and cleared before it, for vibrawatch and the RMS and "
+                   "kurtosis baselines (mean + 3 sd of the same training part)")
+    p.add_argument("--train-minutes", type=float, default=None, metavar="MIN",
+                   help="with --run-to-failure: minutes at the start of the run to fit on "
+                   "(default %g: a machine's warm-up, see README)" % DEFAULT_TRAIN_MINUTES)
     p.add_argument("--channels", type=_channels, default=None, metavar="LIST",
                    help="channel numbers to use, as given to fit")
     p.add_argument("--rate", type=float, default=None, metavar="HZ",
