@@ -141,3 +141,59 @@ def test_run_to_failure_warns_after_the_onset_and_not_on_the_drift():
     assert first is not None and 300 <= first <= 305  # onset at snapshot 300
     assert vw.lead_seconds == pytest.approx((359 - first) * 20.0)
     assert all("min before the end" in line or "NO alarm" in line for line in run.lines()[-3:])
+
+
+def test_run_to_failure_command_on_a_folder_of_pronostia_files(tmp_path):
+    import subprocess
+    import sys
+
+    folder = tmp_path / "Bearing_sim"
+    folder.mkdir()
+    for rec in simulated_run(minutes=40, onset_min=30.0):
+        clock = rec.info["start_s"]
+        h, m, s = int(clock // 3600), int(clock // 60 % 60), int(clock % 60)
+        rows = ["%d,%d,%d,%d,%.4f,%.4f" % (h, m, s, 100 * j, a, b)
+                for j, (a, b) in enumerate(rec.samples)]
+        (folder / rec.name).write_text("\n".join(rows) + "\n")
+    out = subprocess.run([sys.executable, "-m", "vibrawatch", "evaluate", "--run-to-failure",
+                          str(folder), "--train-minutes", "20", "--report",
+                          str(tmp_path / "rep")], capture_output=True, text=True, check=True)
+    lines = out.stdout.splitlines()
+    assert "120 snapshots over 39.7 min; fitted on the first 60 (20 min)" in lines[0]
+    assert any("split: whole recordings" in line for line in lines)
+    vw = next(line for line in lines if line.startswith("vibrawatch "))
+    lead = float(vw.split("warned ")[1].split(" min")[0])
+    assert 8.0 <= lead <= 9.7 and "0 alarms raised and cleared" in vw  # onset 9.7 min before
+    assert (tmp_path / "rep" / "run-to-failure.png").stat().st_size > 10000
+    bad = subprocess.run([sys.executable, "-m", "vibrawatch", "evaluate", "--run-to-failure",
+                          str(folder), "--train-minutes", "50"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "change --train-minutes" in bad.stderr
+
+
+def test_score_and_evaluate_report_per_recording(tmp_path):
+    import subprocess
+    import sys
+
+    import scipy.io.wavfile
+
+    model, _ = fitting.fit(snapshots(60), fitting.FitSettings(bands=8))
+    model.write(tmp_path / "m.vwm")
+    paths = {"normal": [], "faulty": []}
+    for i in range(6):
+        for kind, extra in (("normal", {}), ("faulty", {"defect_hz": 107.0, "defect_g": 2.0})):
+            path = tmp_path / ("%s_%d.wav" % (kind, i))
+            x = simulate.machine(BURST / RATE, RATE, 2, seed=500 + i, **extra)
+            scipy.io.wavfile.write(path, int(RATE), x)
+            paths[kind].append(str(path))
+
+    def vibrawatch(*args):
+        return subprocess.run([sys.executable, "-m", "vibrawatch", *args], capture_output=True,
+                              text=True, check=True).stdout
+
+    out = vibrawatch("score", str(tmp_path / "m.vwm"), *paths["normal"], *paths["faulty"])
+    assert "median" in out.splitlines()[0]
+    assert "per recording (median window score), in the order given: 6 of 12 above" in out
+    out = vibrawatch("evaluate", str(tmp_path / "m.vwm"), "--normal", *paths["normal"],
+                     "--anomalous", *paths["faulty"])
+    assert "normal, per recording: 6 recordings, 0 (0.0%) with a median" in out
+    assert "faulty, per recording: 6 recordings, 6 (100.0%) with a median" in out

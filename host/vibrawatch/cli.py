@@ -14,6 +14,7 @@ from . import features as F
 from . import evaluate, fitting, modelfile, recordings, thresholds
 from .errors import VibrawatchError
 
+SPARKLINE_MIN_WINDOWS = 8  # recordings with more windows get a sparkline of their own
 DEFAULT_TRAIN_MINUTES = 60.0  # runtofailure.DEFAULT_TRAIN_MINUTES, without importing sklearn
 
 EPILOG = """\
@@ -108,26 +109,34 @@ def cmd_score(args):
         writer.writerow(["file", "window", "start_s", "score", "above"])
     print_summary = args.csv != "-"
     if print_summary:
-        print("%-40s %8s %8s %10s %10s" % ("recording", "windows", "above", "max score",
-                                           "threshold"))
+        print("%-40s %8s %8s %10s %10s %10s" % ("recording", "windows", "above", "median",
+                                                "max score", "threshold"))
+    medians = []
     try:
         for path in args.recordings:
             rec = recordings.load(path, args.rate).select(args.channels)
             check_matches_model(rec, model)
             scores = model.mahalanobis(F.extract(rec.samples, cfg, rec.scale))
             above = scores > model.threshold
+            medians.append(evaluate.recording_score(scores))
             if out is not None:
                 for i, (s, a) in enumerate(zip(scores, above)):
                     writer.writerow([path, i, "%.6f" % (i * cfg.hop / cfg.sample_rate),
                                      "%.7g" % s, int(a)])
             if print_summary:
-                print("%-40s %8d %8d %10.2f %10.2f" % (_short(Path(path).name, 40), len(scores),
-                                                       above.sum(), scores.max(),
-                                                       model.threshold))
-                print("  " + sparkline(scores, model.threshold))
+                print("%-40s %8d %8d %10.2f %10.2f %10.2f" % (
+                    _short(Path(path).name, 40), len(scores), above.sum(), medians[-1],
+                    scores.max(), model.threshold))
+                if len(scores) > SPARKLINE_MIN_WINDOWS:  # a snapshot's few windows: no line
+                    print("  " + sparkline(scores, model.threshold))
     finally:
         if out is not None and out is not sys.stdout:
             out.close()
+    if print_summary and len(medians) > 1:
+        medians = np.array(medians)
+        print("per recording (median window score), in the order given: %d of %d above the "
+              "threshold" % (int((medians > model.threshold).sum()), len(medians)))
+        print("  " + sparkline(medians, model.threshold))
 
 
 check_matches_model = evaluate.check_matches_model

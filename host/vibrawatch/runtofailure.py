@@ -16,7 +16,10 @@ RMS and the kurtosis of every channel of every snapshot, with a threshold of mea
 deviations of the same training snapshots, a snapshot being above when any channel is. All
 three go through the same persistence rule over snapshots: the model's k of n (alarm.py);
 vibrawatch clears below the model's clear threshold, the baselines, having one level, below
-their threshold.
+their threshold. For information, one more row runs the board's own rule: k of n *windows*,
+the alarm state carried from one snapshot's windows to the next (a snapshot counts as alarmed
+when the state after its last window is raised); it decides four times a snapshot (N = 1024,
+hop 512, 2560 samples), which the baselines, one value a snapshot, cannot.
 
     run = run_to_failure(datasets.load_snapshot_folder("Bearing1_2"))
     print("\\n".join(run.lines()))
@@ -31,6 +34,7 @@ import numpy as np
 from . import alarm
 from . import features as F
 from .errors import VibrawatchError
+from .evaluate import recording_score
 from .fitting import FitSettings, fit
 from .recordings import snapshot_times, time_order
 
@@ -87,7 +91,7 @@ class Detector:
     def line(self):
         lead = self.lead_seconds
         cleared, in_train = self.cleared()
-        return "%-12s %s; %d alarm%s raised and cleared before it%s" % (
+        return "%-33s %s; %d alarm%s raised and cleared before it%s" % (
             self.name, "warned %.1f min before the end (raised at %.1f min)" % (
                 lead / 60.0, (self.end - lead) / 60.0) if lead is not None
             else "NO alarm lasting to the end", cleared, "" if cleared == 1 else "s",
@@ -100,7 +104,7 @@ class RunToFailure:
     times: np.ndarray = field(repr=False)
     n_train: int
     train_minutes: float
-    detectors: list  # vibrawatch, RMS, kurtosis
+    detectors: list  # vibrawatch, RMS, kurtosis, vibrawatch with the board's rule
     fit_lines: list = field(default_factory=list)
     alarm_k: int = 3
     alarm_n: int = 5
@@ -123,9 +127,10 @@ class RunToFailure:
         import matplotlib.pyplot as plt
 
         to_end = (self.times - self.times[-1]) / 60.0
-        fig, axes = plt.subplots(len(self.detectors), 1, figsize=(9, 2.2 * len(self.detectors)
-                                                                   + 0.6), sharex=True)
-        for ax, d in zip(np.atleast_1d(axes), self.detectors):
+        shown = self.detectors[:3]  # score, RMS, kurtosis
+        fig, axes = plt.subplots(len(shown), 1, figsize=(9, 2.2 * len(shown) + 0.6),
+                                 sharex=True)
+        for ax, d in zip(np.atleast_1d(axes), shown):
             values = d.values if d.values.ndim == 2 else d.values[:, None]
             for c in range(values.shape[1]):
                 ax.plot(to_end, values[:, c], lw=0.7, label=("channel %d" % c)
@@ -168,6 +173,20 @@ def baseline(name, values, n_train, times, k, n):
     return Detector(name, values, threshold, states, times, n_train)
 
 
+def board_rule(windows, model, times, n_train):
+    """vibrawatch with the board's k of n over windows (their scores, one array a snapshot),
+    carried across snapshots; a snapshot's value is its highest window score, its state the
+    one after its last window."""
+    state, states = alarm.AlarmState(), []
+    for w in windows:
+        for s in w:
+            alarm.alarm_step(state, float(s), model.threshold, model.clear_threshold,
+                             model.alarm_k, model.alarm_n)
+        states.append(state.raised)
+    return Detector("vibrawatch, board rule (windows)", np.array([w.max() for w in windows]),
+                    model.threshold, np.array(states), times, n_train)
+
+
 def run_to_failure(recordings, train_minutes=DEFAULT_TRAIN_MINUTES, settings=None,
                    name="run"):
     """Fit on the snapshots of the first ``train_minutes``, judge vibrawatch and the baselines
@@ -189,14 +208,15 @@ def run_to_failure(recordings, train_minutes=DEFAULT_TRAIN_MINUTES, settings=Non
             % (name, n_train, len(recs), train_minutes, times[-1] / 60.0))
     model, report = fit(recs[:n_train], settings or FitSettings())
     cfg = F.FeatureConfig.from_model(model)
-    scores = np.array([np.median(model.mahalanobis(F.extract(r.samples, cfg, r.scale)))
-                       for r in recs])
+    windows = [model.mahalanobis(F.extract(r.samples, cfg, r.scale)) for r in recs]
+    scores = np.array([recording_score(w) for w in windows])
     k, n = model.alarm_k, model.alarm_n
     states = alarm.alarm_states(scores, model.threshold, model.clear_threshold, k, n)
     stats = [rms_and_kurtosis(r) for r in recs]
     detectors = [Detector("vibrawatch", scores, model.threshold, states, times, n_train),
                  baseline("RMS", np.array([s[0] for s in stats]), n_train, times, k, n),
-                 baseline("kurtosis", np.array([s[1] for s in stats]), n_train, times, k, n)]
+                 baseline("kurtosis", np.array([s[1] for s in stats]), n_train, times, k, n),
+                 board_rule(windows, model, times, n_train)]
     return RunToFailure(name, times, n_train, train_minutes, detectors,
                         report.lines()[:2] + [report.calibration.lines()[0]]
                         if report.calibration else report.lines()[:2], k, n)
