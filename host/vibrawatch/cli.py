@@ -16,6 +16,9 @@ from . import evaluate, fitting, modelfile, modes, outputs, recordings, scoring
 from . import thresholds, validate
 from .errors import VibrawatchError
 
+SPARKLINE_MIN_WINDOWS = 8  # recordings with more windows get a sparkline of their own
+DEFAULT_TRAIN_MINUTES = 60.0  # runtofailure.DEFAULT_TRAIN_MINUTES, without importing sklearn
+
 EPILOG = """\
 typical session:
   vibrawatch fit normal1.wav normal2.wav -o pump.vwm   # learn normal operation
@@ -155,28 +158,40 @@ def _score_all(args, model, cfg, out):
         writer.writerow(["file", "window", "start_s", "score", "above", "flags"])
     print_summary = args.csv != "-"
     if print_summary:
-        print("%-40s %8s %8s %10s %10s" % ("recording", "windows", "above", "max score",
-                                           "threshold"))
+        print("%-40s %8s %8s %10s %10s %10s" % ("recording", "windows", "above", "median",
+                                                "max score", "threshold"))
+    medians = []
     for path, rec in recs:
         scores, above, flags = scoring.score_recording(model, rec, cfg)  # NaN: not scored
+        medians.append(evaluate.recording_score(scores[np.isfinite(scores)]))
         if writer is not None:
             for i, (s, a, f) in enumerate(zip(scores, above, flags), cfg.first_window):
                 writer.writerow([path, i, "%.6f" % (i * cfg.hop / cfg.sample_rate),
                                  "%.7g" % s, int(a), int(f)])
         if print_summary:
-            print("%-40s %8d %8d %10.2f %10.2f" % (_short(Path(path).name, 40), len(scores),
-                                                   above.sum(), np.nanmax(scores, initial=0.0),
-                                                   model.threshold))
-            print("  " + sparkline(scores, model.threshold))
+            print("%-40s %8d %8d %10.2f %10.2f %10.2f" % (
+                _short(Path(path).name, 40), len(scores), above.sum(), medians[-1],
+                np.nanmax(scores, initial=0.0), model.threshold))
+            if len(scores) > SPARKLINE_MIN_WINDOWS:  # a snapshot's few windows: no line
+                print("  " + sparkline(scores, model.threshold))
             if np.isnan(scores).any():
                 print("  %d windows not scored: they hold NaN or infinite samples (flag 2, "
                       "'?' above)" % np.count_nonzero(np.isnan(scores)))
+    if print_summary and len(medians) > 1:
+        medians = np.array(medians)
+        print("per recording (median window score), in the order given: %d of %d above the "
+              "threshold" % (int((medians > model.threshold).sum()), len(medians)))
+        print("  " + sparkline(medians, model.threshold))
 
 
 check_matches_model = evaluate.check_matches_model
 
 
 def cmd_evaluate(args):
+    if args.run_to_failure:
+        return _run_to_failure(args)
+    if not args.model:
+        raise VibrawatchError("give a model file to evaluate (or --run-to-failure FOLDER)")
     model = modelfile.read(args.model)
     fitted = validate.channels_for(model, args)
     normal = _load_all(args.normal, args.rate, args.channels, fitted)
@@ -190,6 +205,29 @@ def cmd_evaluate(args):
             path = evaluate.write_report(ev, args.report)
         except ImportError as exc:
             raise VibrawatchError("the report's plots need matplotlib (%s): pip install "
+                                  "'vibrawatch[plots]'" % exc) from exc
+        print("wrote %s" % path)
+
+
+def _run_to_failure(args):
+    from . import datasets
+    from .runtofailure import run_to_failure
+
+    if args.model or args.normal or args.anomalous:
+        raise VibrawatchError("--run-to-failure fits its own model on the run's first "
+                              "--train-minutes: leave out MODEL.vwm, --normal and --anomalous")
+    recs = [r.select(args.channels) for r in
+            datasets.load_snapshot_folder(args.run_to_failure, args.rate)]
+    minutes = DEFAULT_TRAIN_MINUTES if args.train_minutes is None else args.train_minutes
+    run = run_to_failure(recs, minutes, name=str(args.run_to_failure))
+    for line in run.lines():
+        print(line)
+    if args.report:
+        Path(args.report).mkdir(parents=True, exist_ok=True)
+        try:
+            path = run.plot(Path(args.report) / "run-to-failure.png")
+        except ImportError as exc:
+            raise VibrawatchError("the plot needs matplotlib (%s): pip install "
                                   "'vibrawatch[plots]'" % exc) from exc
         print("wrote %s" % path)
 
@@ -588,8 +626,11 @@ def build_parser():
     p = sub.add_parser("evaluate", help="measure a model on labelled normal and faulty data",
                        description="Score labelled recordings, run the model's alarm rule over "
                        "each, and print ROC-AUC, PR-AUC, recall, false alarms per hour and "
-                       "detection latency; --report DIR writes plots and report.md.")
-    p.add_argument("model", metavar="MODEL.vwm")
+                       "detection latency; --report DIR writes plots and report.md. "
+                       "--run-to-failure FOLDER instead fits on the first --train-minutes of a "
+                       "run of snapshots to failure and reports how early vibrawatch and the "
+                       "RMS and kurtosis baselines warned.")
+    p.add_argument("model", metavar="MODEL.vwm", nargs="?")
     p.add_argument("--normal", nargs="+", default=[], metavar="RECORDING",
                    help="recordings of normal operation (not the ones the model was fitted on)")
     p.add_argument("--anomalous", nargs="+", default=[], metavar="RECORDING",
@@ -597,7 +638,17 @@ def build_parser():
     p.add_argument("--onset", type=float, default=0.0, metavar="SECONDS",
                    help="when the fault starts in each anomalous recording (latency is "
                    "measured from here; earlier windows count as normal)")
-    p.add_argument("--report", metavar="DIR", help="write report.md and PNG plots to DIR")
+    p.add_argument("--report", metavar="DIR", help="write report.md and PNG plots to DIR "
+                   "(with --run-to-failure: run-to-failure.png)")
+    p.add_argument("--run-to-failure", metavar="FOLDER", default=None,
+                   help="a folder of snapshots from new to failed (PRONOSTIA acc_*.csv or IMS "
+                   "files): fit with defaults on the first --train-minutes, score every "
+                   "snapshot, report the lead time of the alarm that lasts until the end and "
+                   "the alarms raised and cleared before it, for vibrawatch and the RMS and "
+                   "kurtosis baselines (mean + 3 sd of the same training part)")
+    p.add_argument("--train-minutes", type=float, default=None, metavar="MIN",
+                   help="with --run-to-failure: minutes at the start of the run to fit on "
+                   "(default %g: a machine's warm-up, see README)" % DEFAULT_TRAIN_MINUTES)
     p.add_argument("--channels", type=_channels, default=None, metavar="LIST",
                    help="channel numbers to use (default: those the model was fitted on)")
     p.add_argument("--channels-override", action="store_true",

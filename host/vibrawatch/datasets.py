@@ -12,6 +12,11 @@ Each returns a :class:`recordings.Recording`; :func:`recordings.load` picks them
   the official readme (20 480 rows per 1-s snapshot make some users assume 20.48 kHz; pass
   ``--rate 20480`` for that).
 - Analog Devices CbM ``*.Wfm.csv``: ``recordings._load_adi_csv`` (it predates this module).
+- PRONOSTIA (FEMTO-ST, IEEE PHM 2012) snapshots ``acc_00001.csv``: no header, 6 columns (hour,
+  minute, second, microsecond, horizontal g, vertical g), comma- or semicolon-separated (both
+  occur in the challenge's runs), 25.6 kHz. Channels: horizontal, vertical. The clock of the
+  first row goes to ``Recording.info['start_s']`` (seconds of the day) and the file's number
+  to ``info['index']``; :func:`load_snapshot_folder` reads a folder of them in time order.
 
     rec = load_cwru("normal_0_97.mat")       # 2 channels (DE, FE) at 48 kHz
     rec = load_ims("2003.10.22.12.06.24")    # 8 channels at 20 kHz
@@ -28,6 +33,8 @@ from .errors import VibrawatchError
 CWRU_RATE = 48000.0
 CWRU_RATE_12K = 12000.0
 IMS_RATE = 20000.0
+PRONOSTIA_RATE = 25600.0
+PRONOSTIA_NAME = re.compile(r"^acc_(\d+)\.csv$", re.IGNORECASE)
 IMS_NAME = re.compile(r"^\d{4}\.\d{2}\.\d{2}\.\d{2}\.\d{2}\.\d{2}$")
 _CWRU_KEY = re.compile(r"^(X\d+)_(DE|FE)_time$")
 
@@ -38,6 +45,16 @@ class DatasetError(VibrawatchError):
 
 def is_ims_name(path):
     return bool(IMS_NAME.match(Path(path).name))
+
+
+def is_pronostia_name(path):
+    return bool(PRONOSTIA_NAME.match(Path(path).name))
+
+
+def natural_key(name):
+    """Sort key that compares the digit runs of a name as numbers: acc_9 before acc_10."""
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p)
+            for p in re.split(r"(\d+)", str(name)) if p]
 
 
 def load_cwru(path, rate=None):
@@ -89,4 +106,118 @@ def load_ims(path, rate=None):
                            "tab-separated numbers" % (path, exc)) from exc
     if data.shape[1] not in (4, 8):
         raise DatasetError("%s: %d columns; IMS snapshots have 4 or 8" % (path, data.shape[1]))
-    return Recording(str(path), float(rate or IMS_RATE), data, 1.0, {"dataset": "ims"})
+    return Recording(str(path), float(rate or IMS_RATE), data, 1.0,
+                     {"dataset": "ims", "start_s": _ims_seconds(path.name)})
+
+
+def _ims_seconds(name):
+    """Seconds since 2000 of an IMS file name (its time stamp), for ordering and intervals."""
+    import calendar
+
+    y, mo, d, h, mi, s = (int(p) for p in name.split("."))
+    return float(calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0)) - 946684800)
+
+
+def load_pronostia(path, rate=None):
+    from .recordings import Recording
+
+    path = Path(path)
+    text = path.read_text()
+    delimiter = ";" if ";" in text.split("\n", 1)[0] else ","
+    lines = text.split()  # one row a line; much faster than np.loadtxt on 871 files
+    try:
+        table = np.array(",".join(lines).replace(delimiter, ",").split(","), np.float64)
+        table = table.reshape(len(lines), -1)
+    except ValueError as exc:
+        raise DatasetError("%s: not a PRONOSTIA snapshot (%s): expected rows of 6 numbers "
+                           "(hour, minute, second, microsecond, horizontal, vertical)"
+                           % (path, exc)) from exc
+    if table.shape[1] != 6:
+        raise DatasetError("%s: %d columns; PRONOSTIA acc_*.csv files have 6 (hour, minute, "
+                           "second, microsecond, horizontal, vertical)" % (path, table.shape[1]))
+    h, m, s_, us = table[0, :4]
+    info = {"dataset": "pronostia", "channels": ["horizontal", "vertical"],
+            "start_s": float(3600 * h + 60 * m + s_ + 1e-6 * us),
+            "index": int(PRONOSTIA_NAME.match(path.name).group(1))
+            if is_pronostia_name(path) else None}
+    return Recording(str(path), float(rate or PRONOSTIA_RATE),
+                     table[:, 4:6].astype(np.float32), 1.0, info)
+
+
+def load_snapshot_folder(folder, rate=None):
+    """A folder of snapshots (PRONOSTIA ``acc_*.csv`` or IMS time-stamp files) as a list of
+    recordings in time order (recordings.time_order)."""
+    from .recordings import load, time_order
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError("%s: not a folder of snapshots" % folder)
+    paths = [p for p in folder.iterdir() if is_pronostia_name(p) or is_ims_name(p)]
+    if not paths:
+        raise DatasetError("%s: no snapshots in it (PRONOSTIA acc_00001.csv ... or IMS files "
+                           "named like 2003.10.22.12.06.24)" % folder)
+    return time_order([load(p, rate) for p in paths])
+
+
+def _ims_seconds(name):
+    """Seconds since 2000 of an IMS file name (its time stamp), for ordering and intervals."""
+    import calendar
+
+    y, mo, d, h, mi, s = (int(p) for p in name.split("."))
+    return float(calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0)) - 946684800)
+
+
+def load_pronostia(path, rate=None):
+    from .recordings import Recording
+
+    path = Path(path)
+    text = path.read_text()
+    delimiter = ";" if ";" in text.split("\n", 1)[0] else ","
+    lines = text.split()  # one row a line; much faster than np.loadtxt on 871 files
+    try:
+        table = np.array(",".join(lines).replace(delimiter, ",").split(","), np.float64)
+        table = table.reshape(len(lines), -1)
+    except ValueError as exc:
+        raise DatasetError("%s: not a PRONOSTIA snapshot (%s): expected rows of 6 numbers "
+                           "(hour, minute, second, microsecond, horizontal, vertical)"
+                           % (path, exc)) from exc
+    if table.shape[1] != 6:
+        raise DatasetError("%s: %d columns; PRONOSTIA acc_*.csv files have 6 (hour, minute, "
+                           "second, microsecond, horizontal, vertical)" % (path, table.shape[1]))
+    h, m, s_, us = table[0, :4]
+    info = {"dataset": "pronostia", "channels": ["horizontal", "vertical"],
+            "start_s": float(3600 * h + 60 * m + s_ + 1e-6 * us),
+            "index": int(PRONOSTIA_NAME.match(path.name).group(1))
+            if is_pronostia_name(path) else None}
+    return Recording(str(path), float(rate or PRONOSTIA_RATE),
+                     table[:, 4:6].astype(np.float32), 1.0, info)
+
+
+def load_snapshot_folder(folder, rate=None):
+    """A folder of snapshots (PRONOSTIA ``acc_*.csv`` or IMS time-stamp files), loaded in time
+    order (by name, numbers compared as numbers); each recording's ``info['t_s']`` is its start
+    in seconds from the first one (from the files' clocks, a day added wherever the clock goes
+    back past midnight)."""
+    from .recordings import load
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError("%s: not a folder of snapshots" % folder)
+    paths = sorted((p for p in folder.iterdir() if is_pronostia_name(p) or is_ims_name(p)),
+                   key=lambda p: natural_key(p.name))
+    if not paths:
+        raise DatasetError("%s: no snapshots in it (PRONOSTIA acc_00001.csv ... or IMS files "
+                           "named like 2003.10.22.12.06.24)" % folder)
+    recs = [load(p, rate) for p in paths]
+    clock = [r.info.get("start_s") for r in recs]
+    if any(c is None for c in clock):
+        raise DatasetError("%s: snapshots without a time stamp" % folder)
+    t, day, prev = [], 0.0, clock[0]
+    for c in clock:
+        if c + day < prev - 1.0:  # the clock went back: past midnight
+            day += 86400.0
+        t.append(c + day - clock[0])
+        prev = c + day
+    for r, ti in zip(recs, t):
+        r.info["t_s"] = ti
+    return recs

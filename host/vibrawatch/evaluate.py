@@ -8,6 +8,9 @@ Per window: ROC-AUC and PR-AUC (scikit-learn), recall and the share of normal wi
 threshold. With the model's alarm rule (alarm.py, as the board runs it): false alarms per hour
 of normal data, whether and how fast each faulty recording raised the alarm (latency from the
 start of the recording, or from a labelled onset, to the end of the window that raised it).
+Per recording too (snapshots: many short recordings, e.g. 0.1 s every 10 s): a recording's score
+is the median of its windows' scores (:func:`recording_score`), above the threshold when at
+least half its windows are; evaluate counts the normal and the faulty recordings above.
 "Why": each window's score is a sum over features, sum_i v_i (P v)_i with v = f - mu and P the
 precision (either form: Cholesky or PCA, modelfile.Model.precision); the largest terms name
 the channels and bands that made the alarm. With K operating modes, mu and P are those of the
@@ -50,6 +53,12 @@ def check_matches_model(rec, model):
                                 % (rec.name, rec.frames, model.window))
         raise EvaluateError("%s has %d samples, fewer than the %d that the first window with "
                             "a full zoom history needs" % (rec.name, rec.frames, need))
+
+
+def recording_score(scores):
+    """One score for a recording (a snapshot): the median of its windows' scores, so one odd
+    window does not make a snapshot odd; above the threshold when half its windows are."""
+    return float(np.median(scores)) if len(scores) else math.nan
 
 
 def contributions(feats, model):
@@ -151,6 +160,14 @@ class Evaluation:
                        "alarms (%.3g per hour)" % (
                            ns["windows"], ns["hours"], ns["above"],
                            100.0 * ns["above"] / ns["windows"], ns["raises"], ns["per_hour"]))
+        for faulty in (False, True):
+            rs = [r for r in self.results if r.faulty == faulty]
+            if len(rs) > 1:
+                above = sum(recording_score(r.scores) > self.threshold for r in rs)
+                out.append("%s, per recording: %d recordings, %d (%.1f%%) with a median "
+                           "window score above the threshold" % (
+                               "faulty" if faulty else "normal", len(rs), above,
+                               100.0 * above / len(rs)))
         for r in self.results:
             if r.faulty:
                 lat = r.latency()

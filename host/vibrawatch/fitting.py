@@ -1,8 +1,17 @@
 """Fitting a model of normal operation: features -> scikit-learn covariance -> model file.
 
 Splits are by time, never random: neighbouring windows overlap, so a random split would let
-the model see the very samples it is checked on. Each recording's last ``holdout`` fraction is
-held out (after a gap of the windows that overlap the training part) to pick the threshold.
+the model see the very samples it is checked on. Windows are cut from each recording on its own,
+so no window ever spans two recordings. Two splits (:func:`plan_split`), named in the report:
+
+- ``tails``: each recording's last ``holdout`` fraction is held out (after a gap of the windows
+  that overlap the training part) to pick the threshold; cross-validation over blocks in time
+  of each recording.
+- ``recordings`` (many short recordings, e.g. snapshots of a few windows each, too short to
+  hold out their own tails): the last ``holdout`` fraction of the recordings in time (order from
+  their names, recordings.time_order) is held out whole; cross-validation over blocks of whole
+  recordings. Holding out the *last* ones in time, not a sample of them, makes the threshold
+  cover how far a healthy machine drifts (warming up, wear-in) beyond the time it was fitted on.
 
     model, report = fit([load("normal.wav")], FitSettings(window=1024, hop=512, bands=16))
     model.write("normal.vwm")
@@ -11,6 +20,7 @@ held out (after a gap of the windows that overlap the training part) to pick the
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -21,7 +31,7 @@ from . import zoomrule
 from .errors import VibrawatchError
 from .modelfile import Mode, Model, array_floats
 from .pca import PCAPrecision, explained
-from .recordings import rates_match
+from .recordings import rates_match, snapshot_interval, time_order
 
 
 
@@ -77,6 +87,16 @@ class FitSettings:
 
 
 @dataclass
+class Split:
+    """Which windows of each recording train the model and which set the threshold."""
+
+    kind: str  # 'tails' or 'recordings'
+    recordings: list  # in the order used (time order for 'recordings')
+    parts: list  # per recording: (train range, held-out range) of its windows
+    note: str = ""
+
+
+@dataclass
 class FitReport:
     n_train: int
     n_holdout: int
@@ -93,6 +113,7 @@ class FitReport:
     size_note: str = ""
     zoom_note: str = ""
     modes_note: str = ""
+    split_note: str = ""
 
     def lines(self):
         q = lambda s, p: float(np.quantile(s, p)) if s.size else float("nan")  # noqa: E731
@@ -101,6 +122,8 @@ class FitReport:
             "fitted on %d windows, %d held out, %d features" % (
                 self.n_train, self.n_holdout, self.n_features),
         ]
+        if self.split_note:
+            out.append(self.split_note)
         if self.bands_note:
             out.append(self.bands_note)
         if self.zoom_note:
@@ -143,6 +166,26 @@ def split_windows(n_windows, cfg, holdout):
     gap = -(-cfg.span // cfg.hop) - 1  # windows overlapping the last training window
     n_train = int(math.floor(n_windows * (1.0 - holdout)))
     return range(0, n_train), range(min(n_windows, n_train + gap), n_windows)
+
+
+def plan_split(recordings, cfg, holdout):
+    """The split of :mod:`fitting`'s docstring: tails of every recording when each has one
+    left after the gap, else (two recordings or more) the last recordings in time, whole."""
+    counts = [cfg.n_windows(r.frames) for r in recordings]
+    tails = [split_windows(n, cfg, holdout) for n in counts]
+    if len(recordings) < 2 or all(len(ho) for _, ho in tails):
+        return Split("tails", list(recordings), tails, "split: the last %.0f%% in time of each "
+                     "recording held out (its own tail)" % (100 * holdout))
+    ordered = time_order(recordings)
+    n_held = min(len(ordered) - 1, max(1, int(round(holdout * len(ordered)))))
+    parts = [(range(0, cfg.n_windows(r.frames)), range(0)) for r in ordered[:-n_held]]
+    parts += [(range(0), range(0, cfg.n_windows(r.frames))) for r in ordered[-n_held:]]
+    short = sum(1 for _, ho in tails if not len(ho))
+    note = ("split: whole recordings (%d of %d too short to hold out their own tail): the last "
+            "%d of %d in time held out (%s ... %s), cross-validation over blocks of whole "
+            "recordings" % (short, len(recordings), n_held, len(ordered),
+                            Path(ordered[-n_held].name).name, Path(ordered[-1].name).name))
+    return Split("recordings", ordered, parts, note)
 
 
 def auto_bands(n_train, channels, stats, window):
@@ -208,8 +251,8 @@ def fit(recordings, settings, progress=None, anomalous=()):
     top = zoomrule.top_bin(settings.window, zoom, zoom_window) if zoom else 0
     zoom_bands = settings.zoom_bands
     if bands is None:
-        n_train = sum(len(split_windows(span.n_windows(r.frames), span, settings.holdout)[0])
-                      for r in recordings)
+        n_train = sum(len(tr) for tr, _ in plan_split(recordings, span,
+                                                      settings.holdout).parts)
         total = auto_bands(n_train, channels, settings.stats, settings.window)
         if total is None or (zoom and total - (zoom_bands or 1) < 1):
             raise FitError(
@@ -252,16 +295,16 @@ def fit(recordings, settings, progress=None, anomalous=()):
                           float(np.float32(eps)) if eps else _epsilon(recordings, probe),
                           settings.stats, zoom, zoom_window, zoom_edges)
 
-    train, held, names = [], [], []
-    for rec in recordings:
-        feats = F.extract(rec.samples, cfg, rec.scale, progress=progress)
+    split = plan_split(recordings, cfg, settings.holdout)
+    train, held = [], []
+    for rec, (tr, ho) in zip(split.recordings, split.parts):
+        feats = F.extract(rec.samples, cfg, rec.scale, progress=progress)  # this one's windows
         if not np.all(np.isfinite(feats)):
             raise FitError(_NAN_MESSAGE % rec.name)
-        tr, ho = split_windows(len(feats), cfg, settings.holdout)
         train.append(feats[tr.start : tr.stop])
         held.append(feats[ho.start : ho.stop])
     train_blocks = [t for t in train if len(t)]
-    names = [r.name for r, t in zip(recordings, train) if len(t)]
+    names = [r.name for r, t in zip(split.recordings, train) if len(t)]
     groups = np.concatenate([np.full(len(t), i) for i, t in enumerate(train_blocks)])
     train, held = np.concatenate(train), np.concatenate(held)
     d = cfg.n_features
@@ -297,11 +340,16 @@ def fit(recordings, settings, progress=None, anomalous=()):
                            settings.estimator)
     # Score with the float32 arrays the board will use, so the threshold means the same there.
     holdout_scores = model.mahalanobis(held)
-    cv_scores = cross_validated_scores(train_blocks, cfg, settings.estimator, pca, choice)
+    whole = split.kind == "recordings"
+    cv_scores = cross_validated_scores(train_blocks, cfg, settings.estimator, pca, choice,
+                                       whole_recordings=whole)
+    # Slow processes make neighbouring snapshots alike: measured across recordings
+    sequences = ([np.concatenate((cv_scores or []) + [holdout_scores])] if whole
+                 else (cv_scores or []) + [holdout_scores])
     out_of_sample = np.concatenate((cv_scores or []) + [holdout_scores])
-    windows_per_hour = 3600.0 * rate / settings.hop
+    windows_per_hour, split.note = _windows_per_hour(split, cfg, rate, settings.hop)
     independent = min(1.0, 2.0 * settings.hop / cfg.span,  # a zoom history overlaps more
-                      T.independent_fraction((cv_scores or []) + [holdout_scores]))
+                      T.independent_fraction(sequences))
     fault_scores = []
     for rec in anomalous:
         feats = F.extract(rec.samples, cfg, rec.scale)
@@ -325,7 +373,7 @@ def fit(recordings, settings, progress=None, anomalous=()):
     report = FitReport(len(train), len(held), d, cfg.epsilon, model.threshold,
                        model.mahalanobis(train), holdout_scores, cal, cv_scores,
                        bands_note, fault_scores, size_note, zoom_note=zoom_note,
-                       modes_note=choice.note)
+                       modes_note=choice.note, split_note=split.note)
     return model, report
 
 
@@ -360,6 +408,24 @@ def _mode_arrays(est, d):
                 np.concatenate([lower[j:, j] for j in range(d)]).astype(np.float32))
 
 
+def _windows_per_hour(split, cfg, rate, hop):
+    """Windows scored per hour of operation, which turns the false-alarm budget per hour into
+    a rate per window, and the split's note saying so. Recordings back to back give
+    rate / hop; snapshots with time stamps (one every few seconds or minutes) give their
+    windows per snapshot times snapshots per hour; snapshots without count as back to back,
+    which errs towards fewer false alarms."""
+    continuous = 3600.0 * rate / hop
+    if split.kind != "recordings":
+        return continuous, split.note
+    every = snapshot_interval(split.recordings)
+    per_rec = float(np.mean([cfg.n_windows(r.frames) for r in split.recordings]))
+    if every is None or every * rate < per_rec * hop:
+        return continuous, split.note + "; no time stamps: budget counted as if back to back"
+    return (per_rec * 3600.0 / every,
+            split.note + "; a recording every %.4g s (from their time stamps), %.0f windows "
+            "per hour" % (every, per_rec * 3600.0 / every))
+
+
 def _size_note(model, est, train, estimator):
     """The report's line on the model's size; suggests --pca when the full model is too big
     for a 256 KB board (the model stays as asked for)."""
@@ -385,12 +451,13 @@ def _size_note(model, est, train, estimator):
                reduced / 1024.0))
 
 
-def cross_validated_scores(blocks, cfg, estimator, pca=0, modes=None):
+def cross_validated_scores(blocks, cfg, estimator, pca=0, modes=None, whole_recordings=False):
     """Blocked cross-validation over time of the training windows (thresholds.py). With
     ``pca`` components the reduction is refitted in every fold too, and with K > 1 operating
     modes (``modes``, a modes.ModeChoice) the mode assignment as well: a reduction or a
     mixture fitted on all the windows would have seen the held-out block. The gap covers a
-    zoom history too (cfg.span)."""
+    zoom history too (cfg.span). ``whole_recordings``: ``blocks`` are short recordings in
+    time order, left out in blocks of whole recordings."""
     gap = -(-cfg.span // cfg.hop) - 1
     fit_one = _component_fitter(estimator, pca)
 
@@ -401,9 +468,12 @@ def cross_validated_scores(blocks, cfg, estimator, pca=0, modes=None):
         def fit_modes(rows, groups):
             return M.ModeMixture(modes.k, modes.how, fit_one).fit(rows, groups)
 
-        return T.blocked_cv_scores(blocks, fit_modes, score, gap, with_groups=True)
-    # fold training sets stay float32 (half the memory) until fit_one
-    return T.blocked_cv_scores(blocks, fit_one, score, gap)
+        fit, with_groups = fit_modes, True
+    else:  # fold training sets stay float32 (half the memory) until fit_one
+        fit, with_groups = fit_one, False
+    if whole_recordings:
+        return T.recording_blocks_cv_scores(blocks, fit, score, with_groups=with_groups)
+    return T.blocked_cv_scores(blocks, fit, score, gap, with_groups=with_groups)
 
 
 def _float32_at_least(value):

@@ -85,6 +85,8 @@ def _load_by_type(path, rate):
         rec = datasets.load_cwru(path, rate)
     elif datasets.is_ims_name(path):
         rec = datasets.load_ims(path, rate)
+    elif datasets.is_pronostia_name(path):
+        rec = datasets.load_pronostia(path, rate)
     elif suffix == ".wav":
         rec = _load_wav(path)
     elif suffix == ".csv":
@@ -93,8 +95,48 @@ def _load_by_type(path, rate):
         rec = _load_numpy(path, rate)
     else:
         raise RecordingError("%s: unknown recording type %r: use .wav, .csv, .npy, .npz, a "
-                             "CWRU .mat or an IMS snapshot" % (path, suffix))
+                             "CWRU .mat, an IMS snapshot or a PRONOSTIA acc_*.csv"
+                             % (path, suffix))
+    if rate is not None and suffix == ".wav" and not rates_match(rec.rate, rate):
+        raise RecordingError("%s: the WAV header says %g Hz but --rate says %g Hz: drop --rate "
+                             "or fix the file" % (path, rec.rate, rate))
+    if rec.frames == 0:
+        raise RecordingError("%s: holds no samples" % path)
     return rec
+
+
+def time_order(recs):
+    """The recordings in time order, taken from their names with numbers compared as numbers
+    (acc_9 before acc_10; IMS names are time stamps, so 2003.10.22.12.06.24 before
+    2003.10.22.12.16.24). Names are used rather than clocks: a clock of the day wraps at
+    midnight, a file's number does not."""
+    return sorted(recs, key=lambda r: datasets.natural_key(Path(r.name).name))
+
+
+def snapshot_times(recs):
+    """Start of each recording (in the order given) in seconds from the first, from the time
+    stamps of the files (``info['start_s']``: IMS names, PRONOSTIA clock columns), a day added
+    wherever a clock of the day goes back; None when a recording has no time stamp."""
+    clock = [r.info.get("start_s") for r in recs]
+    if not recs or any(c is None for c in clock):
+        return None
+    times, day, prev = [], 0.0, clock[0]
+    for c in clock:
+        if c + day < prev - 1.0:  # the clock went back: past midnight
+            day += 86400.0
+        times.append(c + day - clock[0])
+        prev = c + day
+    return np.array(times)
+
+
+def snapshot_interval(recs):
+    """Median seconds between the starts of consecutive recordings (in time order), None when
+    they carry no time stamps or start together."""
+    times = snapshot_times(time_order(recs)) if len(recs) > 1 else None
+    if times is None:
+        return None
+    step = float(np.median(np.diff(times)))
+    return step if step > 0 else None
 
 
 def rates_match(a, b):

@@ -84,6 +84,34 @@ def blocked_cv_scores(blocks, fit_estimator, score, gap, folds=CV_FOLDS, with_gr
     return out
 
 
+def recording_blocks_cv_scores(recordings, fit_estimator, score, folds=CV_FOLDS,
+                               with_groups=False):
+    """Out-of-sample scores of short recordings (snapshots) in time order: they are cut into
+    ``folds`` blocks of consecutive whole recordings (one recording a block when fewer); the
+    model is refitted without one block and scores it. No gap: windows never span two
+    recordings. Returns one array per recording, or None as :func:`blocked_cv_scores`
+    (``with_groups`` as there)."""
+    folds = min(folds, len(recordings))
+    if folds < 2:
+        return None
+    sizes = np.array([len(r) for r in recordings])
+    rows = np.concatenate(recordings)
+    starts = np.r_[0, np.cumsum(sizes)]
+    cuts = starts[np.linspace(0, len(recordings), folds + 1).astype(int)]
+    groups = np.repeat(np.arange(len(recordings)), sizes)
+    out = np.empty(len(rows))
+    for j in range(folds):
+        keep = np.ones(len(rows), bool)
+        keep[cuts[j] : cuts[j + 1]] = False
+        if keep.sum() <= rows.shape[1] + 1:
+            return None
+        if cuts[j + 1] > cuts[j]:
+            est = (fit_estimator(rows[keep], groups[keep]) if with_groups
+                   else fit_estimator(rows[keep]))
+            out[cuts[j] : cuts[j + 1]] = score(est, rows[cuts[j] : cuts[j + 1]])
+    return [out[a:b] for a, b in zip(starts[:-1], starts[1:])]
+
+
 def independent_fraction(sequences, max_lag=200):
     """1 / the integrated autocorrelation time of the log scores, pooled over recordings.
 
