@@ -296,6 +296,46 @@ def cmd_record(args):
                                      info.scale, info.dropped))
 
 
+def cmd_fleet(args):
+    from .fleet_store import FleetStore
+
+    if args.fleet_command == "report":
+        from .fleet_report import write_report
+
+        if not Path(args.db).is_file():
+            raise VibrawatchError("no fleet database at %s: run `vibrawatch fleet --broker "
+                                  "URL --db %s` first" % (args.db, args.db))
+        path = write_report(FleetStore(args.db), args.output)
+        print("wrote %s" % path)
+        return
+    if not args.broker:
+        raise VibrawatchError("fleet needs --broker mqtt://user:password@host:1883 (or "
+                              "`fleet report --db FILE -o DIR`)")
+    from . import fleet
+    from .broker import parse_url
+
+    url = parse_url(args.broker)
+    store = FleetStore(args.db)
+    sub = fleet.FleetSubscriber(url, store, client_id=args.client_id, share=args.share)
+    sub.connect()
+    tty = sys.stdout.isatty()
+    print("fleet: subscribed to %s as %s%s, storing in %s" % (
+        url, args.client_id, " (shared group %s)" % args.share if args.share else "", args.db),
+        flush=True)
+    try:
+        sub.run(seconds=args.seconds, on_tick=fleet.live_printer(store) if tty else None,
+                on_message=None if tty else fleet.event_printer())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sub.close()
+        store.flush()
+    print(fleet.render_table(store.boards(), color=tty))
+    print("fleet: %d messages, %d rows stored, %d duplicates discarded, %d rejected"
+          % (sub.received, store.stored, store.duplicates, store.rejected))
+    store.close()
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="vibrawatch", description="Vibration anomaly detection on tiny boards: learn "
@@ -461,6 +501,28 @@ def build_parser():
     p.add_argument("--seconds", type=float, required=True, help="how long to record")
     p.add_argument("-o", "--output", required=True, metavar="REC.wav")
     p.set_defaults(handler=cmd_record)
+
+    p = sub.add_parser("fleet", help="gather many boards' scores and alarms over MQTT",
+                       description="Subscribe to the boards' MQTT reports (docs/mqtt.md), "
+                       "store them in SQLite and show a live table of boards; `fleet report` "
+                       "writes score trends and an alarm timeline. README 'A fleet of boards'.",
+                       formatter_class=HelpFormatter)
+    p.add_argument("--broker", metavar="URL", help="mqtt://user:password@host:1883 (or "
+                   "mqtts://; the password may come from $VIBRAWATCH_MQTT_PASSWORD instead)")
+    p.add_argument("--db", default="fleet.db", metavar="FILE", help="SQLite database")
+    p.add_argument("--client-id", default="vibrawatch-fleet",
+                   help="MQTT client id; its session keeps alarms queued while it is away")
+    p.add_argument("--share", metavar="GROUP", default=None,
+                   help="split the load with other subscribers of this shared-subscription "
+                   "group (each needs its own --client-id)")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="stop after this long (default: until Ctrl-C)")
+    fleet_sub = p.add_subparsers(dest="fleet_command", metavar="report")
+    r = fleet_sub.add_parser("report", help="score trends and alarm timeline of a fleet "
+                             "database (PNG + report.md)")
+    r.add_argument("--db", required=True, metavar="FILE", help="the fleet's SQLite database")
+    r.add_argument("-o", "--output", required=True, metavar="DIR", help="where files go")
+    p.set_defaults(handler=cmd_fleet)
 
     p = sub.add_parser("info", help="show everything a model file holds",
                        description="Print a model file's configuration, threshold and arrays.")
