@@ -76,11 +76,10 @@ class Reporter:
             import ssl as _ssl
 
             ssl = _ssl.SSLContext(_ssl.PROTOCOL_TLS_CLIENT)
-            ca = mqtt.get("ca")
+            ca = mqtt.get("ca")  # without one MicroPython encrypts but verifies no broker
             if ca:
                 ssl.load_verify_locations(cafile=ca)
-            else:
-                ssl.verify_mode = _ssl.CERT_NONE  # encrypted, broker not verified: set "ca"
+                setattr(ssl, "verify_mode", _ssl.CERT_REQUIRED)  # (not in the ports' stubs)
         port = mqtt.get("port") or (8883 if tls else 1883)
         self.keepalive = mqtt.get("keepalive", 30)
         self.client = MQTTClient(self.id, host, port, mqtt.get("user"), mqtt.get("password"),
