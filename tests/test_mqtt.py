@@ -216,3 +216,43 @@ def test_a_killed_subscriber_loses_no_stored_data_and_gets_what_it_missed(
     assert set(before_summaries) <= set(store.summaries("pump-a"))
     assert sorted((r[2], r[3]) for r in store.alarms("pump-a")) == sorted(board.alarm_events())
     assert "pump-a" in out and "0 rejected" in out
+
+
+def test_deploy_mqtt_writes_the_settings_and_the_board_reports(mosquitto, model, replay,
+                                                                  subscriber, tmp_path):
+    from vibrawatch.emulator import EmulatedBoard
+
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    (fs / "replay.wav").write_bytes(replay.read_bytes())
+    sub = subscriber()
+    board = EmulatedBoard(fs, heap="128K")
+    port = board.start()
+    try:
+        url = mosquitto.url("pump-b")
+        missing = subprocess.run([sys.executable, "-m", "vibrawatch", "deploy", model, "--port",
+                                  port, "--mqtt", url], capture_output=True, text=True,
+                                 timeout=120)
+        assert missing.returncode == 2 and "mip install umqtt.simple" in missing.stderr
+        proc = subprocess.run([sys.executable, "-m", "vibrawatch", "deploy", model, "--port",
+                               port, "--mqtt", url, "--umqtt", micropython_lib() / "umqtt"],
+                              capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        for text in (proc.stdout, proc.stderr, missing.stdout, missing.stderr):
+            assert USERS["pump-b"] not in text  # the secret is never printed
+        assert "board pump-b reports to mqtt://pump-b@127.0.0.1" in proc.stdout
+        written = json.loads((fs / "vwatch.json").read_text())["mqtt"]
+        assert written["password"] == USERS["pump-b"] and written["id"] == "pump-b"
+        assert USERS["pump-b"].encode() not in (fs / "model.vwm").read_bytes()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not sub.store.summaries("pump-b"):
+            time.sleep(0.2)
+    finally:
+        board.stop()
+        sub.stop()
+    store = FleetStore(tmp_path / "fleet.db")
+    (status,) = [b for b in store.boards() if b["id"] == "pump-b"]
+    from vibrawatch import modelfile
+
+    assert status["model"] == modelfile.read(model).model_id
+    assert store.summaries("pump-b")

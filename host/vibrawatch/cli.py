@@ -249,9 +249,11 @@ def cmd_deploy(args):
                    disable=None, leave=False)
     except ImportError:
         pass
+    settings = _board_settings(args)
     with Board(args.port) as board:
         try:
-            report = deploy(board, args.model, compile_mpy=not args.no_compile, progress=bar)
+            report = deploy(board, args.model, compile_mpy=not args.no_compile, progress=bar,
+                            settings=settings, umqtt_dir=args.umqtt)
         finally:
             if bar is not None:
                 bar.close()
@@ -259,6 +261,30 @@ def cmd_deploy(args):
         report.model_id, report.files, report.bytes,
         ".mpy" if report.compiled else "sources", args.port))
     print("board: %s" % report.start_line)
+
+
+def _board_settings(args):
+    """/vwatch.json's contents from deploy's --mqtt/--wifi options; None without --mqtt."""
+    if not args.mqtt:
+        if args.wifi:
+            raise VibrawatchError("--wifi is for reporting over MQTT: give --mqtt URL too")
+        return None
+    import os
+
+    from .board_settings import mqtt_settings
+
+    wifi = None
+    if args.wifi:
+        password = os.environ.get("VIBRAWATCH_WIFI_PASSWORD")
+        if password is None:
+            if not sys.stdin.isatty():
+                raise VibrawatchError("the Wi-Fi password for %r: set $VIBRAWATCH_WIFI_PASSWORD"
+                                      " (no terminal to ask on)" % args.wifi)
+            import getpass
+
+            password = getpass.getpass("Wi-Fi password for %r: " % args.wifi)
+        wifi = (args.wifi, password)
+    return mqtt_settings(args.mqtt, board_id=args.board_id, wifi=wifi)
 
 
 def cmd_monitor(args):
@@ -461,6 +487,15 @@ def build_parser():
                    "or an emulated board's ./vboard")
     p.add_argument("--no-compile", action="store_true",
                    help="upload .py sources instead of .mpy (the board compiles them: more RAM)")
+    p.add_argument("--mqtt", metavar="URL", help="also report over MQTT: "
+                   "mqtt://user:password@host:1883 (mqtts:// for TLS), written to the board's "
+                   "/vwatch.json, never printed (docs/mqtt.md)")
+    p.add_argument("--wifi", metavar="SSID", help="Wi-Fi network for boards with network.WLAN; "
+                   "password from $VIBRAWATCH_WIFI_PASSWORD or asked")
+    p.add_argument("--board-id", metavar="ID", help="the board's name in topics "
+                   "vibrawatch/<id>/... (default: the MQTT user)")
+    p.add_argument("--umqtt", metavar="DIR", help="micropython-lib's umqtt folder, uploaded if "
+                   "the board lacks umqtt.simple (else: mpremote mip install umqtt.simple)")
     p.set_defaults(handler=cmd_deploy)
 
     p = sub.add_parser("monitor", help="watch a board's scores live",
