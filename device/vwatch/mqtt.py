@@ -183,10 +183,19 @@ class Reporter:
         self._step(t0, budget)
 
     def stop(self):
-        """After the last window: say so in status, disconnect (the will is not sent)."""
+        """After the last window: the last summary and queued alarms, then say so in status
+        and disconnect (the will is not sent). Bounded by timeout_ms per message."""
+        t0 = time.ticks_us()
+        for _ in range(self.q_len + 1):
+            if not (self.q_len and self.connected):
+                break
+            self._step(t0, self.timeout_ms * 1000)  # resends, or waits for a late PUBACK
+            t0 = time.ticks_us()
         if self.connected:
             try:
                 self._settimeout(self.timeout_ms * 1000)
+                if self.count:
+                    self.client.publish(self.t_summary, self._summary(time.ticks_ms()))
                 self.client.publish(self.t_status, self._status("stopped"), True, 1)
                 self.client.disconnect()
             except Exception:

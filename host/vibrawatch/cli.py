@@ -296,7 +296,10 @@ def cmd_monitor(args):
 
 
 def cmd_demo(args):
-    from . import demo
+    if getattr(args, "fleet", None):
+        from . import demo_fleet as demo
+    else:
+        from . import demo  # type: ignore[no-redef]
 
     code = demo.main(args)
     if code:
@@ -525,6 +528,10 @@ def build_parser():
                    help="use this real board (its own sensor) instead of the emulated one")
     p.add_argument("--windows", type=int, default=200,
                    help="with --port: windows to watch before summarising")
+    p.add_argument("--fleet", type=int, default=None, metavar="N",
+                   help="instead: N emulated boards reporting over MQTT to a local broker "
+                   "(Mosquitto, else amqtt), one developing a fault; the fleet view and "
+                   "report go to OUT/fleet")
     p.set_defaults(handler=cmd_demo)
 
     p = sub.add_parser("record", help="record a board's sensor into a WAV file, losslessly",
