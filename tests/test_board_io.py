@@ -189,12 +189,22 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     assert (tmp_path / "demo" / "timeline.png").stat().st_size > 10_000
 
 
-def test_mip_installs_the_board_package_from_its_package_json(emulated):
+def test_mip_installs_the_board_package_from_its_package_json(emulated, tmp_path):
+    # Its dependency umqtt.simple (vwatch.mqtt) comes from a package index; here a local one
+    # made from micropython-lib beside the project, as no index is reachable from tests.
+    from fleet_support import micropython_lib
+
+    index = tmp_path / "index" / "package" / "py" / "umqtt.simple"
+    index.mkdir(parents=True)
+    (index / "simple.py").write_bytes((micropython_lib() / "umqtt" / "simple.py").read_bytes())
+    (index / "latest.json").write_text('{"urls": [["umqtt/simple.py", "simple.py"]]}')
     mpremote = str(Path(sys.executable).parent / "mpremote")
     package = ROOT / "device" / "vwatch" / "package.json"
-    proc = subprocess.run([mpremote, "connect", emulated.port, "mip", "install", str(package)],
+    proc = subprocess.run([mpremote, "connect", emulated.port, "mip", "install", "--no-mpy",
+                           "--index", str(tmp_path / "index"), str(package)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     installed = emulated.fs_dir / "lib" / "vwatch"
     for src in (ROOT / "device" / "vwatch").glob("*.py"):
         assert (installed / src.name).read_bytes() == src.read_bytes(), src.name
+    assert (emulated.fs_dir / "lib" / "umqtt" / "simple.py").is_file()

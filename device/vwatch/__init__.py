@@ -106,11 +106,13 @@ def score_file(model_path, wav_path, backend=None):
     return count
 
 
-def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, out=print):
-    """Run the detector until Ctrl-C, stop() or the end of a replay (see vwatch.runtime)."""
+def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, out=print,
+        report=None):
+    """Run the detector until Ctrl-C, stop() or the end of a replay (see vwatch.runtime);
+    report: MQTT per /vwatch.json by default (vwatch.mqtt), False for none."""
     from . import runtime
 
-    return runtime.run(model, sensor, backend, speed, windows, out)
+    return runtime.run(model, sensor, backend, speed, windows, out, report)
 
 
 def status():

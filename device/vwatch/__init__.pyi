@@ -59,6 +59,7 @@ def run(
     speed: float = 1.0,
     windows: int | None = None,
     out: Callable[[str], object] = ...,
+    report: object | None = None,
 ) -> int:
     """Run the detector until Ctrl-C, stop(), ``windows`` windows or the end of a replay;
     print the lines of docs/protocol.md through ``out``; return the windows reported.
@@ -66,7 +67,11 @@ def run(
     first window: the model, the backend's buffers (see features), the ring
     (2C(N + min(hop, N)) bytes) and the alarm's history; per window only the report line
     (about 25 bytes) and boxed floats. A window's work is score_file's; the rest of the time
-    the loop polls the sensor. A MemoryError names the bytes needed and the bytes free."""
+    the loop polls the sensor. A MemoryError names the bytes needed and the bytes free.
+    ``report``: None reports over MQTT when /vwatch.json has an "mqtt" section (vwatch.mqtt,
+    docs/mqtt.md: umqtt.simple's code, a socket, 17 bytes per queued alarm event, 4 per
+    window of a summary; at most the hop's time less the window's work spent on the network
+    per window); False never; an object: its window(state) is called after every window."""
 
 def status() -> object:
     """Print (and return) the state of the current or last run: seq, score, alarm, flags,

@@ -23,6 +23,7 @@ import time
 from micropython import const
 
 REPLAY = "/replay.wav"  # where `vibrawatch emulate --replay` puts the recording
+_SETTINGS = "/vwatch.json"  # board settings: MQTT broker, Wi-Fi (vwatch.mqtt)
 _ABOVE = const(1)
 _NONFINITE = const(2)
 _SATURATED = const(4)
@@ -114,12 +115,15 @@ class Config:
             self.stats, self.d, self.threshold)
 
 
-def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, out=print):
+def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, out=print,
+        report=None):
     """Run the detector (see the module doc); return the number of windows reported.
 
     model: a model file's path (or a loaded vwatch.model.Model); sensor: a vwatch sensor
     (default: a Replay of /replay.wav at ``speed``); backend: 'ulab', 'pure' or None (ulab
-    when it imports); windows: stop after this many windows (None: until stopped)."""
+    when it imports); windows: stop after this many windows (None: until stopped);
+    report: an object told of every window (vwatch.mqtt.Reporter); None: MQTT when
+    /vwatch.json asks for it (docs/mqtt.md); False: none."""
     global _state, _stop
     _stop = False
     own = sensor is None  # a sensor made here is closed here
@@ -140,6 +144,14 @@ def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, 
         start = None
     st = State(m, sensor, fe.name)
     _state = st
+    if report is None and _exists(_SETTINGS):
+        from .mqtt import from_settings
+
+        report = from_settings(_SETTINGS, out)
+    if report:
+        report.start(m, st, sensor.rate, out)
+    else:
+        report = None
     gc.collect()
     v = sys.implementation.version
     out("vw1 start fw=%d.%d.%d backend=%s model=%s rate=%g ch=%d win=%d hop=%d feat=%d thr=%g "
@@ -147,7 +159,7 @@ def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, 
                                        m.channels, m.window, m.hop, m.d, m.threshold,
                                        gc.mem_free(), gc.mem_alloc()))
     try:
-        _loop(m, sensor, fe, ring, alarm, st, windows, out)
+        _loop(m, sensor, fe, ring, alarm, st, windows, out, report)
     except KeyboardInterrupt:
         pass
     except Exception as e:
@@ -156,13 +168,15 @@ def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, 
         raise
     finally:
         st.running = False
+        if report is not None:
+            report.stop()
         if own:
             sensor.close()
     out("vw1 stop seq=%d" % st.seq)
     return st.seq + 1
 
 
-def _loop(m, sensor, fe, ring, alarm, st, windows, out):
+def _loop(m, sensor, fe, ring, alarm, st, windows, out, report=None):
     thr = m.threshold
     full = sensor.full_scale
     realtime = getattr(sensor, "realtime", True)
@@ -237,6 +251,8 @@ def _loop(m, sensor, fe, ring, alarm, st, windows, out):
         st.dropped = d
         st.errors = e
         st.micros = us
+        if report is not None:
+            report.window(st)  # bounded time: see vwatch.mqtt
         seq += 1
         if windows is not None and seq - skipped >= windows:
             return

@@ -364,9 +364,11 @@ def cmd_deploy(args):
     except ImportError:
         pass
     modelfile.read(args.model)  # a bad model is refused before the port is opened
+    settings = _board_settings(args)
     with Board(args.port) as board:
         try:
-            report = deploy(board, args.model, compile_mpy=not args.no_compile, progress=bar)
+            report = deploy(board, args.model, compile_mpy=not args.no_compile, progress=bar,
+                            settings=settings, umqtt_dir=args.umqtt)
         except BaseException:
             if bar is not None:
                 bar.close()
@@ -381,6 +383,30 @@ def cmd_deploy(args):
     print("board: %s" % report.start_line)
 
 
+def _board_settings(args):
+    """/vwatch.json's contents from deploy's --mqtt/--wifi options; None without --mqtt."""
+    if not args.mqtt:
+        if args.wifi:
+            raise VibrawatchError("--wifi is for reporting over MQTT: give --mqtt URL too")
+        return None
+    import os
+
+    from .board_settings import mqtt_settings
+
+    wifi = None
+    if args.wifi:
+        password = os.environ.get("VIBRAWATCH_WIFI_PASSWORD")
+        if password is None:
+            if not sys.stdin.isatty():
+                raise VibrawatchError("the Wi-Fi password for %r: set $VIBRAWATCH_WIFI_PASSWORD"
+                                      " (no terminal to ask on)" % args.wifi)
+            import getpass
+
+            password = getpass.getpass("Wi-Fi password for %r: " % args.wifi)
+        wifi = (args.wifi, password)
+    return mqtt_settings(args.mqtt, board_id=args.board_id, wifi=wifi)
+
+
 def cmd_monitor(args):
     from .monitor import monitor
 
@@ -391,7 +417,10 @@ def cmd_monitor(args):
 
 
 def cmd_demo(args):
-    from . import demo
+    if getattr(args, "fleet", None):
+        from . import demo_fleet as demo
+    else:
+        from . import demo  # type: ignore[no-redef]
 
     code = demo.main(args)
     if code:
@@ -440,6 +469,8 @@ def _leave_detector_running(board, was_running):
     else:
         print("WARNING: the board's detector is NOT running: %s; reset the board or deploy "
               "again" % line, file=sys.stderr)
+
+
 def _template_settings(args):
     return fitting.FitSettings(
         window=args.window, hop=args.hop or args.window // 2, bands=args.bands,
@@ -533,6 +564,46 @@ def _template_options(p, required):
     p.add_argument("--false-alarms-per-hour", type=float, default=None, metavar="X",
                    help="false-alarm budget the board calibrates for (default %g)"
                    % thresholds.DEFAULT_FALSE_ALARMS_PER_HOUR)
+
+
+def cmd_fleet(args):
+    from .fleet_store import FleetStore
+
+    if args.fleet_command == "report":
+        from .fleet_report import write_report
+
+        if not Path(args.db).is_file():
+            raise VibrawatchError("no fleet database at %s: run `vibrawatch fleet --broker "
+                                  "URL --db %s` first" % (args.db, args.db))
+        path = write_report(FleetStore(args.db), args.output)
+        print("wrote %s" % path)
+        return
+    if not args.broker:
+        raise VibrawatchError("fleet needs --broker mqtt://user:password@host:1883 (or "
+                              "`fleet report --db FILE -o DIR`)")
+    from . import fleet
+    from .broker import parse_url
+
+    url = parse_url(args.broker)
+    store = FleetStore(args.db)
+    sub = fleet.FleetSubscriber(url, store, client_id=args.client_id, share=args.share)
+    sub.connect()
+    tty = sys.stdout.isatty()
+    print("fleet: subscribed to %s as %s%s, storing in %s" % (
+        url, args.client_id, " (shared group %s)" % args.share if args.share else "", args.db),
+        flush=True)
+    try:
+        sub.run(seconds=args.seconds, on_tick=fleet.live_printer(store) if tty else None,
+                on_message=None if tty else fleet.event_printer())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sub.close()
+        store.flush()
+    print(fleet.render_table(store.boards(), color=tty))
+    print("fleet: %d messages, %d rows stored, %d duplicates discarded, %d rejected"
+          % (sub.received, store.stored, store.duplicates, store.rejected))
+    store.close()
 
 
 def build_parser():
@@ -698,6 +769,15 @@ def build_parser():
                    "or an emulated board's ./vboard")
     p.add_argument("--no-compile", action="store_true",
                    help="upload .py sources instead of .mpy (the board compiles them: more RAM)")
+    p.add_argument("--mqtt", metavar="URL", help="also report over MQTT: "
+                   "mqtt://user:password@host:1883 (mqtts:// for TLS), written to the board's "
+                   "/vwatch.json, never printed (docs/mqtt.md)")
+    p.add_argument("--wifi", metavar="SSID", help="Wi-Fi network for boards with network.WLAN; "
+                   "password from $VIBRAWATCH_WIFI_PASSWORD or asked")
+    p.add_argument("--board-id", metavar="ID", help="the board's name in topics "
+                   "vibrawatch/<id>/... (default: the MQTT user)")
+    p.add_argument("--umqtt", metavar="DIR", help="micropython-lib's umqtt folder, uploaded if "
+                   "the board lacks umqtt.simple (else: mpremote mip install umqtt.simple)")
     p.set_defaults(handler=cmd_deploy)
 
     p = sub.add_parser("monitor", help="watch a board's scores live",
@@ -730,6 +810,10 @@ def build_parser():
                    help="use this real board (its own sensor) instead of the emulated one")
     p.add_argument("--windows", type=int, default=200,
                    help="with --port: windows to watch before summarising")
+    p.add_argument("--fleet", type=int, default=None, metavar="N",
+                   help="instead: N emulated boards reporting over MQTT to a local broker "
+                   "(Mosquitto, else amqtt), one developing a fault; the fleet view and "
+                   "report go to OUT/fleet")
     p.set_defaults(handler=cmd_demo)
 
     p = sub.add_parser("record", help="record a board's sensor into a WAV file, losslessly",
@@ -741,6 +825,28 @@ def build_parser():
     p.add_argument("--seconds", type=float, required=True, help="how long to record")
     p.add_argument("-o", "--output", required=True, metavar="REC.wav")
     p.set_defaults(handler=cmd_record)
+
+    p = sub.add_parser("fleet", help="gather many boards' scores and alarms over MQTT",
+                       description="Subscribe to the boards' MQTT reports (docs/mqtt.md), "
+                       "store them in SQLite and show a live table of boards; `fleet report` "
+                       "writes score trends and an alarm timeline. README 'A fleet of boards'.",
+                       formatter_class=HelpFormatter)
+    p.add_argument("--broker", metavar="URL", help="mqtt://user:password@host:1883 (or "
+                   "mqtts://; the password may come from $VIBRAWATCH_MQTT_PASSWORD instead)")
+    p.add_argument("--db", default="fleet.db", metavar="FILE", help="SQLite database")
+    p.add_argument("--client-id", default="vibrawatch-fleet",
+                   help="MQTT client id; its session keeps alarms queued while it is away")
+    p.add_argument("--share", metavar="GROUP", default=None,
+                   help="split the load with other subscribers of this shared-subscription "
+                   "group (each needs its own --client-id)")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="stop after this long (default: until Ctrl-C)")
+    fleet_sub = p.add_subparsers(dest="fleet_command", metavar="report")
+    r = fleet_sub.add_parser("report", help="score trends and alarm timeline of a fleet "
+                             "database (PNG + report.md)")
+    r.add_argument("--db", required=True, metavar="FILE", help="the fleet's SQLite database")
+    r.add_argument("-o", "--output", required=True, metavar="DIR", help="where files go")
+    p.set_defaults(handler=cmd_fleet)
 
     p = sub.add_parser("info", help="show everything a model file holds",
                        description="Print a model file's configuration, threshold and arrays.")

@@ -71,8 +71,10 @@ def compile_package(target, out_dir, compile_mpy=True):
     return files
 
 
-def deploy(board, model_path, compile_mpy=True, progress=None, say=print):
-    """Deploy vwatch and the model at ``model_path`` to ``board`` (a vibrawatch.board.Board)."""
+def deploy(board, model_path, compile_mpy=True, progress=None, say=print, settings=None,
+           umqtt_dir=None):
+    """Deploy vwatch and the model at ``model_path`` to ``board`` (a vibrawatch.board.Board).
+    ``settings``: /vwatch.json to write (MQTT, Wi-Fi: vibrawatch.board_settings)."""
     model = modelfile.read(model_path)  # refuse a bad model before touching the board
     target = board.mpy_target()
     check_fits_board(board, model, say)  # before anything is sent
@@ -93,6 +95,10 @@ def deploy(board, model_path, compile_mpy=True, progress=None, say=print):
     board.rename("/vw_swap.py.new", "/vw_swap.py")
     board.exec("import sys\nsys.modules.pop('vw_swap', None)\nimport vw_swap\nvw_swap.apply()")
     _keep_user_main(board, say)
+    if settings is not None:
+        from .board_settings import install_settings
+
+        install_settings(board, settings, umqtt_dir, say)
     board.makedirs(STAGING + "/vwatch")
     for remote, data in uploads:
         board.put(data, remote, progress=_tick(progress))
