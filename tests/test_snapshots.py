@@ -113,14 +113,16 @@ def test_pronostia_bad_files(tmp_path):
         datasets.load_snapshot_folder(empty)
 
 
-def simulated_run(minutes=120, every=20.0, onset_min=100.0, rate=8000.0, frames=2048):
-    """Snapshots of a machine from new to failed: a warm-up (shaft vibration 30 % up at the
-    start, decaying over 10 min), a slow healthy drift (+15 % over the run, as temperature
-    does), and from ``onset_min`` a bearing defect whose impacts grow until the end."""
+def simulated_run(minutes=120, every=20.0, onset_min=100.0, rate=8000.0, frames=2048,
+                  warm_up=0.3, drift=0.15):
+    """Snapshots of a machine from new to failed: a warm-up (shaft vibration ``warm_up`` up at
+    the start, decaying over 10 min), a slow healthy drift (``drift`` up over the run, as
+    temperature does), and from ``onset_min`` a bearing defect whose impacts grow until the
+    end."""
     recs = []
     for i in range(int(minutes * 60 / every)):
         t = i * every / 60.0
-        gain = 1.0 + 0.3 * np.exp(-t / 3.0) + 0.15 * t / minutes
+        gain = 1.0 + warm_up * np.exp(-t / 3.0) + drift * t / minutes
         defect = None if t < onset_min else dict(defect_hz=107.0, defect_g=0.3 + 0.1 * (
             t - onset_min))
         x = simulate.machine(frames / rate, rate, 2, harmonics=(gain, 0.4 * gain, 0.2 * gain),
@@ -141,6 +143,16 @@ def test_run_to_failure_warns_after_the_onset_and_not_on_the_drift():
     assert first is not None and 300 <= first <= 305  # onset at snapshot 300
     assert vw.lead_seconds == pytest.approx((359 - first) * 20.0)
     assert all("min before the end" in line or "NO alarm" in line for line in run.lines()[-3:])
+
+
+def test_a_drift_beyond_anything_in_the_training_hour_does_alarm():
+    """The documented limit: with no warm-up, the same drift keeps going after the training
+    hour further than anything the hour showed, and raises the alarm before the fault."""
+    from vibrawatch.runtofailure import run_to_failure
+
+    vw = run_to_failure(simulated_run(warm_up=0.0)).detectors[0]
+    first = vw.persistent()
+    assert first is not None and first < 300  # raised before the onset at snapshot 300
 
 
 def test_run_to_failure_command_on_a_folder_of_pronostia_files(tmp_path):

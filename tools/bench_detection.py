@@ -18,8 +18,14 @@ at the nominal shaft frequency (1x: 10 Hz at 600 rpm, 30 Hz at 1800 rpm) on ever
 decreasing amplitude, scored by the default model (a zoom block at 20 kHz) and by one fitted with
 --zoom off; the table gives the recall per amplitude and where it falls below 99 %.
 
+Run to failure (PRONOSTIA Bearing1_2, when ../shared/data/pronostia-bearing is there):
+`vibrawatch evaluate --run-to-failure` with its defaults (fit on the first hour's snapshots),
+against the RMS and kurtosis baselines (mean + 3 sd of the same hour, the same 3-of-5 rule over
+snapshots): lead time of the alarm that lasts until the end, and alarms raised and cleared
+before it (runtofailure.py).
+
     python tools/bench_detection.py [--data ../shared/data] [--no-throughput] [--no-hour]
-                                    [--no-board | --only-board]
+                                    [--no-board | --only-board] [--no-run-to-failure]
 
 The rows "learned on the board" run vwatch.learn itself (device/vwatch, from source) on
 MicroPython's unix port: see bench_board_learned.
@@ -282,6 +288,8 @@ def bench_simulated(title, normal_paths, shaft_hz):
         print("%s: recall falls below 99%% at %s" % (
             name, "%.4g g (%.3g x RMS)" % (a, a / rms) if a is not None else
             "none of these amplitudes"))
+
+
 def _board_interpreter():
     """(MicroPython executable, backend): the first of $VWATCH_ULAB_MICROPYTHON with the ulab
     backend, else the stock unix port (the venv's `micropython`) with the pure backend."""
@@ -371,6 +379,54 @@ def bench_board_learned(title, normal_paths, faulty_paths, first_files):
               ("yes" if ok_recall else "NO") if faulty_paths else "n/a (no faulty data)",
               "yes" if above <= BAR_NORMAL else "NO", "yes" if n_alarms == 0 else "NO",
               thr, host.threshold))
+
+
+def bench_run_to_failure(data):
+    """The PRONOSTIA run-to-failure table: lead time and alarms cleared before it."""
+    from vibrawatch import datasets
+    from vibrawatch.runtofailure import run_to_failure
+
+    folder = data / "pronostia-bearing" / "Bearing1_2"
+    if not folder.is_dir():
+        print("\n(no %s: run-to-failure table skipped)" % folder)
+        return
+    recs = datasets.load_snapshot_folder(folder)
+    t0 = time.perf_counter()
+    run = run_to_failure(recs, name=folder.name)
+    wall = time.perf_counter() - t0
+    print("\n### PRONOSTIA %s run to failure (2 axes, 25.6 kHz, 0.1 s every 10 s), fitted on "
+          "the first %.0f min" % (folder.name, run.train_minutes))
+    print("%d snapshots over %.1f min; %d in the training part; persistence %d of the last %d "
+          "snapshots; %.0f s to fit and score" % (len(recs), run.times[-1] / 60.0, run.n_train,
+                                                  run.alarm_k, run.alarm_n, wall))
+    for line in run.fit_lines[1:]:
+        print(line)
+    print("| method | warned before the end | raised at | alarms raised and cleared before it "
+          "| of them in the training part |")
+    print("|---|---|---|---|---|")
+    names = {"vibrawatch": "vibrawatch (defaults; median of a snapshot's windows)",
+             "RMS": "RMS, mean + 3 sd", "kurtosis": "kurtosis, mean + 3 sd"}
+    for d in run.detectors:
+        lead = d.lead_seconds
+        cleared, in_train = d.cleared()
+        print("| %s | %s | %s | %d | %d |" % (
+            names.get(d.name, d.name), "%.1f min" % (lead / 60.0) if lead is not None
+            else "no lasting alarm", "%.1f min" % ((d.end - lead) / 60.0) if lead is not None
+            else "-", cleared, in_train))
+    vw, rms, kurt = run.detectors[:3]
+    # Healthy drift: after the training part, up to the n snapshots that raised the lasting
+    # alarm (those may already be the fault's).
+    first = vw.persistent() if vw.persistent() is not None else len(vw.values) + run.alarm_n - 1
+    healthy = vw.values[run.n_train : first - run.alarm_n + 1]
+    if healthy.size:
+        print("vibrawatch snapshot scores from the end of the training part to the %d snapshots "
+              "that raised its lasting alarm (the drift of a healthy machine): median %.1f, "
+              "99%% %.1f, max %.1f; threshold %.1f" % (run.alarm_n, 
+                  np.median(healthy), np.quantile(healthy, 0.99), healthy.max(), vw.threshold))
+    leads = [d.lead_seconds if d.lead_seconds is not None else -1.0 for d in (rms, kurt)]
+    earlier = vw.lead_seconds is not None and vw.lead_seconds > max(leads)
+    print("goal: earlier than both baselines: %s; no alarm raised and cleared before it: %s"
+          % ("yes" if earlier else "NO", "yes" if vw.cleared()[0] == 0 else "NO"))
 
 
 def throughput(seconds=60.0):
@@ -465,8 +521,15 @@ def main():
                         help="skip the models learned on the board (vwatch.learn)")
     parser.add_argument("--only-board", action="store_true",
                         help="only the models learned on the board")
+    parser.add_argument("--no-run-to-failure", action="store_true",
+                        help="skip the PRONOSTIA run-to-failure table")
+    parser.add_argument("--only-run-to-failure", action="store_true",
+                        help="only the PRONOSTIA run-to-failure table")
     args = parser.parse_args()
     data = Path(args.data)
+    if args.only_run_to_failure:
+        bench_run_to_failure(data)
+        return
     sets = datasets(data)
     if not sets:
         print("no data sets under %s" % data)
@@ -477,6 +540,8 @@ def main():
             bench_board_learned(title, normal, faulty, first_files)
     if args.only_board:
         return
+    if not args.no_run_to_failure:
+        bench_run_to_failure(data)
     adi = data / "adi-cbm-motor"
     if adi.is_dir():
         normal, _ = labelled(adi, lambda r: r["label"] == "normal")

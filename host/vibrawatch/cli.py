@@ -28,8 +28,8 @@ typical session:
 
 Recordings: WAV (PCM int16 or float32, any channel count, rate from the header), CSV with a
 header row (a first column named 'time' gives the rate), NPY/NPZ with --rate, and the Analog
-Devices CbM '*.Wfm.csv' files, CWRU bearing '.mat' files (drive end, fan end) and IMS bearing
-snapshots (files named like 2003.10.22.12.06.24). Feature definitions: docs/features.md.
+Devices CbM '*.Wfm.csv' files, CWRU bearing '.mat' files (drive end, fan end), IMS bearing
+snapshots (files named like 2003.10.22.12.06.24) and PRONOSTIA snapshots (acc_00001.csv). Feature definitions: docs/features.md.
 """
 
 
@@ -616,7 +616,10 @@ def build_parser():
 
     p = sub.add_parser("fit", help="learn normal operation from recordings, write a model file",
                        description="Fit a model of normal vibration. The last --holdout part "
-                       "(in time) of every recording is held out to pick the threshold.",
+                       "(in time) of every recording is held out to pick the threshold; when "
+                       "recordings are too short for that (snapshots of a few windows), the "
+                       "last --holdout part of the recordings, in time order by name, is held "
+                       "out whole. A window never spans two recordings.",
                        formatter_class=HelpFormatter)
     p.add_argument("recordings", nargs="+", metavar="RECORDING",
                    help="normal-operation recordings")
@@ -640,7 +643,8 @@ def build_parser():
                    help="covariance: ledoitwolf for few windows, mcd if the normal data may "
                    "hold a few bad windows, empirical for many clean windows")
     p.add_argument("--holdout", type=float, default=0.25,
-                   help="fraction of each recording, at its end, held out for the threshold")
+                   help="fraction of each recording, at its end, held out for the threshold "
+                   "(of the recordings, the last ones, when they are short snapshots)")
     p.add_argument("--alarm-k", type=int, default=3, help="alarm when K of the last N windows")
     p.add_argument("--alarm-n", type=int, default=5, help="... of the last N windows are above")
     p.add_argument("--false-alarms-per-hour", type=float, default=None, metavar="X",

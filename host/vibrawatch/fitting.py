@@ -314,8 +314,9 @@ def fit(recordings, settings, progress=None, anomalous=()):
             "features. Use fewer --bands (now %d), a smaller --hop, or more normal data"
             % (len(train), d, bands))
     if len(held) == 0:
-        raise FitError("no held-out windows to set the threshold: give more normal data or a "
-                       "larger --holdout")
+        raise FitError("no held-out windows to set the threshold: give more normal data (a "
+                       "longer recording, or several: short ones are then held out whole) or "
+                       "a larger --holdout")
     _check_constant_channels(train, cfg, recordings)
     pca = settings.pca or 0
     if not 0 <= pca < d:

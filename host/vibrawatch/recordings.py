@@ -108,9 +108,10 @@ def _load_by_type(path, rate):
 def time_order(recs):
     """The recordings in time order, taken from their names with numbers compared as numbers
     (acc_9 before acc_10; IMS names are time stamps, so 2003.10.22.12.06.24 before
-    2003.10.22.12.16.24). Names are used rather than clocks: a clock of the day wraps at
+    2003.10.22.12.16.24), folder by folder. Names are used rather than clocks: a clock of the day wraps at
     midnight, a file's number does not."""
-    return sorted(recs, key=lambda r: datasets.natural_key(Path(r.name).name))
+    # The whole path: recordings of two folders (two runs) stay apart, each in its order.
+    return sorted(recs, key=lambda r: datasets.natural_key(r.name))
 
 
 def snapshot_times(recs):
