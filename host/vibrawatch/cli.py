@@ -190,8 +190,6 @@ check_matches_model = evaluate.check_matches_model
 def cmd_evaluate(args):
     if args.run_to_failure:
         return _run_to_failure(args)
-    if not args.model:
-        raise VibrawatchError("give a model file to evaluate (or --run-to-failure FOLDER)")
     model = modelfile.read(args.model)
     fitted = validate.channels_for(model, args)
     normal = _load_all(args.normal, args.rate, args.channels, fitted)
@@ -213,9 +211,6 @@ def _run_to_failure(args):
     from . import datasets
     from .runtofailure import run_to_failure
 
-    if args.model or args.normal or args.anomalous:
-        raise VibrawatchError("--run-to-failure fits its own model on the run's first "
-                              "--train-minutes: leave out MODEL.vwm, --normal and --anomalous")
     recs = [r.select(args.channels) for r in
             datasets.load_snapshot_folder(args.run_to_failure, args.rate)]
     minutes = DEFAULT_TRAIN_MINUTES if args.train_minutes is None else args.train_minutes

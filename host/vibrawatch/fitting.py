@@ -305,7 +305,7 @@ def fit(recordings, settings, progress=None, anomalous=()):
         held.append(feats[ho.start : ho.stop])
     train_blocks = [t for t in train if len(t)]
     names = [r.name for r, t in zip(split.recordings, train) if len(t)]
-    groups = np.concatenate([np.full(len(t), i) for i, t in enumerate(train_blocks)])
+    groups = np.concatenate([np.full(len(t), i) for i, t in enumerate(train_blocks)] or [[]])
     train, held = np.concatenate(train), np.concatenate(held)
     d = cfg.n_features
     if len(train) <= d:

@@ -146,6 +146,11 @@ def check_score(args):
 def check_evaluate(args):
     check_rate(args.rate)
     check_channels(args.channels)
+    if getattr(args, "run_to_failure", None):
+        check_run_to_failure(args)
+        return
+    if not args.model:
+        raise OptionError("give a model file to evaluate (or --run-to-failure FOLDER)")
     if not args.normal and not args.anomalous:
         raise OptionError("nothing to evaluate: give --normal and/or --anomalous recordings")
     if not (_finite(args.onset) and args.onset >= 0):
@@ -160,6 +165,22 @@ def check_evaluate(args):
         if Path(args.report).is_dir():  # the files it will replace there
             for name in REPORT_FILES:
                 outputs.check_file(Path(args.report) / name, "--report", inputs)
+
+
+def check_run_to_failure(args):
+    """evaluate --run-to-failure fits its own model: no model or labelled recordings."""
+    if args.model or args.normal or args.anomalous:
+        raise OptionError("--run-to-failure fits its own model on the run's first "
+                          "--train-minutes: leave out MODEL.vwm, --normal and --anomalous")
+    if not Path(args.run_to_failure).is_dir():
+        raise OptionError("--run-to-failure %s: not a folder of snapshots (PRONOSTIA acc_*.csv "
+                          "or IMS files)" % args.run_to_failure)
+    if args.train_minutes is not None and not (_finite(args.train_minutes)
+                                               and args.train_minutes > 0):
+        _refuse("--train-minutes", args.train_minutes, "the fit needs some minutes of the run",
+                "--train-minutes 60")
+    if args.report:
+        outputs.check_folder(args.report, "--report", [args.run_to_failure])
 
 
 def check_onset(onset, faulty):
