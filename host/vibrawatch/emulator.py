@@ -248,7 +248,10 @@ class EmulatedBoard:
                     self._track_mode(data)
                     if CTRL_C in data and not self._tail.endswith(PROMPTS):
                         self._child.send_signal(signal.SIGINT)
-                    os.write(self._child_fd, data)
+                    try:
+                        os.write(self._child_fd, data)
+                    except OSError:  # the child is exiting (a reset): a board loses these too
+                        pass
             if self._child_fd in readable:
                 try:
                     data = os.read(self._child_fd, 4096)
