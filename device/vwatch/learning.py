@@ -262,6 +262,7 @@ def learn_only(seconds, model, sensor, backend, out, template, speed, false_alar
             "feat=%d windows=%d+%d+%d+%d fa_per_hour=%g" % (
                 fe.name, template or model, seconds, sensor.rate, m.channels, m.window, m.hop,
                 m.d, n0, n1, gap, n2, budget))
+    stopped = "vw1 learn interrupted: %s is unchanged" % model  # formatted before it is needed
     try:
         learned = _phases(m, win, fe, compensate, (n0, n1, gap, n2), budget, model, out, head)
     except _Stop:
@@ -269,7 +270,7 @@ def learn_only(seconds, model, sensor, backend, out, template, speed, false_alar
             "recording?); %s is unchanged" % (n0 + n1 + gap + n2, seconds, model))
         learned = None
     except KeyboardInterrupt:
-        out("vw1 learn interrupted: %s is unchanged" % model)
+        out(stopped)
         learned = None
     except Exception as e:
         out("vw1 learn error %s: %s; %s is unchanged" % (type(e).__name__, e, model))
