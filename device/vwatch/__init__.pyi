@@ -109,6 +109,8 @@ def learn(
     keeps it in RAM) and runs the detector on it (start=False: returns the model instead;
     None when refused or interrupted, the old file unchanged). Prints the lines of
     docs/protocol.md "Learning". Allocates what run() does, 12d bytes, and 2d(d+1) bytes
-    (compensated co-moments) while phase 1 runs, if the heap has room left; about 12 KB of
-    code. Per window: the features, then d(d+1)/2 multiply-adds (phase 1) or the score
-    (phase 2); the factor costs about d^3/3 multiply-adds once."""
+    (compensated co-moments) while phase 1 runs, where the heap has room for them beside the
+    detector's buffers; about 10 KB of code plus one phase's module (at most 3.4 KB), dropped
+    before the detector starts. Per window: the features, then d(d+1)/2 multiply-adds
+    (phase 1) or the score (phase 2); the factor costs about d^3/3 multiply-adds once
+    (tools/bench_learn.py)."""

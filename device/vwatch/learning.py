@@ -22,11 +22,11 @@ The model is written to ``model + '.tmp'``, checked, and renamed over ``model``
 (vwatch.modelwrite): an interrupted run (Ctrl-C, reset, power cut) leaves the previous model in place.
 Lines go through ``out``: docs/protocol.md, "Learning".
 Costs: what the detector needs (the model's arrays are the accumulators), 12d bytes, this
-module's and covfit's code (about 12 KB on the 64-bit unix port), and during phase 1, if the
-heap still has room after the detector's buffers, 2d(d+1) bytes that compensate the
-co-moments' rounding (d = 96: 18.6 KB; without them, as for the seed configuration in a
-128 KB heap, the shift alone keeps the covariance within about 1e-5 of float64 for
-10^4 windows: tests/test_learn.py).
+module's code (about 10 KB on the 64-bit unix port) and one phase's module at a time (moments,
+covfit, threshold, modelwrite: 1.5 to 3.4 KB each), and during phase 1 2d(d+1) bytes that
+compensate the co-moments' rounding, allocated before the detector's buffers and given back
+if those then do not fit (d = 96: 18.6 KB; without them the shift alone keeps the covariance
+within about 1e-5 of float64 over 20 000 windows: tests/test_learn.py).
 """
 
 import gc
@@ -234,8 +234,23 @@ def learn_only(seconds, model, sensor, backend, out, template, speed, false_alar
         _unload("wav")  # a replay keeps only its file
         cls = backend_class(backend)
         gc.collect()
-        ring = Ring(m.channels, m.window, m.hop, sensor.scale)
-        fe = cls(m)
+        # The co-moments' compensation first, while the heap is in one piece; given back if
+        # then the detector's own buffers do not fit.
+        if compensate:
+            try:
+                compensate = array("f", range(len(m.lp)))
+            except MemoryError:
+                compensate = False
+        try:
+            ring = Ring(m.channels, m.window, m.hop, sensor.scale)
+            fe = cls(m)
+        except MemoryError:
+            if not compensate:
+                raise
+            compensate = ring = fe = None
+            gc.collect()
+            ring = Ring(m.channels, m.window, m.hop, sensor.scale)
+            fe = cls(m)
         st.unload("start")
         st = None
         win = _Windows(ring, sensor, fe)
@@ -247,6 +262,7 @@ def learn_only(seconds, model, sensor, backend, out, template, speed, false_alar
             "feat=%d windows=%d+%d+%d+%d fa_per_hour=%g" % (
                 fe.name, template or model, seconds, sensor.rate, m.channels, m.window, m.hop,
                 m.d, n0, n1, gap, n2, budget))
+    stopped = "vw1 learn interrupted: %s is unchanged" % model  # formatted before it is needed
     try:
         learned = _phases(m, win, fe, compensate, (n0, n1, gap, n2), budget, model, out, head)
     except _Stop:
@@ -254,7 +270,7 @@ def learn_only(seconds, model, sensor, backend, out, template, speed, false_alar
             "recording?); %s is unchanged" % (n0 + n1 + gap + n2, seconds, model))
         learned = None
     except KeyboardInterrupt:
-        out("vw1 learn interrupted: %s is unchanged" % model)
+        out(stopped)
         learned = None
     except Exception as e:
         out("vw1 learn error %s: %s; %s is unchanged" % (type(e).__name__, e, model))
@@ -283,8 +299,8 @@ def _phases(m, win, fe, compensate, counts, budget, path, out, head):
     from .moments import Moments
 
     # After what the detector needs: the co-moments' compensation only if it still fits.
-    acc = Moments(m.mu, m.lp, d, compensate)
-    Moments = None
+    acc = Moments(m.mu, m.lp, d, compensate or False)
+    compensate = Moments = None
     gc.collect()
     out("%s compensated=%d heap_free=%d heap_used=%d"
         % (head, acc.compensated, gc.mem_free(), gc.mem_alloc()))

@@ -86,12 +86,16 @@ class Moments:
         self.s1 = array("f", range(d))
         self.c1 = array("f", range(d))
         self.y = array("f", range(d))
+        # compensate: True (allocate it if the heap has room), False, or an array of
+        # len(lp) floats allocated earlier, while the heap was still in one piece
         self.c2 = None
-        if compensate:
+        if compensate is True:
             try:
                 self.c2 = array("f", range(len(lp)))
             except MemoryError:  # the shift alone: error ~ sqrt(n) float32 roundings
                 pass
+        elif compensate:
+            self.c2 = compensate
         self.compensated = self.c2 is not None
         for a in (self.s1, self.c1, lp, self.c2 or ()):
             for i in range(len(a)):
