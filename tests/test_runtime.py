@@ -86,12 +86,12 @@ def configs(tmp_path_factory):
 # ---- running the board ---------------------------------------------------------------------
 
 @pytest.fixture
-def mpy_dir(request, precompiled, micropython):
+def mpy_dir(request, precompiled_for, micropython):
     """The runtime's modules precompiled, as deployed, for the interpreter the test runs on
     (its `device`, else stock MicroPython)."""
     if "device" in request.fixturenames:
-        return precompiled(request.getfixturevalue("device")[1])
-    return precompiled(micropython)
+        return precompiled_for(request.getfixturevalue("device")[1])
+    return precompiled_for(micropython)
 
 
 def board(interp, mpy, code, heap, check=True, timeout=600):
