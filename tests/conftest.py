@@ -126,8 +126,8 @@ def device(request):
 
 
 @pytest.fixture(scope="session")
-def precompiled(tmp_path_factory):
-    """precompiled(interp): a folder with device/vwatch compiled by mpy-cross for that
+def precompiled_for(tmp_path_factory):
+    """precompiled_for(interp): a folder with device/vwatch compiled by mpy-cross for that
     interpreter's architecture (once per architecture in a session), as `vibrawatch deploy`
     puts it on a board; put it first on sys.path to run vwatch as deployed."""
     from device_support import build_mpy
@@ -148,13 +148,13 @@ def precompiled(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def device_mpy(precompiled, micropython):
-    """vwatch precompiled for the stock interpreter (x64), see `precompiled`."""
-    return precompiled(micropython)
+def device_mpy(precompiled_for, micropython):
+    """vwatch precompiled for the stock interpreter (x64), see `precompiled_for`."""
+    return precompiled_for(micropython)
 
 
 @pytest.fixture(scope="session")
-def micropython_32(precompiled):
+def micropython_32(precompiled_for):
     """(MicroPython, precompiled vwatch) for a 32-bit unix port named by $VWATCH_MICROPYTHON_32,
     else the i386 build in ../shared/boards: viper words of 32 bits and 31-bit small ints, as
     on a board; skipped (reason printed) when neither is there. README "Testing on 32-bit
@@ -171,7 +171,7 @@ def micropython_32(precompiled):
     if maxsize != str(2**31 - 1):
         pytest.fail("%s names %s, whose sys.maxsize is %s: not a 32-bit MicroPython"
                     % (WORD32_ENV, exe, maxsize))
-    return interp, precompiled(interp)
+    return interp, precompiled_for(interp)
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -41,7 +41,7 @@ def dev(device, request, _ulab_float_bytes):
     backend, interp = device
     if backend == "pure":  # from source, on stock MicroPython or on a ulab build
         return Device("pure", interp, has_ulab=interp.name != "micropython")
-    return Device("ulab", interp, request.getfixturevalue("precompiled")(interp),
+    return Device("ulab", interp, request.getfixturevalue("precompiled_for")(interp),
                   _ulab_float_bytes(interp), has_ulab=True)
 
 
@@ -125,12 +125,12 @@ def test_score_file_lines(dev, tmp_path):
     assert {r[3] for r in rows} == {0, 1}
 
 
-def test_score_file_largest_configuration_in_64k(dev, tmp_path, precompiled):
+def test_score_file_largest_configuration_in_64k(dev, tmp_path, precompiled_for):
     # The seed rig's layout at its largest window: 8 channels, N = 2048, d = 64, run as
     # deployed (precompiled): compiling the sources on the device fragments a 64 KB heap
     # beyond what the 8 KB window and the 8 KB factor need (the pure backend from source
     # fits up to N = 1024 with 8 channels, see test_no_leak_and_allocation_per_window).
-    dev = Device(dev.backend, dev.interp, precompiled(dev.interp), dev.float_bytes,
+    dev = Device(dev.backend, dev.interp, precompiled_for(dev.interp), dev.float_bytes,
                  dev.has_ulab)
     n = 2048
     model, mpath, wpath, ref = make_case(tmp_path, "gauss", n, 8, 0, "int16", windows=2,
@@ -416,12 +416,12 @@ def test_import_is_lazy(micropython):
     assert out.strip() == "['vwatch']"
 
 
-def test_ulab_fft_fallbacks(micropython_ulab, precompiled, tmp_path):
+def test_ulab_fft_fallbacks(micropython_ulab, precompiled_for, tmp_path):
     # Without ulab.utils.spectrogram the backend uses np.fft.fft: a complex array in current
     # ulab, a (re, im) tuple in older builds. The tuple form is produced here by a wrapper
     # around this build's fft put in ulab_k.FFT, the only way to run it on a current ulab.
     model, mpath, wpath, ref = make_case(tmp_path, "sine_between", 256, 3, 7, "int16")
-    dev = Device("ulab", micropython_ulab, precompiled(micropython_ulab))
+    dev = Device("ulab", micropython_ulab, precompiled_for(micropython_ulab))
     for mode in ("complex", "tuple"):
         code = ""
         if mode == "tuple":

@@ -55,11 +55,11 @@ def board_scores(interp, mpy, backend, model, wav):
 
 
 @pytest.mark.parametrize("which", [0, 1, 2], ids=["normal", "outer_race", "outer_race_int16"])
-def test_board_and_host_scores_agree(device, precompiled, fitted, which, tmp_path):
+def test_board_and_host_scores_agree(device, precompiled_for, fitted, which, tmp_path):
     backend, interp = device
     model, wavs = fitted
     host = host_scores(model, wavs[which], tmp_path)
-    board = board_scores(interp, precompiled(interp), backend, model, wavs[which])
+    board = board_scores(interp, precompiled_for(interp), backend, model, wavs[which])
     assert len(board) == len(host) == 155
     d = 45
     threshold = modelfile.read(model).threshold

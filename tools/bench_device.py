@@ -1,29 +1,31 @@
-"""Device runtime benchmark: the two reference configurations on every MicroPython at hand.
+"""Device benchmark: instructions per window on qemu's Cortex-M3 and Cortex-M7, and memory.
 
 A benchmark, not a test: it prints a table (README "Device runtime" holds a copy) and asserts
-nothing. For each configuration (IMU: 3 axes at 952 Hz, N=256, hop 128, 16 bands + 3 stats,
-d=57, heap 64K; seed: 8 channels at 20 kHz, N=1024, hop 512, 12 bands, d=96, heap 128K) and each
-backend on each interpreter (pure and q15 on the stock unix port; ulab, pure and q15 on every
-interpreter in $VWATCH_ULAB_MICROPYTHON), the package is precompiled with mpy-cross (as
-deployed) and the runtime's own objects (vwatch.start.allocate: model, replay sensor, ring,
-backend, alarm) process an int16 recording window by window, without printing:
+nothing. Two reference configurations (IMU: 3 axes at 952 Hz, N=256, hop 128, 16 bands +
+3 stats, d=57; seed: 8 channels at 20 kHz, N=1024, hop N, 12 bands, d=96), a random valid
+model and a simulated int16 recording each, and every backend (pure, ulab, q15) on:
 
-- us/window: a whole window (poll the sensor into the ring, features, score, alarm), median
-  of 5 batches, in the configuration's heap with the GC running, as in vwatch.run();
-- bytes/window: gc.mem_alloc() growth over one window with the GC disabled (in a 32 MB heap,
-  so the pure backend's boxed floats fit);
-- live heap: gc.mem_alloc() after gc.collect() once everything is allocated (code included);
-  peak heap: live heap + bytes/window, the most a window can need before the GC runs;
-- window / FFTs: a whole window's time over that of the bare FFTs it contains (C real FFTs
-  of N points: the pure backend's bit reversal + FFT + split, the q15 backend's the same in
-  integers, or ulab's spectrogram), timed the same way in the same heap;
-- vs pure: the pure backend's us/window on the same interpreter over this backend's.
+- qemu's Cortex-M3 (no FPU) and Cortex-M7 (FPU), MicroPython with ulab from ../shared/boards,
+  with `-icount shift=0` (tools/qemu_board.py): `vwatch.run(model, Replay(wav, speed=0))`
+  with vwatch precompiled for the core. `window` is the median number of instructions from one
+  window's report line to the next (ring fill from the replay, features, score, alarm, line);
+  `compute` the median of the line's own time field (features, score and alarm only). `fft`:
+  the window's C bare `np.fft.fft` calls on N float32 samples of the recording (median of 5),
+  the cheapest FFT ulab has, each after a gc.collect() (the floor: the FFT's own work);
+  `x FFTs` is window / fft. Counts repeat exactly from run to run.
+- the i386 unix build (32-bit words and float32, as on a board): bytes allocated per window
+  by vwatch.run (report line included, GC disabled in a 64 MB heap), and the smallest
+  `-X heapsize=` (1 KB steps, bisected) in which vwatch.run does 4 windows.
 
-    python tools/bench_device.py [--windows 40]
+At 64 MHz (about one instruction per cycle on a Cortex-M4F; flash wait states add to that):
+`load` = window instructions / (64 M x hop / rate), the share of one core the detector needs
+in real time (over 1: it cannot keep up at that hop); `analysed` = the share of the signal a
+duty-cycled detector (hop > N, skipping samples) covers: min(1, 64 M x N / rate / window).
+
+    python tools/bench_device.py [--windows 8]
 """
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -36,92 +38,99 @@ import scipy.io.wavfile
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "host"))
+sys.path.insert(0, str(ROOT / "tools"))
 
+import qemu_board  # noqa: E402
 from vibrawatch import features, modelfile, simulate  # noqa: E402
 
 CONFIGS = {
-    "IMU": dict(rate=952, channels=3, window=256, hop=128, bands=16, stats=7, heap="64K"),
-    "seed": dict(rate=20000, channels=8, window=1024, hop=512, bands=12, stats=0, heap="128K"),
+    "IMU": dict(rate=952, channels=3, window=256, hop=128, bands=16, stats=7),
+    "seed": dict(rate=20000, channels=8, window=1024, hop=1024, bands=12, stats=0),
     # the seed configuration with the zoom block fit adds at 20 kHz (R = 16, N_z = 256), 8 + 4
     # bands a channel: the same d = 96
-    "seed+zoom": dict(rate=20000, channels=8, window=1024, hop=512, bands=8, stats=0,
-                      heap="128K", zoom=(16, 256, 4)),
+    "seed+zoom": dict(rate=20000, channels=8, window=1024, hop=1024, bands=8, stats=0,
+                      zoom=(16, 256, 4)),
 }
+BACKENDS = ("pure", "ulab", "q15")
+CLOCK = 64e6  # Hz, the board the table speaks of (nRF52840: Cortex-M4F at 64 MHz)
+I386 = qemu_board.BOARDS_DIR / "micropython-ulab-m32-f32"
 
-BOARD = """
+# One window's instructions (thousands) from report line to report line, and the line's field.
+RUN = """
+import time, vwatch
+from array import array
+from vwatch.replay import Replay
+W = %(windows)d
+t = array('i', range(W))
+c = array('i', range(W))
+k = [0]
+def out(line):
+    i = k[0]
+    if line[:2] == 'w,' and i < W:
+        t[i] = time.ticks_us()
+        c[i] = int(line[line.rindex(',') + 1:])
+        k[0] = i + 1
+vwatch.run(%(model)r, Replay(%(wav)r, speed=0, loop=True), backend=%(backend)r, windows=W,
+           out=out)
+print('WIN', ' '.join(str(time.ticks_diff(t[i], t[i - 1])) for i in range(1, W)))
+print('CMP', ' '.join(str(v) for v in c))
+"""
+
+# The window's bare FFTs: C calls of np.fft.fft on N float32 samples of the recording.
+FFT = """
+import gc, time
+from array import array
+from ulab import numpy as np
+from vwatch.wav import Wav
+w = Wav(%(wav)r)
+n = %(n)d
+buf = array('f', range(n))
+xs = []
+for ch in range(w.channels):
+    w.read(ch, 0, n, buf)
+    xs.append(np.array(buf, dtype=np.float))
+times = []
+for r in range(5):
+    t = 0
+    for x in xs:
+        gc.collect()  # the floor: the FFT's own work, not the collections its result causes
+        t0 = time.ticks_us()
+        np.fft.fft(x)
+        t += time.ticks_diff(time.ticks_us(), t0)
+    times.append(t)
+times.sort()
+print('FFT', times[2])
+"""
+
+# Bytes per window with the GC off (i386 unix build, 64 MB heap): vwatch.run as it runs.
+ALLOC = """
+import gc, vwatch
+from array import array
+from vwatch.replay import Replay
+a = array('i', range(4))
+k = [0]
+def out(line):
+    if line[:2] == 'w,':
+        i = k[0]
+        if i == 1:
+            gc.collect()
+            gc.disable()
+        if 1 <= i < 5:
+            a[i - 1] = gc.mem_alloc()
+        k[0] = i + 1
+vwatch.run(%(model)r, Replay(%(wav)r, speed=0, loop=True), backend=%(backend)r, windows=6,
+           out=out)
+print('ALLOC', (a[3] - a[0]) // 3)
+"""
+
+FITS = """
 import sys
 sys.path.insert(0, %(mpy)r)
-import gc, time, vwatch
-from vwatch import runtime, start
+import vwatch
 from vwatch.replay import Replay
-m, sensor, fe, ring, alarm = start.allocate(%(model)r, Replay(%(wav)r, speed=0, loop=True),
-                                            %(backend)r, 0, runtime.Config, None)
-start.unload('start')  # as run() does
-del start
-low = getattr(fe, 'low', None)  # the zoom block's low ring, fed as vwatch.run feeds it
-def window():
-    while not ring.ready():
-        ring.fill(sensor)
-    if low is not None:
-        low.feed(ring, m.window - m.hop, m.window)
-    fe.compute(ring, 0)
-    alarm.step(fe.score())
-    ring.advance()
-for i in range(5):
-    window()
-gc.collect()
-live = gc.mem_alloc()
-W = %(windows)d
-def median_us(fn):
-    # microseconds per call: the median of 5 batches of W calls
-    times = []
-    for b in range(5):
-        t0 = time.ticks_us()
-        for i in range(W):
-            fn()
-        times.append(time.ticks_diff(time.ticks_us(), t0) / W)
-    times.sort()
-    return times[2]
-us = median_us(window)
-gc.collect()
-gc.disable()
-a = gc.mem_alloc()
-try:
-    window()
-    per = gc.mem_alloc() - a
-except MemoryError:  # more than this heap holds: measured again in a big one
-    per = -1
-gc.enable()
-gc.collect()
-# The bare FFTs, on the window's buffers, again and again (what they hold does not change
-# the time: float arithmetic costs the same on any value, inf and NaN included).
-n = m.window
-C = m.channels
-if fe.name == 'q15':
-    k = fe.k
-    def fft():
-        k.bitrev(fe.z, n >> 1)
-        s = 2
-        while s <= n >> 1:
-            fe.pr[k.SHIFT] = 1
-            k.stage(fe.z, fe.tw, s, fe.pr)
-            s <<= 1
-        k.split(fe.z, fe.z, fe.tw, fe.pr)
-elif fe.name == 'pure':
-    def fft():
-        fe.dsp.reverse(fe.z, n >> 1)
-        fe.dsp.fft(fe.z, fe.tw, n)
-        fe.dsp.power(fe.z, fe.tw, n)
-elif fe.fft == 'spectrogram':
-    from ulab import utils
-    def fft():
-        utils.spectrogram(fe.x, scratchpad=fe.sp, out=fe.lo)
-else:
-    from ulab import numpy as np
-    def fft():
-        np.fft.fft(fe.x)
-t_fft = median_us(fft)
-print('RESULT', fe.name, us, per, live, live + per, us / (C * t_fft))
+vwatch.run(%(model)r, Replay(%(wav)r, speed=0, loop=True), backend=%(backend)r, windows=4,
+           out=lambda line: None)
+print('FITS')
 """
 
 
@@ -151,66 +160,100 @@ def write_inputs(folder, name, cfg):
     return path, wav, d
 
 
-def compile_package(folder):
-    exe = Path(sys.executable).parent / "mpy-cross"
-    exe = str(exe) if exe.exists() else shutil.which("mpy-cross")
-    (folder / "vwatch").mkdir(parents=True)
-    for src in sorted((ROOT / "device" / "vwatch").glob("*.py")):  # all of it, as deployed
-        subprocess.run([exe, "-march=x64", "-o", str(folder / "vwatch" / (src.stem + ".mpy")),
-                        str(src)], check=True)
+def numbers(out, tag):
+    for line in out.splitlines():
+        if line.startswith(tag + " "):
+            return [int(v) for v in line.split()[1:]]
+    raise RuntimeError("no %s line in:\n%s" % (tag, out[-2000:]))
 
 
-def measure(exe, mpy, model, wav, backend, heap, windows):
-    code = BOARD % dict(mpy=str(mpy), model=str(model), wav=str(wav), backend=backend,
-                        windows=windows)
-    env = dict(os.environ, MICROPYPATH=".frozen")
-    proc = subprocess.run([exe, "-X", "heapsize=" + heap, "-c", code], capture_output=True,
-                          text=True, env=env, timeout=1800)
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT"):
-            _, name, us, per, live, peak, ratio = line.split()
-            return float(us), int(per), int(live), int(peak), float(ratio)
-    raise RuntimeError("%s %s failed:\n%s%s" % (exe, backend, proc.stdout[-2000:],
-                                               proc.stderr[-2000:]))
+def on_qemu(board, model, wav, backend, windows):
+    """(median instructions per window, median compute instructions), in thousands."""
+    out = board.run(RUN % dict(model="/rom/m.vwm", wav="/rom/r.wav", backend=backend,
+                               windows=windows),
+                    files={"m.vwm": model, "r.wav": wav}, icount=True)
+    # The first window waits for a full ring; the rest refill one hop.
+    return (statistics.median(numbers(out, "WIN")[1:]),
+            statistics.median(numbers(out, "CMP")[1:]))
 
 
-def interpreters():
-    """(label, executable, backends): the stock unix port, then each one with ulab."""
-    stock = Path(sys.executable).parent / "micropython"
-    out = [("stock", str(stock) if stock.exists() else shutil.which("micropython"),
-            ("pure", "q15"))]
-    for exe in os.environ.get("VWATCH_ULAB_MICROPYTHON", "").split(os.pathsep):
-        if exe:
-            out.append((exe, exe, ("ulab", "pure", "q15")))
-    return out
+def fft_on_qemu(board, wav, n):
+    out = board.run(FFT % dict(wav="/rom/r.wav", n=n), files={"r.wav": wav}, icount=True)
+    return numbers(out, "FFT")[0]
+
+
+def i386(code, heap):
+    return subprocess.run([str(I386), "-X", "heapsize=" + heap, "-c", code],
+                          capture_output=True, text=True, timeout=1800)
+
+
+def bytes_per_window(mpy, model, wav, backend):
+    code = "import sys\nsys.path.insert(0, %r)\n" % str(mpy) + ALLOC % dict(
+        model=str(model), wav=str(wav), backend=backend)
+    proc = i386(code, "64M")
+    return numbers(proc.stdout + proc.stderr, "ALLOC")[0]
+
+
+def smallest_heap(mpy, model, wav, backend, lo=8, hi=512):
+    """The smallest heap in KB (bisected) in which vwatch.run does its windows on i386."""
+    code = FITS % dict(mpy=str(mpy), model=str(model), wav=str(wav), backend=backend)
+
+    def fits(kb):
+        proc = i386(code, "%dK" % kb)
+        if proc.returncode and "MemoryError" not in proc.stderr + proc.stdout:
+            raise RuntimeError("i386 %s at %d KB failed:\n%s" % (backend, kb, proc.stderr))
+        return "FITS" in proc.stdout
+
+    if not fits(hi):
+        return None
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--windows", type=int, default=40, help="windows per timed batch")
+    parser.add_argument("--windows", type=int, default=8, help="windows per qemu run")
     args = parser.parse_args()
+    for core in qemu_board.CORES:
+        reason = qemu_board.missing(core)
+        if reason:
+            sys.exit("bench_device: " + reason)
+    if not I386.is_file():
+        sys.exit("bench_device: no %s (../shared/boards)" % I386)
+    boards = {core: qemu_board.QemuBoard(core, timeout=3600) for core in ("m3", "m7")}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        compile_package(tmp / "mpy")
+        mpy = qemu_board.precompile(tmp / "mpy-x86", "x86")
         for name, cfg in CONFIGS.items():
             model, wav, d = write_inputs(tmp, name, cfg)
-            for label, exe, backends in interpreters():
-                for backend in backends:
-                    # Time in the configuration's heap; allocation in a heap that holds it.
-                    us, _, live, _, ratio = measure(exe, tmp / "mpy", model, wav, backend,
-                                                    cfg["heap"], args.windows)
-                    _, per, _, _, _ = measure(exe, tmp / "mpy", model, wav, backend, "32M", 3)
-                    rows.append((name, d, cfg["heap"], label, backend, us, per, live,
-                                 live + per, ratio))
-                    print("  %s %s %s: %.0f us" % (name, label, backend, us), file=sys.stderr)
-    pure = dict(((r[0], r[3]), r[5]) for r in rows if r[4] == "pure")
-    print("| config | d | heap | interpreter | backend | us/window | bytes/window | live heap "
-          "| peak heap | window / FFTs | vs pure |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+            period = CLOCK * cfg["hop"] / cfg["rate"]  # instructions per hop at 64 MHz
+            ffts = {core: fft_on_qemu(b, wav, cfg["window"]) for core, b in boards.items()}
+            for backend in BACKENDS:
+                per = bytes_per_window(mpy, model, wav, backend)
+                heap = smallest_heap(mpy, model, wav, backend)
+                for core, b in boards.items():
+                    win, cmp_ = on_qemu(b, model, wav, backend, args.windows)
+                    rows.append((name, d, b.core.name, backend, win / 1e3, cmp_ / 1e3,
+                                 ffts[core] / 1e3, win / ffts[core], per, heap,
+                                 win * 1e3 / period,
+                                 min(1.0, CLOCK * cfg["window"] / cfg["rate"] / (win * 1e3))))
+                    print("  %s %s %s: %.2f M instructions" % (rows[-1][:1] + rows[-1][2:5]),
+                          file=sys.stderr)
+    for b in boards.values():
+        b.close()
+    print("| config | d | core | backend | window (M instr.) | compute | bare FFTs | x FFTs "
+          "| bytes/window (i386) | smallest heap (i386) | load at 64 MHz | analysed |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print("| %s | %d | %s | %s | %s | %.0f | %d | %d | %d | %.2f | %.2f |"
-              % (r + (pure[r[0], r[3]] / r[5],)))
+        heap = "%d KB" % r[9] if r[9] else "> 512 KB"
+        print("| %s | %d | %s | %s | %.2f | %.2f | %.2f | %.1fx | %s | %s | %.2f | %.0f %% |"
+              % (r[:8] + ("{:,}".format(r[8]), heap, r[10], 100 * r[11])))
 
 
 if __name__ == "__main__":
