@@ -156,7 +156,9 @@ class Reporter:
 
     def _reset_summary(self):
         self.count = 0  # windows since the last summary
-        self.stored = 0
+        self.stored = 0  # scores kept for the median (the first len(scores))
+        self.scored = 0
+        self.lo = self.hi = 0.0
         self.above = 0
         self.nan = 0
         self.first = self.st.seq + 1
@@ -171,6 +173,12 @@ class Reporter:
         else:
             if st.flags & 1:
                 self.above += 1
+            v = st.score
+            if self.scored == 0 or v < self.lo:
+                self.lo = v
+            if self.scored == 0 or v > self.hi:
+                self.hi = v
+            self.scored += 1
             if self.stored < len(self.scores):
                 self.scores[self.stored] = st.score
                 self.stored += 1
@@ -226,9 +234,11 @@ class Reporter:
         return budget - time.ticks_diff(time.ticks_us(), t0)
 
     def _settimeout(self, us):
-        if us > self.timeout_ms * 1000:
-            us = self.timeout_ms * 1000
-        self.client.sock.settimeout(us / 1000000)
+        self.client.sock.settimeout(self._clamp(us) / 1000000)
+
+    def _clamp(self, us):
+        # a step that starts late still gets 1 ms (a timeout <= 0 would be an error or block)
+        return 1000 if us < 1000 else min(us, self.timeout_ms * 1000)
 
     def _step(self, t0, budget):
         now = time.ticks_ms()
@@ -258,10 +268,7 @@ class Reporter:
             return False
         c = self.client
         try:
-            us = self._left(t0, budget)
-            if us > self.timeout_ms * 1000:
-                us = self.timeout_ms * 1000
-            c.connect(timeout=us / 1000000)
+            c.connect(timeout=self._clamp(self._left(t0, budget)) / 1000000)
             self._settimeout(self._left(t0, budget))
             c.publish(self.t_status, self._status("online"), True)
         except Exception as e:
@@ -361,17 +368,9 @@ class Reporter:
 
     def _summary(self, now):
         n = self.stored
-        s = self.scores
-        lo = hi = med = 0.0
-        if n:
-            med = _median(s, n)  # reorders s[:n]; min and max are then its ends' extremes
-            lo = hi = s[0]
-            for i in range(n):
-                v = s[i]
-                if v < lo:
-                    lo = v
-                if v > hi:
-                    hi = v
+        med = _median(self.scores, n) if n else 0.0  # reorders scores[:n]
+        lo = self.lo
+        hi = self.hi
         msg = ('{"v":1,"run":"%s","n":%d,"first":%d,"windows":%d,"min":%.4g,"median":%.4g,'
                '"max":%.4g,"above":%d,"nan":%d,"dropped":%d,"alarm":%d,"ms":%d}' % (
                    self.run, self.n_summary, self.first, self.count, lo, med, hi, self.above,
