@@ -296,3 +296,31 @@ print('heap', seen[0], seen[1], 'sent', r.sent, 'lost', r.alarms_lost, r.summari
     assert int(heap[1]) <= int(heap[0]), out  # no growth from window 100 to 349
     sent = int(out.split("sent ")[1].split()[0])
     assert sent >= 5 and "warn" not in out, out
+
+
+def test_shared_subscribers_split_the_load_and_together_store_everything(mosquitto, tmp_path):
+    import paho.mqtt.client as mqtt
+
+    url = parse_url(mosquitto.url("fleet"))
+    subs = [SubscriberThread(url, FleetStore(tmp_path / ("s%d.db" % i)), share="plant",
+                             client_id="shared-%d-%d" % (i, time.monotonic_ns())).start()
+            for i in range(2)]
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="pump-a")
+    pub.username_pw_set("pump-a", USERS["pump-a"])
+    pub.connect("127.0.0.1", mosquitto.port)
+    pub.loop_start()
+    for n in range(200):
+        payload = {"v": 1, "run": "shared", "n": n, "first": 10 * n, "windows": 10, "min": 1,
+                   "median": 2, "max": 3, "above": 0, "nan": 0, "dropped": 0, "alarm": 0,
+                   "ms": n}
+        pub.publish("vibrawatch/pump-a/summary", json.dumps(payload), qos=1).wait_for_publish(5)
+    pub.loop_stop()
+    pub.disconnect()
+    time.sleep(1.5)
+    for s in subs:
+        s.stop()
+    got = [{r[1] for r in FleetStore(tmp_path / ("s%d.db" % i)).summaries("pump-a")
+            if r[0] == "shared"} for i in range(2)]
+    assert got[0] | got[1] == set(range(200))
+    assert not got[0] & got[1]  # each message went to one of them
+    assert len(got[0]) > 20 and len(got[1]) > 20  # ... and both took a share
