@@ -9,7 +9,8 @@ computer; the fleet subscriber stores and shows them; a report is written.
    over two seconds, into the outer-race fault: the board that develops a fault;
 3. each emulated board gets umqtt.simple (from a local micropython-lib or `mip install`) and
    `deploy --mqtt`, and starts reporting; `fleet` stores everything in out/fleet/fleet.db;
-4. when pump-3's replay ends (the others run on): the fleet table, the serial lines' drop count, and `fleet report`.
+4. when pump-3's replay ends (the others run on): the fleet table, the serial lines' drop
+   counts, and `fleet report`.
 """
 
 import os
