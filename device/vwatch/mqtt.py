@@ -283,7 +283,9 @@ class Reporter:
         self.connected = True
         self.backoff = _BACKOFF_MIN_MS
         if self.reason:
-            self.out("vw1 warn mqtt: connected to the broker again (%s before)" % self.reason)
+            self.out("vw1 warn mqtt: connected to the broker again (%s before); %d alarm "
+                     "events to send, %d lost, %d summaries skipped since start"
+                     % (self.reason, self.q_len, self.alarms_lost, self.summaries_skipped))
             self.reconnects += 1
         self.reason = ""
         return True
