@@ -86,6 +86,9 @@ class Reporter:
         self.keepalive = mqtt.get("keepalive", 30)
         self.client = MQTTClient(self.id, host, port, mqtt.get("user"), mqtt.get("password"),
                                  self.keepalive, ssl)
+        # The board subscribes to nothing, but a broker may still send it a PUBLISH (amqtt
+        # does): umqtt hands those to the callback, which must exist
+        self.client.set_callback(_ignore)
         self.topic = "vibrawatch/" + self.id + "/"
         self.t_status = self.topic + "status"
         self.t_alarm = self.topic + "alarm"
@@ -400,6 +403,10 @@ class Reporter:
                     v[2], time.ticks_diff(time.ticks_ms(), self.t0) // 1000, gc.mem_free(),
                     gc.mem_alloc(), st.seq, st.alarm, st.dropped, self.q_len, self.alarms_lost,
                     self.summaries_skipped, self.reconnects))
+
+
+def _ignore(topic, msg):
+    pass
 
 
 def _why(e):
