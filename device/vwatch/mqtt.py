@@ -10,12 +10,14 @@ never costs samples: each call spends at most ``budget_us`` on the network (the 
 less the window's processing, less a margin), enforced with socket timeouts. Alarm raises and
 clears wait in a bounded queue while the broker is away (the oldest is dropped, and counted,
 when it is full) and go out with QoS 1, oldest first, one at a time (a late PUBACK is waited
-for over the next windows); connecting is tried with a doubling back-off (1 s to 60 s). Summaries go out with QoS 0 every ``summary_s``
-seconds; while offline they are skipped and counted. Counts of what was dropped are in
-``status`` and in `vw1 warn mqtt:` lines on the serial console.
-Costs: the queue's arrays (17 bytes an event), the summary's score array (4 bytes a window),
-umqtt.simple's code (about 3 KB) and a socket; per window nothing is allocated unless a
-message is sent (its JSON text) or the alarm changes.
+for over the next windows); connecting is tried with a doubling back-off (1 s to 60 s).
+Summaries go out with QoS 0 every ``summary_s`` seconds; while offline they are skipped and
+counted. Counts of what was dropped are in ``status`` and in `vw1 warn mqtt:` lines on the
+serial console.
+Costs: about 19 KB of heap on the 64-bit unix port with both precompiled (this module's code
+most of it, umqtt.simple's, the queue's arrays at 17 bytes an event, the summary's scores at
+4 bytes a window, a socket); per window nothing is kept: a message's JSON text is allocated
+only when it is sent (tests/test_mqtt.py checks the heap does not grow).
 """
 
 import time
@@ -84,6 +86,9 @@ class Reporter:
         self.keepalive = mqtt.get("keepalive", 30)
         self.client = MQTTClient(self.id, host, port, mqtt.get("user"), mqtt.get("password"),
                                  self.keepalive, ssl)
+        # The board subscribes to nothing, but a broker may still send it a PUBLISH (amqtt
+        # does): umqtt hands those to the callback, which must exist
+        self.client.set_callback(_ignore)
         self.topic = "vibrawatch/" + self.id + "/"
         self.t_status = self.topic + "status"
         self.t_alarm = self.topic + "alarm"
@@ -156,7 +161,9 @@ class Reporter:
 
     def _reset_summary(self):
         self.count = 0  # windows since the last summary
-        self.stored = 0
+        self.stored = 0  # scores kept for the median (the first len(scores))
+        self.scored = 0
+        self.lo = self.hi = 0.0
         self.above = 0
         self.nan = 0
         self.first = self.st.seq + 1
@@ -171,6 +178,12 @@ class Reporter:
         else:
             if st.flags & 1:
                 self.above += 1
+            v = st.score
+            if self.scored == 0 or v < self.lo:
+                self.lo = v
+            if self.scored == 0 or v > self.hi:
+                self.hi = v
+            self.scored += 1
             if self.stored < len(self.scores):
                 self.scores[self.stored] = st.score
                 self.stored += 1
@@ -226,9 +239,11 @@ class Reporter:
         return budget - time.ticks_diff(time.ticks_us(), t0)
 
     def _settimeout(self, us):
-        if us > self.timeout_ms * 1000:
-            us = self.timeout_ms * 1000
-        self.client.sock.settimeout(us / 1000000)
+        self.client.sock.settimeout(self._clamp(us) / 1000000)
+
+    def _clamp(self, us):
+        # a step that starts late still gets 1 ms (a timeout <= 0 would be an error or block)
+        return 1000 if us < 1000 else min(us, self.timeout_ms * 1000)
 
     def _step(self, t0, budget):
         now = time.ticks_ms()
@@ -258,10 +273,7 @@ class Reporter:
             return False
         c = self.client
         try:
-            us = self._left(t0, budget)
-            if us > self.timeout_ms * 1000:
-                us = self.timeout_ms * 1000
-            c.connect(timeout=us / 1000000)
+            c.connect(timeout=self._clamp(self._left(t0, budget)) / 1000000)
             self._settimeout(self._left(t0, budget))
             c.publish(self.t_status, self._status("online"), True)
         except Exception as e:
@@ -274,7 +286,9 @@ class Reporter:
         self.connected = True
         self.backoff = _BACKOFF_MIN_MS
         if self.reason:
-            self.out("vw1 warn mqtt: connected to the broker again (%s before)" % self.reason)
+            self.out("vw1 warn mqtt: connected to the broker again (%s before); %d alarm "
+                     "events to send, %d lost, %d summaries skipped since start"
+                     % (self.reason, self.q_len, self.alarms_lost, self.summaries_skipped))
             self.reconnects += 1
         self.reason = ""
         return True
@@ -361,17 +375,9 @@ class Reporter:
 
     def _summary(self, now):
         n = self.stored
-        s = self.scores
-        lo = hi = med = 0.0
-        if n:
-            med = _median(s, n)  # reorders s[:n]; min and max are then its ends' extremes
-            lo = hi = s[0]
-            for i in range(n):
-                v = s[i]
-                if v < lo:
-                    lo = v
-                if v > hi:
-                    hi = v
+        med = _median(self.scores, n) if n else 0.0  # reorders scores[:n]
+        lo = self.lo
+        hi = self.hi
         msg = ('{"v":1,"run":"%s","n":%d,"first":%d,"windows":%d,"min":%.4g,"median":%.4g,'
                '"max":%.4g,"above":%d,"nan":%d,"dropped":%d,"alarm":%d,"ms":%d}' % (
                    self.run, self.n_summary, self.first, self.count, lo, med, hi, self.above,
@@ -397,6 +403,10 @@ class Reporter:
                     v[2], time.ticks_diff(time.ticks_ms(), self.t0) // 1000, gc.mem_free(),
                     gc.mem_alloc(), st.seq, st.alarm, st.dropped, self.q_len, self.alarms_lost,
                     self.summaries_skipped, self.reconnects))
+
+
+def _ignore(topic, msg):
+    pass
 
 
 def _why(e):

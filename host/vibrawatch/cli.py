@@ -413,11 +413,18 @@ def cmd_monitor(args):
 
 def cmd_demo(args):
     if getattr(args, "fleet", None):
-        from . import demo_fleet as demo
-    else:
-        from . import demo  # type: ignore[no-redef]
+        return _demo_fleet(args)
+    from . import demo
 
     code = demo.main(args)
+    if code:
+        raise SystemExit(code)
+
+
+def _demo_fleet(args):
+    from . import demo_fleet
+
+    code = demo_fleet.main(args)
     if code:
         raise SystemExit(code)
 

@@ -9,7 +9,8 @@ computer; the fleet subscriber stores and shows them; a report is written.
    over two seconds, into the outer-race fault: the board that develops a fault;
 3. each emulated board gets umqtt.simple (from a local micropython-lib or `mip install`) and
    `deploy --mqtt`, and starts reporting; `fleet` stores everything in out/fleet/fleet.db;
-4. when pump-3's replay ends (the others run on): the fleet table, the serial lines' drop count, and `fleet report`.
+4. when pump-3's replay ends (the others run on): the fleet table, the serial lines' drop
+   counts (the lines themselves in pump-N-serial.log), and `fleet report`.
 """
 
 import os
@@ -214,6 +215,8 @@ def run_fleet_demo(out_dir, count=3, say=print, heap="128K", timeout=120):
         broker.stop()
     say("")
     say(render_table(store.boards(), color=sys.stdout.isatty()))
+    for n, r in zip(names, readers):
+        (out / (n + "-serial.log")).write_text("\n".join(r.lines) + "\n")
     windows = {n: r.windows() for n, r in zip(names, readers)}
     say("serial lines: %s" % ", ".join(
         "%s %d windows, %d samples dropped" % (n, len(w), sum(x.dropped for x in w))
