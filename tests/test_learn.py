@@ -334,10 +334,15 @@ def test_an_interrupted_run_leaves_the_previous_model(micropython, device_mpy, s
     old.write(out)
     before = out.read_bytes()
     proc = _start(micropython, device_mpy, wav, tpl, out)
-    _wait_for(proc, "vw1 learn eps=")
-    time.sleep(0.3)  # in phase 1, accumulating
-    proc.send_signal(signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
-    rest, err = proc.communicate(timeout=120)
+    try:
+        _wait_for(proc, "vw1 learn eps=")
+        time.sleep(0.3)  # in phase 1, accumulating
+        proc.send_signal(signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
+        rest, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:  # never leave an interpreter running
+            proc.kill()
+            proc.wait()
     assert "vw1 learn saved" not in rest, rest
     if how == "ctrl-c" and "heap is locked" in rest:
         # Seen about once in 10 runs on a loaded machine: the unix port raised the
