@@ -324,3 +324,27 @@ def test_shared_subscribers_split_the_load_and_together_store_everything(mosquit
     assert got[0] | got[1] == set(range(200))
     assert not got[0] & got[1]  # each message went to one of them
     assert len(got[0]) > 20 and len(got[1]) > 20  # ... and both took a share
+
+
+def test_a_board_reports_to_the_embedded_amqtt_broker_too(model, boards, tmp_path):
+    # `demo --fleet` falls back to amqtt where no Mosquitto is installed
+    from fleet_support import SubscriberThread as Sub
+    from vibrawatch.broker import AmqttBroker
+
+    replay = cycling_replay(tmp_path / "short.wav", cycles=2)
+    with AmqttBroker() as broker:
+        sub = Sub(parse_url(broker.url()), FleetStore(tmp_path / "fleet.db"),
+                  client_id="amqtt-test").start()
+        other = boards("b", model, replay, {"host": "127.0.0.1", "port": broker.port,
+                                            "id": "pump-b", "summary_s": 1})
+        other.wait_for("vw1 alarm on")
+        board = boards("a", model, replay, {"host": "127.0.0.1", "port": broker.port,
+                                            "id": "pump-a", "summary_s": 1})
+        run_to_end(board)
+        time.sleep(2)
+        sub.stop()
+    events = board.alarm_events()
+    assert len(events) >= 3
+    assert sorted(stored_alarms(tmp_path / "fleet.db", "pump-a")) == sorted(events)
+    assert not board.warnings(), board.warnings()
+    assert_no_samples_lost(board)
