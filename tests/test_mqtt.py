@@ -348,3 +348,17 @@ def test_a_board_reports_to_the_embedded_amqtt_broker_too(model, boards, tmp_pat
     assert sorted(stored_alarms(tmp_path / "fleet.db", "pump-a")) == sorted(events)
     assert not board.warnings(), board.warnings()
     assert_no_samples_lost(board)
+
+
+def test_demo_fleet_shows_the_faulty_board_in_alarm_and_writes_the_report(tmp_path):
+    micropython_lib()
+    proc = subprocess.run([sys.executable, "-m", "vibrawatch", "demo", "--fleet", "2", "--out",
+                           tmp_path], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    table = [ln for ln in proc.stdout.splitlines() if ln.lstrip(" !").startswith("pump-")]
+    assert table[0].startswith("   pump-1") and "ALARM" not in table[0]
+    assert table[1].startswith(" !!pump-2") and "ALARM" in table[1]
+    assert "0 samples dropped" in proc.stdout and "pump-2 (the one with a fault" in proc.stdout
+    report = tmp_path / "fleet" / "report"
+    assert "| pump-2 |" in (report / "report.md").read_text()
+    assert (report / "alarm-timeline.png").stat().st_size > 5000
