@@ -262,7 +262,7 @@ def test_the_reporter_costs_a_bounded_heap_and_leaks_nothing_per_window(
         mosquitto, model, replay, device_mpy, micropython, tmp_path):
     # vwatch.mqtt's code, umqtt.simple's and the reporter's buffers, measured on the 64-bit
     # unix port (a 32-bit board needs less); then 350 windows reporting to the broker with a
-    # summary every 50 ms: the heap in use after a collection must not grow.
+    # summary every 50 ms: the heap in use after a collection must not grow with the windows.
     from device_support import mpy_cross
 
     lib = tmp_path / "lib" / "umqtt"
@@ -293,7 +293,9 @@ print('heap', seen[0], seen[1], 'sent', r.sent, 'lost', r.alarms_lost, r.summari
     heap = out.split("heap ")[1].split()
     print(out)
     assert cost <= 24 * 1024, out  # about 20 KB here (docs/mqtt.md)
-    assert int(heap[1]) <= int(heap[0]), out  # no growth from window 100 to 349
+    # From window 100 to 349: a leak of one 16-byte block per window would be 4000 bytes; the
+    # conservative collector may keep a block or two alive through a stale stack word.
+    assert int(heap[1]) - int(heap[0]) <= 64, out
     sent = int(out.split("sent ")[1].split()[0])
     assert sent >= 5 and "warn" not in out, out
 
