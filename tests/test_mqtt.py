@@ -2,8 +2,8 @@
 umqtt.simple, the `fleet` subscriber and its SQLite store (docs/mqtt.md).
 
 The issue asks for a board that loses the network for 30 s; the outages here last 6 s (longer
-than the board's ack timeout and back-off, so every path is taken) to keep the file near two
-minutes. Boards replay at a quarter of real time (a window every 51 ms) so that a loaded CI
+than the board's ack timeout and back-off, so every path is taken) to keep the file near three
+minutes (half of it the outage scenarios, a fifth `demo --fleet 2`). Boards replay at a quarter of real time (a window every 51 ms) so that a loaded CI
 machine does not drop samples for reasons of its own.
 """
 
@@ -364,3 +364,22 @@ def test_demo_fleet_shows_the_faulty_board_in_alarm_and_writes_the_report(tmp_pa
     report = tmp_path / "fleet" / "report"
     assert "| pump-2 |" in (report / "report.md").read_text()
     assert (report / "alarm-timeline.png").stat().st_size > 5000
+
+
+def test_a_board_without_umqtt_says_so_and_detects_without_reporting(model, replay,
+                                                                     micropython, tmp_path):
+    cfg = tmp_path / "vwatch.json"
+    cfg.write_text(json.dumps({"mqtt": {"host": "127.0.0.1", "port": 1883, "id": "pump-a"}}))
+    code = """
+import vwatch
+from vwatch.mqtt import from_settings
+from vwatch.replay import Replay
+r = from_settings(%r)
+n = vwatch.run(%r, Replay(%r, speed=0), windows=20, report=r if r else False,
+               out=lambda s: None if s.startswith('w,') else print(s))
+print('reporter', r, 'windows', n)
+""" % (str(cfg), str(model), str(replay))
+    out = micropython.run(code, heap="128K")
+    assert "vw1 warn mqtt: not reporting (umqtt.simple is missing: mpremote mip install " \
+        "umqtt.simple)" in out, out
+    assert "reporter None windows 20" in out
