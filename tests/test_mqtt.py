@@ -2,8 +2,8 @@
 umqtt.simple, the `fleet` subscriber and its SQLite store (docs/mqtt.md).
 
 The issue asks for a board that loses the network for 30 s; the outages here last 6 s (longer
-than the board's ack timeout and back-off, so every path is taken) to keep the file near two
-minutes. Boards replay at a quarter of real time (a window every 51 ms) so that a loaded CI
+than the board's ack timeout and back-off, so every path is taken) to keep the file near three
+minutes (half of it the outage scenarios, a fifth `demo --fleet 2`). Boards replay at a quarter of real time (a window every 51 ms) so that a loaded CI
 machine does not drop samples for reasons of its own.
 """
 
@@ -262,7 +262,7 @@ def test_the_reporter_costs_a_bounded_heap_and_leaks_nothing_per_window(
         mosquitto, model, replay, device_mpy, micropython, tmp_path):
     # vwatch.mqtt's code, umqtt.simple's and the reporter's buffers, measured on the 64-bit
     # unix port (a 32-bit board needs less); then 350 windows reporting to the broker with a
-    # summary every 50 ms: the heap in use after a collection must not grow.
+    # summary every 50 ms: the heap in use after a collection must not grow with the windows.
     from device_support import mpy_cross
 
     lib = tmp_path / "lib" / "umqtt"
@@ -293,7 +293,9 @@ print('heap', seen[0], seen[1], 'sent', r.sent, 'lost', r.alarms_lost, r.summari
     heap = out.split("heap ")[1].split()
     print(out)
     assert cost <= 24 * 1024, out  # about 20 KB here (docs/mqtt.md)
-    assert int(heap[1]) <= int(heap[0]), out  # no growth from window 100 to 349
+    # From window 100 to 349: a leak of one 16-byte block per window would be 4000 bytes; the
+    # conservative collector may keep a block or two alive through a stale stack word.
+    assert int(heap[1]) - int(heap[0]) <= 64, out
     sent = int(out.split("sent ")[1].split()[0])
     assert sent >= 5 and "warn" not in out, out
 
@@ -324,3 +326,60 @@ def test_shared_subscribers_split_the_load_and_together_store_everything(mosquit
     assert got[0] | got[1] == set(range(200))
     assert not got[0] & got[1]  # each message went to one of them
     assert len(got[0]) > 20 and len(got[1]) > 20  # ... and both took a share
+
+
+def test_a_board_reports_to_the_embedded_amqtt_broker_too(model, boards, tmp_path):
+    # `demo --fleet` falls back to amqtt where no Mosquitto is installed
+    from fleet_support import SubscriberThread as Sub
+    from vibrawatch.broker import AmqttBroker
+
+    replay = cycling_replay(tmp_path / "short.wav", cycles=2)
+    with AmqttBroker() as broker:
+        sub = Sub(parse_url(broker.url()), FleetStore(tmp_path / "fleet.db"),
+                  client_id="amqtt-test").start()
+        other = boards("b", model, replay, {"host": "127.0.0.1", "port": broker.port,
+                                            "id": "pump-b", "summary_s": 1})
+        other.wait_for("vw1 alarm on")
+        board = boards("a", model, replay, {"host": "127.0.0.1", "port": broker.port,
+                                            "id": "pump-a", "summary_s": 1})
+        run_to_end(board)
+        time.sleep(2)
+        sub.stop()
+    events = board.alarm_events()
+    assert len(events) >= 3
+    assert sorted(stored_alarms(tmp_path / "fleet.db", "pump-a")) == sorted(events)
+    assert not board.warnings(), board.warnings()
+    assert_no_samples_lost(board)
+
+
+def test_demo_fleet_shows_the_faulty_board_in_alarm_and_writes_the_report(tmp_path):
+    micropython_lib()
+    proc = subprocess.run([sys.executable, "-m", "vibrawatch", "demo", "--fleet", "2", "--out",
+                           tmp_path], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    table = [ln for ln in proc.stdout.splitlines() if ln.lstrip(" !").startswith("pump-")]
+    assert table[0].startswith("   pump-1") and "ALARM" not in table[0]
+    assert table[1].startswith(" !!pump-2") and "ALARM" in table[1]
+    assert "0 samples dropped" in proc.stdout and "pump-2 (the one with a fault" in proc.stdout
+    report = tmp_path / "fleet" / "report"
+    assert "| pump-2 |" in (report / "report.md").read_text()
+    assert (report / "alarm-timeline.png").stat().st_size > 5000
+
+
+def test_a_board_without_umqtt_says_so_and_detects_without_reporting(model, replay,
+                                                                     micropython, tmp_path):
+    cfg = tmp_path / "vwatch.json"
+    cfg.write_text(json.dumps({"mqtt": {"host": "127.0.0.1", "port": 1883, "id": "pump-a"}}))
+    code = """
+import vwatch
+from vwatch.mqtt import from_settings
+from vwatch.replay import Replay
+r = from_settings(%r)
+n = vwatch.run(%r, Replay(%r, speed=0), windows=20, report=r if r else False,
+               out=lambda s: None if s.startswith('w,') else print(s))
+print('reporter', r, 'windows', n)
+""" % (str(cfg), str(model), str(replay))
+    out = micropython.run(code, heap="128K")
+    assert "vw1 warn mqtt: not reporting (umqtt.simple is missing: mpremote mip install " \
+        "umqtt.simple)" in out, out
+    assert "reporter None windows 20" in out

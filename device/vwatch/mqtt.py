@@ -321,6 +321,8 @@ class Reporter:
             self.run, self.q_seq[i], self.q_on[i], self.q_score[i], self.q_ms[i], self.q_t[i])
         self._settimeout(self._left(t0, budget))
         self.sent_ms = time.ticks_ms()
+        if c.pid >= 0xFFFF:
+            c.pid = 0  # packet ids are 16 bits (1..65535); umqtt would count on past them
         try:
             c.publish(self.t_alarm, msg, False, 1)  # returns once the broker acked
         except OSError as e:
