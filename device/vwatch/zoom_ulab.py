@@ -1,12 +1,14 @@
 """The zoom block's bands on ulab (docs/features.md, "Zoom block"), beside fe_ulab.
 
-    zu = zoom_ulab.Zoom(model, low)    # low: a vwatch.zoom.Low fed by the caller
+    zu = zoom_ulab.Zoom(model, f32)    # its buffers, then zu.low (a vwatch.zoom.Low)
+    zu.low.feed(source, lo, hi)        # the caller feeds the low ring
     zu.compute(fe, pos)                # fe.f[pos ...] = the zoom bands of every channel
 
 An additive piece for the ulab backend: its own 2 N_z-float scratchpad (spectrogram in place,
-as fe_ulab does for the main window), Hann window and band views, and an N_z-float array
-the low ring's blocks are copied into (a view of it on float32 builds). Costs 3 N_z ulab
-floats + 4 N_z bytes + a view per zoom band; per window a few hundred bytes of temporaries.
+as fe_ulab does for the main window), Hann window and band views, and the N_z-float array
+the low ring's blocks are copied into (a view of it on float32 builds; the low ring reads its
+frames through it too). Costs 3 N_z ulab floats + 4 N_z bytes + a view per zoom band; per
+window a few hundred bytes of temporaries.
 """
 
 import math
@@ -21,9 +23,8 @@ except ImportError:
 
 
 class Zoom:
-    def __init__(self, m, low):
+    def __init__(self, m, f32):
         nz = m.zoom_window
-        self.low = low
         self.nz = nz
         self.sp = np.zeros(2 * nz)
         self.x = self.sp[nz:]
@@ -31,12 +32,12 @@ class Zoom:
         self.hann = np.zeros(nz)
         for i in range(nz):
             self.hann[i] = 0.5 - 0.5 * math.cos(2 * math.pi * i / nz)
-        self.buf = array("f", range(nz))
-        self.f32 = self.sp.itemsize == 4
-        self.bv = np.frombuffer(self.buf, dtype=np.float) if self.f32 else None
-        e = m.zoom_edges
-        self.views = [self.lo[e[b] : e[b + 1]] for b in range(m.zoom_bands)]
-        self.scale = 16.0 / (3.0 * nz * nz)
+        # frames in (the low ring's scratch), and on float64 builds a channel's blocks out
+        self.buf = array("f", range(128 if f32 else nz))
+        self.f32 = f32
+        # float32 builds: views of the low ring's arrays, copied oldest first with slices
+        self.rv = None
+        self.low = None
         self.spectrogram = False
         if utils is not None and hasattr(utils, "spectrogram"):
             try:
@@ -44,6 +45,15 @@ class Zoom:
                 self.spectrogram = True
             except TypeError:  # ulab before scratchpad= and out=
                 pass
+        # The low ring last: small arrays after the big ones fit a fragmented heap best.
+        from .zoom import Low
+
+        self.low = Low(m.channels, m.zoom_r, nz, scratch=self.buf)
+        if f32:
+            self.rv = [np.frombuffer(b, dtype=np.float) for b in self.low.bufs]
+        e = m.zoom_edges
+        self.views = [self.lo[e[b] : e[b + 1]] for b in range(m.zoom_bands)]
+        self.scale = 16.0 / (3.0 * nz * nz)
 
     def compute(self, fe, pos):
         """fe.f[pos ...] = ln(E_z[b] + eps) for every channel's zoom bands."""
@@ -55,11 +65,14 @@ class Zoom:
         scale = self.scale
         e = m.zoom_edges
         for ch in range(m.channels):
-            self.low.copy(ch, self.buf)
             if self.f32:
-                x *= 0.0
-                x += self.bv
+                ring = self.rv[ch]
+                old = self.low.pos  # the oldest block's slot
+                x[: nz - old] = ring[old:]
+                if old:
+                    x[nz - old :] = ring[:old]
             else:
+                self.low.copy(ch, self.buf)
                 buf = self.buf
                 for i in range(nz):
                     x[i] = buf[i]
