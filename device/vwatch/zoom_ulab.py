@@ -38,6 +38,7 @@ class Zoom:
         # float32 builds: views of the low ring's arrays, copied oldest first with slices
         self.rv = None
         self.low = None
+        self.lo16 = self.hi16 = None
         self.spectrogram = False
         if utils is not None and hasattr(utils, "spectrogram"):
             try:
@@ -48,9 +49,15 @@ class Zoom:
         # The low ring last: small arrays after the big ones fit a fragmented heap best.
         from .zoom import Low
 
-        self.low = Low(m.channels, m.zoom_r, nz, scratch=self.buf)
+        # integer block sums from a ring (no float per sample), float averages otherwise
+        self.low = Low(m.channels, m.zoom_r, nz, True, self.buf)
         if f32:
             self.rv = [np.frombuffer(b, dtype=np.float) for b in self.low.bufs]
+        # a sum's low and high 16 bits (little-endian): ulab has no int32, so S + 2^21 is
+        # rebuilt in floats as hi 65536 + lo, exact in float32 (< 2^22)
+        u16 = [np.frombuffer(b, dtype=np.uint16) for b in self.low.bufs]
+        self.lo16 = [u[0::2] for u in u16]
+        self.hi16 = [u[1::2] for u in u16]
         e = m.zoom_edges
         self.views = [self.lo[e[b] : e[b + 1]] for b in range(m.zoom_bands)]
         self.scale = 16.0 / (3.0 * nz * nz)
@@ -64,8 +71,15 @@ class Zoom:
         eps = m.eps
         scale = self.scale
         e = m.zoom_edges
+        low = self.low
         for ch in range(m.channels):
-            if self.f32:
+            if low.ints:
+                _rotate(x, self.hi16[ch], low.pos, nz)
+                x *= 65536.0
+                _rotate(x, self.lo16[ch], low.pos, nz, True)
+                x -= 2097152.0  # zoom._SOFF
+                x *= low.scale / low.r
+            elif self.f32:
                 ring = self.rv[ch]
                 old = self.low.pos  # the oldest block's slot
                 x[: nz - old] = ring[old:]
@@ -94,3 +108,18 @@ class Zoom:
                 acc = np.sum(self.views[b]) if p is None else np.sum(p[e[b] : e[b + 1]])
                 f[pos + b] = math.log(acc * scale + eps)
             pos += m.zoom_bands
+
+
+def _rotate(x, ring, old, nz, add=False):
+    # x = ring oldest first (slot ``old`` first), or x += that
+    head = x[: nz - old]
+    if add:
+        head += ring[old:]
+    else:
+        head[:] = ring[old:]
+    if old:
+        tail = x[nz - old :]
+        if add:
+            tail += ring[:old]
+        else:
+            tail[:] = ring[:old]
