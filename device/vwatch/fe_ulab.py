@@ -66,11 +66,10 @@ class Features:
         self.fbuf = np.frombuffer(self.raw, dtype=np.float) if self.f32 else None
         self.low = None  # the zoom block (vwatch.zoom, zoom_ulab), fed by the caller
         if model.zoom_r:
-            from .zoom import Low
             from .zoom_ulab import Zoom
 
-            self.low = Low(model.channels, model.zoom_r, model.zoom_window)
-            self.zu = Zoom(model, self.low)
+            self.zu = Zoom(model, self.f32)  # its spectrum's buffers, then the low ring
+            self.low = self.zu.low
         from . import ulab_k  # compiled after the buffers exist, into the heap that is left
 
         self.k = ulab_k

@@ -114,7 +114,7 @@ def allocate(model, sensor, backend, speed, config, default_sensor):
     gc.collect()
     check_sensor(sensor, m)
     if m.zoom_r and m.hop > m.window:
-        from .zoom import refuse_hop
+        from .zoom_need import refuse_hop
 
         refuse_hop(m)
     ring = Ring(m.channels, m.window, m.hop, sensor.scale)
@@ -132,7 +132,7 @@ def _need_of(model, backend):
     backend = backend or "pure"
     need = _need(n, hop, c, b, d, backend, p, k)
     if r:
-        from .zoom import need as zoom_need
+        from .zoom_need import need as zoom_need
 
         need += zoom_need(c, r, nz, bz, backend)
     return need

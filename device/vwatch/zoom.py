@@ -14,13 +14,16 @@ Costs: 4 C N_z bytes for the low ring (pure and q15 read frames through their wi
 buffer; ulab has a 512-byte scratch), then per backend the spectrum's buffers (pure: 5 N_z
 bytes, 4 N_z of them shared with the window when N_z <= N; q15: 4.5 N_z + 12 B_z + 112,
 likewise; ulab: 3 N_z floats and 4 N_z bytes). Per window: H additions per channel to decimate, one N_z-point FFT.
-q15: integer block sums (|S| <= R 2^15), never a float; pure: float averages.
+From a ring, q15 and ulab keep integer block sums (|S| <= R 2^15): no float per sample, no
+heap; pure (and every backend reading a recording) keeps float averages.
 """
 
 from array import array
 
 import micropython
 from micropython import const
+
+_SOFF = const(0x200000)  # 2^21: an int block sum S is stored as S + _SOFF >= 0 (ptr32 rule)
 
 
 @micropython.native
@@ -32,6 +35,26 @@ def _means(src, cnt, r, low, pos, nz, inv):
         for k in range(i, i + r):
             s += src[k]
         low[pos] = s * inv
+        pos += 1
+        if pos == nz:
+            pos = 0
+        i += r
+
+
+@micropython.viper
+def sums(src: ptr16, low: ptr32, cr: int, nz: int):
+    # Integer block sums of raw int16 samples: low[(pos + j) % nz] = S + _SOFF, with
+    # cr = cnt | r << 11 | pos << 18 (viper takes 4 arguments; below 2^30, a small int on
+    # 32-bit ports).
+    cnt = cr & 0x7FF
+    r = (cr >> 11) & 0x7F
+    pos = cr >> 18
+    i = 0
+    while i < cnt:
+        s = 0
+        for k in range(i, i + r):
+            s += (int(src[k]) ^ 0x8000) - 0x8000
+        low[pos] = s + _SOFF
         pos += 1
         if pos == nz:
             pos = 0
@@ -69,7 +92,7 @@ class Low:
         self.scratch = scratch
         k = min(len(scratch), 1024)  # zoom_q15.sums packs a count up to 2^11
         self.k = k - k % factor  # a multiple of R
-        self.can_int = ints  # q15: integer sums when the source has read_int16
+        self.can_int = ints  # integer sums when the source has read_int16 (q15, ulab)
         self.ints = None  # decided by the first source fed
         self.inv = 1.0 / factor
         self.reset()
@@ -90,10 +113,7 @@ class Low:
         or read_int16 for integer sums) into the ring."""
         if self.ints is None:
             self.ints = self.can_int and hasattr(source, "read_int16")
-            if self.ints:
-                from .zoom_q15 import sums
-
-                self.sums = sums
+            self.scale = getattr(source, "scale", 1.0)  # units per raw count (a ring)
         r = self.r
         nz = self.nz
         k = self.k
@@ -107,7 +127,7 @@ class Low:
                 cnt = hi - at if hi - at < k else k
                 if self.ints:
                     source.read_int16(ch, at, cnt, sc)
-                    self.sums(sc, buf, cnt | r << 11 | pos << 18, nz)
+                    sums(sc, buf, cnt | r << 11 | pos << 18, nz)
                 else:
                     source.read(ch, at, cnt, sc)
                     _means(sc, cnt, r, buf, pos, nz, self.inv)
@@ -119,22 +139,3 @@ class Low:
     def copy(self, ch, out):
         """out[0..N_z) = channel ``ch``'s blocks, oldest first, as stored (float or int)."""
         _copy(self.bufs[ch], out, self.nz, self.pos)
-
-
-def refuse_hop(m):
-    raise ValueError("model %s has a zoom block and hop %d > window %d: the zoom block needs "
-                     "every sample; refit with --hop at most the window" % (m.model_id, m.hop,
-                                                                          m.window))
-
-
-def need(c, r, nz, bz, backend):
-    # Bytes of the zoom block for vwatch.start's estimate: the low ring 4 C N_z, a scratch,
-    # the spectrum's buffers.
-    if not r:
-        return 0
-    low = 4 * c * nz + 4 * 128 + 300  # (the zoom edges are the model's, counted in _need)
-    if backend == "ulab":  # scratchpad 2 N_z and Hann N_z ulab floats, a copy, band views
-        return low + 24 * nz + 4 * nz + 64 * bz + 600
-    if backend == "q15":  # z 4 N_z, sine table N_z / 2, sums and logs, parameters
-        return low + 5 * nz + 12 * bz + 200
-    return low + 5 * nz  # pure: z 4 N_z, sine table N_z

@@ -3,8 +3,8 @@
     zq = zoom_q15.Zoom(model, fe)     # fe: the q15 Features it belongs to
     zq.compute(fe, low)               # fe.fq[...] = the zoom bands in Q16, before fe's floats
 
-From a ring the low ring holds integer block sums S = sum of R raw int16 samples (sums, as
-the samples arrive); sconv turns the N_z of a channel into q15k's 18-bit values v = 8 S / R,
+From a ring the low ring holds integer block sums S = sum of R raw int16 samples
+(vwatch.zoom.sums, as the samples arrive); sconv turns the N_z of a channel into q15k's 18-bit values v = 8 S / R,
 the units of the main window's raw path, so nothing else changes: no float, nothing
 allocated. From a recording (float samples) the low ring holds float averages and takes
 q15k's float path. Costs 4 N_z bytes (values), N_z / 2 (sine table), 12 B_z + 112 (sums,
@@ -19,26 +19,6 @@ from micropython import const
 
 _SOFF = const(0x200000)  # 2^21: an int block sum S is stored as S + _SOFF >= 0 (ptr32 rule)
 _OFF = const(0x40000)  # vwatch.q15k's offset of v
-
-
-@micropython.viper
-def sums(src: ptr16, low: ptr32, cr: int, nz: int):
-    # Integer block sums of raw int16 samples: low[(pos + j) % nz] = S + _SOFF, with
-    # cr = cnt | r << 11 | pos << 18 (viper takes 4 arguments; below 2^30, a small int on
-    # 32-bit ports).
-    cnt = cr & 0x7FF
-    r = (cr >> 11) & 0x7F
-    pos = cr >> 18
-    i = 0
-    while i < cnt:
-        s = 0
-        for k in range(i, i + r):
-            s += (int(src[k]) ^ 0x8000) - 0x8000
-        low[pos] = s + _SOFF
-        pos += 1
-        if pos == nz:
-            pos = 0
-        i += r
 
 
 @micropython.viper

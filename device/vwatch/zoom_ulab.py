@@ -1,12 +1,14 @@
 """The zoom block's bands on ulab (docs/features.md, "Zoom block"), beside fe_ulab.
 
-    zu = zoom_ulab.Zoom(model, low)    # low: a vwatch.zoom.Low fed by the caller
+    zu = zoom_ulab.Zoom(model, f32)    # its buffers, then zu.low (a vwatch.zoom.Low)
+    zu.low.feed(source, lo, hi)        # the caller feeds the low ring
     zu.compute(fe, pos)                # fe.f[pos ...] = the zoom bands of every channel
 
 An additive piece for the ulab backend: its own 2 N_z-float scratchpad (spectrogram in place,
-as fe_ulab does for the main window), Hann window and band views, and an N_z-float array
-the low ring's blocks are copied into (a view of it on float32 builds). Costs 3 N_z ulab
-floats + 4 N_z bytes + a view per zoom band; per window a few hundred bytes of temporaries.
+as fe_ulab does for the main window), Hann window and band views, and the N_z-float array
+the low ring's blocks are copied into (a view of it on float32 builds; the low ring reads its
+frames through it too). Costs 3 N_z ulab floats + 4 N_z bytes + a view per zoom band; per
+window a few hundred bytes of temporaries.
 """
 
 import math
@@ -21,9 +23,8 @@ except ImportError:
 
 
 class Zoom:
-    def __init__(self, m, low):
+    def __init__(self, m, f32):
         nz = m.zoom_window
-        self.low = low
         self.nz = nz
         self.sp = np.zeros(2 * nz)
         self.x = self.sp[nz:]
@@ -31,12 +32,13 @@ class Zoom:
         self.hann = np.zeros(nz)
         for i in range(nz):
             self.hann[i] = 0.5 - 0.5 * math.cos(2 * math.pi * i / nz)
-        self.buf = array("f", range(nz))
-        self.f32 = self.sp.itemsize == 4
-        self.bv = np.frombuffer(self.buf, dtype=np.float) if self.f32 else None
-        e = m.zoom_edges
-        self.views = [self.lo[e[b] : e[b + 1]] for b in range(m.zoom_bands)]
-        self.scale = 16.0 / (3.0 * nz * nz)
+        # frames in (the low ring's scratch), and on float64 builds a channel's blocks out
+        self.buf = array("f", range(128 if f32 else nz))
+        self.f32 = f32
+        # float32 builds: views of the low ring's arrays, copied oldest first with slices
+        self.rv = None
+        self.low = None
+        self.lo16 = self.hi16 = None
         self.spectrogram = False
         if utils is not None and hasattr(utils, "spectrogram"):
             try:
@@ -44,6 +46,21 @@ class Zoom:
                 self.spectrogram = True
             except TypeError:  # ulab before scratchpad= and out=
                 pass
+        # The low ring last: small arrays after the big ones fit a fragmented heap best.
+        from .zoom import Low
+
+        # integer block sums from a ring (no float per sample), float averages otherwise
+        self.low = Low(m.channels, m.zoom_r, nz, True, self.buf)
+        if f32:
+            self.rv = [np.frombuffer(b, dtype=np.float) for b in self.low.bufs]
+        # a sum's low and high 16 bits (little-endian): ulab has no int32, so S + 2^21 is
+        # rebuilt in floats as hi 65536 + lo, exact in float32 (< 2^22)
+        u16 = [np.frombuffer(b, dtype=np.uint16) for b in self.low.bufs]
+        self.lo16 = [u[0::2] for u in u16]
+        self.hi16 = [u[1::2] for u in u16]
+        e = m.zoom_edges
+        self.views = [self.lo[e[b] : e[b + 1]] for b in range(m.zoom_bands)]
+        self.scale = 16.0 / (3.0 * nz * nz)
 
     def compute(self, fe, pos):
         """fe.f[pos ...] = ln(E_z[b] + eps) for every channel's zoom bands."""
@@ -54,12 +71,22 @@ class Zoom:
         eps = m.eps
         scale = self.scale
         e = m.zoom_edges
+        low = self.low
         for ch in range(m.channels):
-            self.low.copy(ch, self.buf)
-            if self.f32:
-                x *= 0.0
-                x += self.bv
+            if low.ints:
+                _rotate(x, self.hi16[ch], low.pos, nz)
+                x *= 65536.0
+                _rotate(x, self.lo16[ch], low.pos, nz, True)
+                x -= 2097152.0  # zoom._SOFF
+                x *= low.scale / low.r
+            elif self.f32:
+                ring = self.rv[ch]
+                old = self.low.pos  # the oldest block's slot
+                x[: nz - old] = ring[old:]
+                if old:
+                    x[nz - old :] = ring[:old]
             else:
+                self.low.copy(ch, self.buf)
                 buf = self.buf
                 for i in range(nz):
                     x[i] = buf[i]
@@ -81,3 +108,18 @@ class Zoom:
                 acc = np.sum(self.views[b]) if p is None else np.sum(p[e[b] : e[b + 1]])
                 f[pos + b] = math.log(acc * scale + eps)
             pos += m.zoom_bands
+
+
+def _rotate(x, ring, old, nz, add=False):
+    # x = ring oldest first (slot ``old`` first), or x += that
+    head = x[: nz - old]
+    if add:
+        head += ring[old:]
+    else:
+        head[:] = ring[old:]
+    if old:
+        tail = x[nz - old :]
+        if add:
+            tail += ring[:old]
+        else:
+            tail[:] = ring[:old]

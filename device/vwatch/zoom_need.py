@@ -1,0 +1,21 @@
+"""The zoom block's start-up checks and memory estimate, for vwatch.start only (kept out of
+vwatch.zoom, whose code stays loaded while the detector runs)."""
+
+
+def refuse_hop(m):
+    raise ValueError("model %s has a zoom block and hop %d > window %d: the zoom block needs "
+                     "every sample; refit with --hop at most the window" % (m.model_id, m.hop,
+                                                                          m.window))
+
+
+def need(c, r, nz, bz, backend):
+    # Bytes of the zoom block for vwatch.start's estimate: the low ring 4 C N_z, a scratch,
+    # the spectrum's buffers.
+    if not r:
+        return 0
+    low = 4 * c * nz + 4 * 128 + 300  # (the zoom edges are the model's, counted in _need)
+    if backend == "ulab":  # scratchpad 2 N_z and Hann N_z ulab floats, a copy, band views
+        return low + 24 * nz + 4 * nz + 64 * bz + 600
+    if backend == "q15":  # z 4 N_z, sine table N_z / 2, sums and logs, parameters
+        return low + 5 * nz + 12 * bz + 200
+    return low + 5 * nz  # pure: z 4 N_z, sine table N_z
