@@ -213,22 +213,19 @@ class Features:
         m = self.model
         if self.float_score:
             self.sv[0] = self.vec.score(m, self.f, self.v)
+        elif m.k == 1 and m.p:
+            self.k2.lowrank(m.w, m.a, m.g, m.mu, self.fq, self.w, m.d, m.p, self.sv)
         elif m.k == 1:
-            self._one(m.mu, m.lp, m.w, m.a, m.g, self.sv)
+            self.k2.score(m.lp, m.mu, self.fq, self.w, m.d, self.sv)
         else:  # K components (operating modes): the smallest distance, kept in integers
             first = 1
             for mu, lp, w, a, g in m.comps:  # a tuple: iterating and unpacking allocate nothing
-                self._one(mu, lp, w, a, g, self.sc)
+                if m.p:
+                    self.k2.lowrank(w, a, g, mu, self.fq, self.w, m.d, m.p, self.sc)
+                else:
+                    self.k2.score(lp, mu, self.fq, self.w, m.d, self.sc)
                 self.k2.smaller(self.sc, self.sv, first)
                 first = 0
-
-    def _one(self, mu, lp, w, a, g, sv):
-        # One component's distance into sv[0].
-        m = self.model
-        if m.p:
-            self.k2.lowrank(w, a, g, mu, self.fq, self.w, m.d, m.p, sv)
-        else:
-            self.k2.score(lp, mu, self.fq, self.w, m.d, sv)
 
     def score(self):
         """Squared Mahalanobis distance ||L^T (f - mu)||^2 of the last computed window."""
