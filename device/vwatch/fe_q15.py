@@ -99,11 +99,9 @@ class Features:
         pr[q15s.LE] = _q16(math.log(model.eps)) + _OFF
         self.low = None  # the zoom block's low ring (vwatch.zoom), fed by the caller
         if model.zoom_r:
-            from .zoom import Low
             from .zoom_q15 import Zoom
 
-            self.low = Low(model.channels, model.zoom_r, model.zoom_window, True, self.z)
-            self.zq = Zoom(model, self)
+            self.zq = Zoom(model, self)  # sets self.low
         self.shifts = 0  # FFT stages halved, last channel (for tests)
         self.src = None  # the last source, and whether it has read_int16
         self.ints = False
@@ -113,13 +111,13 @@ class Features:
 
     def _spectrum(self):
         # Steps 2 to 4 on the centred int32 values in z; returns stages halved.
-        return self.spectrum(self.z, self.tw, self.pr, self.n, self.model.edges, self.acc)
-
-    def spectrum(self, z, tw, pr, n, edges, acc):
-        # The same on any buffers (the zoom block's too, vwatch.zoom).
         k = self.k
-        k.window(z, z, tw, pr)
+        z = self.z
+        pr = self.pr
+        n = self.n
+        k.window(z, z, self.tw, pr)
         k.bitrev(z, n >> 1)
+        tw = self.tw
         l1 = pr[k.L1]
         t = 0
         span = 2
@@ -130,7 +128,7 @@ class Features:
             l1 = k.stage(z, tw, span, pr)
             span <<= 1
         k.split(z, z, tw, pr)
-        k.bands(z, edges, acc, pr)
+        k.bands(z, self.model.edges, self.acc, pr)
         return t
 
     def _source(self, source):
