@@ -80,21 +80,15 @@ def score_file(model_path, wav_path, backend=None):
         n = m.window
         hop = m.hop
         count = (w.frames - n) // hop + 1
-        low = getattr(fe, "low", None)
-        first = 0
-        if low is not None:  # windows before a full zoom history do not exist
-            span = m.zoom_r * m.zoom_window
-            first = (span - n + hop - 1) // hop if span > n else 0
+        low = getattr(fe, "low", None)  # a zoom block: the first windows do not exist
+        first = low.first if low else 0
         print("# vwatch score_file v1 model=%s backend=%s windows=%d"
               % (m.model_id, fe.name, max(0, count - first)))
         thr = m.threshold
-        fed = 0
         for i in range(first, count):
             start = i * hop
-            if low is not None:  # decimate the frames up to this window's end
-                end = start + n
-                low.feed(w, max(fed, end - span), end)
-                fed = end
+            if low:
+                low.upto(w, start + n)
             fe.compute(w, start)
             s = fe.score()
             if s != s or s * 0.0 != 0.0:  # NaN or infinite samples: not scored, not above

@@ -43,7 +43,7 @@ class Features:
             from .zoom import Low
             from .zoom_pure import Zoom
 
-            self.low = Low(model.channels, model.zoom_r, model.zoom_window, scratch=self.z)
+            self.low = Low(model, scratch=self.z)
             self.zp = Zoom(model, self)
         from . import dsp, vec  # compiled after the buffers exist, into the heap that is left
 

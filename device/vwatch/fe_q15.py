@@ -100,11 +100,9 @@ class Features:
         pr[q15s.LE] = _q16(math.log(model.eps)) + _OFF
         self.low = None  # the zoom block's low ring (vwatch.zoom), fed by the caller
         if model.zoom_r:
-            from .zoom import Low
             from .zoom_q15 import Zoom
 
-            self.low = Low(model.channels, model.zoom_r, model.zoom_window, True, self.z)
-            self.zq = Zoom(model, self)
+            self.zq = Zoom(model, self)  # sets self.low
         self.shifts = 0  # FFT stages halved, last channel (for tests)
         self.src = None  # the last source, and whether it has read_int16
         self.ints = False
@@ -115,13 +113,13 @@ class Features:
 
     def _spectrum(self):
         # Steps 2 to 4 on the centred int32 values in z; returns stages halved.
-        return self.spectrum(self.z, self.tw, self.pr, self.n, self.model.edges, self.acc)
-
-    def spectrum(self, z, tw, pr, n, edges, acc):
-        # The same on any buffers (the zoom block's too, vwatch.zoom).
         k = self.k
-        k.window(z, z, tw, pr)
+        z = self.z
+        pr = self.pr
+        n = self.n
+        k.window(z, z, self.tw, pr)
         k.bitrev(z, n >> 1)
+        tw = self.tw
         l1 = pr[k.L1]
         t = 0
         span = 2
@@ -132,7 +130,7 @@ class Features:
             l1 = k.stage(z, tw, span, pr)
             span <<= 1
         k.split(z, z, tw, pr)
-        k.bands(z, edges, acc, pr)
+        k.bands(z, self.model.edges, self.acc, pr)
         return t
 
     def _source(self, source):
@@ -219,22 +217,19 @@ class Features:
         m = self.model
         if self.float_score:
             self.sv[0] = self.vec.score(m, self.f, self.v)
+        elif m.k == 1 and m.p:
+            self.k2.lowrank(m.w, m.a, m.g, m.mu, self.fq, self.w, m.d, m.p, self.sv)
         elif m.k == 1:
-            self._one(m.mu, m.lp, m.w, m.a, m.g, self.sv)
+            self.k2.score(m.lp, m.mu, self.fq, self.w, m.d, self.sv)
         else:  # K components (operating modes): the smallest distance, kept in integers
             first = 1
             for mu, lp, w, a, g in m.comps:  # a tuple: iterating and unpacking allocate nothing
-                self._one(mu, lp, w, a, g, self.sc)
+                if m.p:
+                    self.k2.lowrank(w, a, g, mu, self.fq, self.w, m.d, m.p, self.sc)
+                else:
+                    self.k2.score(lp, mu, self.fq, self.w, m.d, self.sc)
                 self.k2.smaller(self.sc, self.sv, first)
                 first = 0
-
-    def _one(self, mu, lp, w, a, g, sv):
-        # One component's distance into sv[0].
-        m = self.model
-        if m.p:
-            self.k2.lowrank(w, a, g, mu, self.fq, self.w, m.d, m.p, sv)
-        else:
-            self.k2.score(lp, mu, self.fq, self.w, m.d, sv)
 
     def score(self):
         """Squared Mahalanobis distance ||L^T (f - mu)||^2 of the last computed window; NaN

@@ -49,7 +49,16 @@ class Features:
         self.comps = None  # per component (operating mode): views (mu, lp, w, a, g)
         if self.f32:  # the score runs on np.dot over views of the model's own arrays
             self.v = np.zeros(model.d)
-            self.comps = [_views(model, c) for c in model.comps]
+            self.comps = []  # views of each component's arrays: no copy
+            view = np.frombuffer
+            for mu, lp, w, a, g in model.comps:
+                if model.p:
+                    a = view(a, dtype=np.float).reshape((model.p, model.d))
+                    self.comps.append((view(mu, dtype=np.float), None, view(w, dtype=np.float),
+                                       a, view(g, dtype=np.float)))
+                else:
+                    self.comps.append((view(mu, dtype=np.float), view(lp, dtype=np.float),
+                                       None, None, None))
             self.mu, self.lp, self.w, self.a, self.g = self.comps[0]
         else:  # a float64 copy of L would double its size: score with the pure kernels
             self.v = array("f", range(model.d))
@@ -105,12 +114,3 @@ class Features:
         for i in range(len(v)):
             v[i] = 0.0
 
-
-def _views(model, comp):
-    # ulab views of one component's float32 arrays (mu, lp, w, a, g): no copy.
-    mu, lp, w, a, g = comp
-    view = np.frombuffer
-    if model.p:
-        return (view(mu, dtype=np.float), None, view(w, dtype=np.float),
-                view(a, dtype=np.float).reshape((model.p, model.d)), view(g, dtype=np.float))
-    return view(mu, dtype=np.float), view(lp, dtype=np.float), None, None, None

@@ -17,7 +17,10 @@ preallocated arrays.
 Costs: the arrays (2(B+1) [+ 2(B_z+1)] [+ C] + K(4d + 2d(d+1)) bytes, or K(8d + 4p(d+1))
 with p components) plus about 500 bytes; the file is read once with `readinto` straight into
 them and its CRC-32 computed on the way, never held whole. A version 1 or 2 file reads as
-version 3 with no zoom block, K = 1, no flags and no channel map.
+version 3 with no zoom block, K = 1, no flags and no channel map. Such "plain" files are
+read here; a file with any of the v3 parts is read by vwatch.modelcheck (so that a board
+loading a plain model holds only this much code: its heap is tested to the last few hundred
+bytes, and every name here is also a qstr for as long as the board runs).
 A defective file raises ModelError ("<path>: <problem>; <what to do>"); the caller keeps the
 model it had, because nothing is returned.
 """
@@ -36,9 +39,6 @@ _MAX_ALARM_N = const(32)
 # The fields of docs/model-format.md up to the v3 tail (52 of the 64 header bytes).
 _FIELDS = "<4sHHIfHHIBBBBHBBfffII"
 _REFIT = "re-export the model with `vibrawatch fit`"
-# The v3 tail (zoom R, B_z, N_z, components K, flags, channel map M, reserved) is read byte by
-# byte: every name and short string of this module costs a qstr for as long as the board runs,
-# and the q15 backend's tested budget sits just below a qstr pool's doubling.
 
 
 class ModelError(ValueError):
@@ -58,21 +58,20 @@ def n_stats(stats):
 
 
 class Model:
-    """A loaded model: configuration, decision rule and arrays (edges, zoom edges, channel map;
-    per component mu, then packed L, or w, A and g when p > 0)."""
+    """A loaded model: configuration, decision rule and arrays (edges; per component mu, then
+    packed L, or w, A and g when p > 0; zoom edges and channel map when the file has them)."""
+
+    # A plain model's values of the v3 fields (vwatch.modelcheck sets others): kept here, not
+    # in every instance's dict.
+    zoom_r = zoom_bands = zoom_window = flags = 0
+    k = 1
+    zoom_edges = channel_map = None
 
     def __init__(self, hdr, edges, comps, crc):
         (_, self.version, _, self.size, self.rate, self.window, self.p, self.hop,
          self.channels, self.bands, self.stats, self.estimator, self.d, self.alarm_k,
          self.alarm_n, self.eps, self.threshold, self.clear, self.n_train,
          self.created) = struct.unpack_from(_FIELDS, hdr)
-        v3 = self.version >= _VERSION  # else no zoom block, K = 1, no flags
-        self.zoom_r = hdr[52] if v3 else 0
-        self.zoom_bands = hdr[53] if v3 else 0
-        self.zoom_window = hdr[54] | hdr[55] << 8 if v3 else 0
-        self.k = hdr[56] if v3 else 1
-        self.flags = hdr[57] if v3 else 0
-        self.zoom_edges = self.channel_map = None
         self.edges = edges
         self.comps = comps
         self.mu, self.lp, self.w, self.a, self.g = comps[0]
@@ -91,13 +90,10 @@ def _read_exact(path, f, buf, nbytes):
 
 
 def _check_header(path, hdr, size):
-    # Raises unless the header's own fields are valid and give the file's size.
+    # Raises unless the header's own fields are valid and give the file's size; returns True
+    # when the file has v3 parts (checked by vwatch.modelcheck, which also reads them).
     (_, version, _, _, rate, window, p, hop, channels, bands, stats, est, d, alarm_k, alarm_n,
      eps, threshold, clear, _, _) = struct.unpack_from(_FIELDS, hdr)
-    zr = zb = m = 0
-    k = 1
-    if version >= _VERSION:
-        zr, zb, k, m = hdr[52], hdr[53], hdr[56], hdr[58]
     if not (16 <= window <= _MAX_N and window & (window - 1) == 0):
         _refuse(path, "window %d is not a power of two in 16..%d" % (window, _MAX_N))
     if not 1 <= channels <= 8 or bands < 1 or stats > 7 or hop < 1 or est > 3:
@@ -106,16 +102,14 @@ def _check_header(path, hdr, size):
     if not 1 <= alarm_k <= alarm_n <= _MAX_ALARM_N:
         _refuse(path, "alarm rule %d of %d is invalid (need 1 <= k <= n <= %d)"
                 % (alarm_k, alarm_n, _MAX_ALARM_N))
-    if version >= _VERSION and (any(hdr[52:56]) or k != 1 or any(hdr[57:64])):
-        # A zoom block, components, flags or a channel map: their checks live apart, so that
-        # a board loading a plain model compiles and keeps less code.
+    if version >= _VERSION and (any(hdr[52:56]) or hdr[56] != 1 or any(hdr[57:64])):
         from .modelcheck import check_tail
 
-        check_tail(path, hdr, window, hop, channels)
-    if d != channels * (bands + n_stats(stats) + zb):
-        _refuse(path, "%d features do not match %d channels x (%d bands + %d statistics%s)"
-                % (d, channels, bands, n_stats(stats),
-                   " + %d zoom bands" % zb if zb else ""))
+        check_tail(path, hdr, size)
+        return True
+    if d != channels * (bands + n_stats(stats)):
+        _refuse(path, "%d features do not match %d channels x (%d bands + %d statistics)"
+                % (d, channels, bands, n_stats(stats)))
     if p >= d or p and version < 2:
         _refuse(path, "%d PCA components for %d features in a version %d file"
                 % (p, d, version))
@@ -124,10 +118,10 @@ def _check_header(path, hdr, size):
             _refuse(path, "%s %r is not a positive number" % (what, value))
     if not (math.isfinite(clear) and 0 <= clear <= threshold):
         _refuse(path, "clear threshold %r is not between 0 and the threshold" % clear)
-    head = 2 * (bands + 1) + (2 * (zb + 1) if zr else 0) + m
-    # per component mu, then packed L, or w, A and g
-    per = 4 * d + (2 * d * (d + 1) if p == 0 else 4 * (d + p * d + p))
-    expected = _HEADER + head + (-head % 4) + k * per + 4
+    pad = -2 * (bands + 1) % 4
+    # mu, then packed L, or w, A and g
+    expected = _HEADER + 2 * (bands + 1) + pad + 4 * d + 4
+    expected += 2 * d * (d + 1) if p == 0 else 4 * (d + p * d + p)
     if expected != size:
         _refuse(path, "arrays need %d bytes but the file has %d" % (expected, size))
 
@@ -166,47 +160,38 @@ def _load(path, f):
         _refuse(path, "file is %d bytes but its header says %d" % (actual, size),
                 "the copy is truncated or padded: copy the file again")
     try:
-        _check_header(path, hdr, size)
+        extras = _check_header(path, hdr, size)
     except ModelError:
         from .modelcheck import check_crc
 
         check_crc(path, f, size, hdr)  # a corrupt copy is reported as corrupt
         raise
+    if extras:
+        from .modelcheck import load_v3
+
+        return load_v3(path, f, hdr)
     _, _, _, _, _, window, p, _, _, bands, _, _, d = struct.unpack_from("<4sHHIfHHIBBBBH", hdr)
-    zr = zb = zn = m = 0
-    k = 1
-    if version >= _VERSION:
-        zr, zb, zn, k, m = hdr[52], hdr[53], hdr[54] | hdr[55] << 8, hdr[56], hdr[58]
     # range() has a length, so array() allocates exactly once; readinto overwrites it.
     edges = array("H", range(bands + 1))
-    _read_exact(path, f, edges, 2 * (bands + 1))
-    crc = binascii.crc32(edges, binascii.crc32(hdr))
-    zoom_edges = channel_map = None
-    if zr or m:
-        from .modelcheck import read_extras
-
-        zoom_edges, channel_map, crc = read_extras(path, f, zb if zr else -1, m, crc)
-    # Zero bytes pad the float arrays to 4-byte alignment.
-    pad = -(2 * (bands + 1) + (2 * (zb + 1) if zr else 0) + m) % 4
-    if pad:
-        _read_exact(path, f, memoryview(hdr)[:pad], pad)
-        crc = binascii.crc32(memoryview(hdr)[:pad], crc)
-    comps = [None] * k  # type: list
-    for i in range(k):
-        mu = array("f", range(d))
-        lp = w = a = g = None
-        if p:
-            w = array("f", range(d))
-            a = array("f", range(p * d))
-            g = array("f", range(p))
-            bufs = (mu, w, a, g)
-        else:
-            lp = array("f", range(d * (d + 1) // 2))
-            bufs = (mu, lp)
-        for buf in bufs:
-            _read_exact(path, f, buf, 4 * len(buf))
-            crc = binascii.crc32(buf, crc)
-        comps[i] = (mu, lp, w, a, g)
+    mu = array("f", range(d))
+    lp = w = a = g = None
+    if p:
+        w = array("f", range(d))
+        a = array("f", range(p * d))
+        g = array("f", range(p))
+        bufs = (edges, mu, w, a, g)
+    else:
+        lp = array("f", range(d * (d + 1) // 2))
+        bufs = (edges, mu, lp)
+    crc = binascii.crc32(hdr)
+    for buf in bufs:
+        size = 2 if buf is edges else 4
+        _read_exact(path, f, buf, size * len(buf))
+        crc = binascii.crc32(buf, crc)
+        if buf is edges and bands % 2 == 0:
+            # B + 1 edges are an odd count of uint16: 2 zero bytes pad mu to 4-byte alignment.
+            _read_exact(path, f, memoryview(hdr)[:2], 2)
+            crc = binascii.crc32(memoryview(hdr)[:2], crc)
     _read_exact(path, f, memoryview(hdr)[:4], 4)
     stored = struct.unpack_from("<I", hdr)[0]
     if crc != stored:
@@ -221,21 +206,10 @@ def _load(path, f):
             _refuse(path, "band edges %s are not strictly increasing within 0..%d"
                     % (list(edges), window // 2 + 1))
         last = e
-    if zr or m:
-        from .modelcheck import check_arrays
-
-        check_arrays(path, zoom_edges, zn, channel_map)
-    for comp in comps:
-        w = comp[2]
-        for buf in comp:
-            if buf is None:
-                continue
-            for v in buf:
-                if not math.isfinite(v):
-                    _refuse(path, "the model's arrays hold NaN or infinity")
-                if buf is w and not v > 0:
-                    _refuse(path, "a residual weight w is %r, not positive" % v)
-    model = Model(hdr, edges, tuple(comps), crc)
-    model.zoom_edges = zoom_edges
-    model.channel_map = channel_map
-    return model
+    for buf in bufs[1:]:
+        for v in buf:
+            if not math.isfinite(v):
+                _refuse(path, "the model's arrays hold NaN or infinity")
+            if buf is w and not v > 0:
+                _refuse(path, "a residual weight w is %r, not positive" % v)
+    return Model(hdr, edges, ((mu, lp, w, a, g),), crc)

@@ -186,8 +186,7 @@ def _loop(m, sensor, fe, ring, alarm, st, windows, out, report=None):
     warned_err = -_WARN_EVERY
     raised = 0
     seq = 0
-    low = getattr(fe, "low", None)  # the zoom block's low ring: fed the frames each window adds
-    new = m.window - m.hop  # frames of a window the previous one did not have
+    low = getattr(fe, "low", None)  # the zoom block's low ring (vwatch.zoom)
     skipped = 0  # windows without a zoom history (not reported; their seq is kept)
     while not _stop:
         got = ring.fill(sensor)
@@ -198,13 +197,11 @@ def _loop(m, sensor, fe, ring, alarm, st, windows, out, report=None):
                 time.sleep_ms(1)  # nothing new: let the sensor fill its FIFO
             continue
         t0 = time.ticks_us()
-        if low is not None:
-            low.feed(ring, new if seq else 0, m.window)
-            if not low.ready():  # no zoom history yet: this window does not exist
-                ring.advance()
-                seq += 1
-                skipped += 1
-                continue
+        if low and not low.window(ring, seq):  # no zoom history yet: no such window
+            ring.advance()
+            seq += 1
+            skipped += 1
+            continue
         flags = 0
         if ring.tainted():
             flags = _NONFINITE

@@ -74,23 +74,20 @@ def _load(model, config):
 
 def _header(model):
     # (window, hop, channels, bands (with the zoom block's edges), features, PCA components,
-    # Gaussian components K, zoom R, B_z, N_z) of a model file or a loaded model, cheaply.
+    # Gaussian components K) of a model file or a loaded model, cheaply.
     if isinstance(model, str):
         import struct
 
         with open(model, "rb") as f:
             h = f.read(64)
         n, p, hop, c, b, _, _, d = struct.unpack_from("<HHIBBBBH", h, 16)
-        k, r, bz, nz = 1, 0, 0, 0
+        k = 1
         if struct.unpack_from("<H", h, 4)[0] >= 3:  # the v3 tail (model-format.md)
-            r, bz, nz = struct.unpack_from("<BBH", h, 52)
-            b += bz + 1 if r else 0
+            b += h[53] + 1 if h[52] else 0
             k = h[56]
-        return n, hop, c, b, d, p, k, r, bz, nz
-    r = model.zoom_r
-    b = model.bands + (model.zoom_bands + 1 if r else 0)
-    return (model.window, model.hop, model.channels, b, model.d, model.p, model.k, r,
-            model.zoom_bands, model.zoom_window)
+        return n, hop, c, b, d, p, k
+    b = model.bands + (model.zoom_bands + 1 if model.zoom_r else 0)
+    return model.window, model.hop, model.channels, b, model.d, model.p, model.k
 
 
 def allocate(model, sensor, backend, speed, config, default_sensor):
@@ -113,10 +110,6 @@ def allocate(model, sensor, backend, speed, config, default_sensor):
     unload("wav")  # a replay keeps only its file (a caller's own Wav objects keep theirs)
     gc.collect()
     check_sensor(sensor, m)
-    if m.zoom_r and m.hop > m.window:
-        from .zoom_need import refuse_hop
-
-        refuse_hop(m)
     ring = Ring(m.channels, m.window, m.hop, sensor.scale)
     fe = cls(m)
     alarm = Alarm(m.alarm_k, m.alarm_n, m.threshold, m.clear)
@@ -126,16 +119,12 @@ def allocate(model, sensor, backend, speed, config, default_sensor):
 def _need_of(model, backend):
     # Estimate for the MemoryError message, from the file's header alone (no big arrays).
     try:
-        n, hop, c, b, d, p, k, r, bz, nz = _header(model)
+        n, hop, c, b, d, p, k = _header(model)
+        from .zoom_need import need as zoom
+
+        return _need(n, hop, c, b, d, backend or "pure", p, k) + zoom(model, backend)
     except Exception:
         return -1
-    backend = backend or "pure"
-    need = _need(n, hop, c, b, d, backend, p, k)
-    if r:
-        from .zoom_need import need as zoom_need
-
-        need += zoom_need(c, r, nz, bz, backend)
-    return need
 
 
 def memory_message(e, model, backend):

@@ -127,30 +127,25 @@ def score(fe):
     K components (operating modes) the smallest of the K."""
     if not fe.f32:
         return fe.vec.score(fe.model, fe.f, fe.v)
+    d = len(fe.f)
+    v = fe.v
     best = None
     for mu, lp, w, a, g in fe.comps:
-        s = _one(fe, mu, lp, w, a, g)
+        v *= 0.0
+        v += fe.fv
+        v -= mu
+        if a is not None:  # PCA: sum_i w_i v_i^2 + sum_k g_k (A_k . v)^2
+            z = np.dot(a, v)
+            z *= z
+            s = np.dot(v * v, w) + np.dot(z, g)
+        else:
+            s = 0.0
+            p = 0
+            for j in range(d):
+                q = p + d - j
+                acc = np.dot(lp[p:q], v[j:])
+                s += acc * acc
+                p = q
         if best is None or s < best:
             best = s
     return best
-
-
-def _one(fe, mu, lp, w, a, g):
-    # The distance to one component.
-    d = len(fe.f)
-    v = fe.v
-    v *= 0.0
-    v += fe.fv
-    v -= mu
-    if a is not None:  # PCA: sum_i w_i v_i^2 + sum_k g_k (A_k . v)^2
-        z = np.dot(a, v)
-        z *= z
-        return np.dot(v * v, w) + np.dot(z, g)
-    s = 0.0
-    p = 0
-    for j in range(d):
-        q = p + d - j
-        acc = np.dot(lp[p:q], v[j:])
-        s += acc * acc
-        p = q
-    return s

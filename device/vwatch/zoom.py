@@ -78,7 +78,20 @@ _SCRATCH = const(128)  # frames per read while feeding (a multiple of R: R is a 
 class Low:
     """The low ring: C channels of N_z decimated values, one write position for all."""
 
-    def __init__(self, channels, factor, nz, ints=False, scratch=None):
+    def __init__(self, m, ints=False, scratch=None):
+        channels = m.channels
+        factor = m.zoom_r
+        nz = m.zoom_window
+        if m.hop > m.window:  # duty cycling would throw away samples the history needs
+            from .zoom_need import refuse_hop
+
+            refuse_hop(m)
+        span = factor * nz
+        self.span = span
+        # windows before a full zoom history do not exist (docs/features.md)
+        self.first = (span - m.window + m.hop - 1) // m.hop if span > m.window else 0
+        self.new = m.window - m.hop  # frames of a window the previous one did not have
+        self.n = m.window
         self.channels = channels
         self.r = factor
         self.nz = nz
@@ -104,9 +117,21 @@ class Low:
     def reset(self):
         self.pos = 0  # slot of the next block (the oldest once the ring is full)
         self.count = 0  # blocks stored, up to nz
+        self.fed = 0  # score_file: frames of the recording decimated so far
 
     def ready(self):
         return self.count >= self.nz
+
+    def window(self, ring, seq):
+        """The runtime, once per window: feed the frames window ``seq`` of the ring adds;
+        True when the window has its zoom block."""
+        self.feed(ring, self.new if seq else 0, self.n)
+        return self.count >= self.nz
+
+    def upto(self, source, end):
+        """score_file: feed a recording's frames up to ``end`` (at most the last R N_z)."""
+        self.feed(source, max(self.fed, end - self.span), end)
+        self.fed = end
 
     def feed(self, source, lo, hi):
         """Decimate frames [lo, hi) of every channel of ``source`` (read(ch, start, n, out),

@@ -8,9 +8,18 @@ def refuse_hop(m):
                                                                           m.window))
 
 
-def need(c, r, nz, bz, backend):
-    # Bytes of the zoom block for vwatch.start's estimate: the low ring 4 C N_z, a scratch,
-    # the spectrum's buffers.
+def need(model, backend):
+    # Bytes of the zoom block for vwatch.start's estimate (a model file's path or a loaded
+    # model): the low ring 4 C N_z, a scratch, the spectrum's buffers.
+    if isinstance(model, str):
+        import struct
+
+        with open(model, "rb") as f:
+            h = f.read(64)
+        c = h[24]
+        r, bz, nz = struct.unpack_from("<BBH", h, 52) if h[4] >= 3 else (0, 0, 0)
+    else:
+        c, r, bz, nz = model.channels, model.zoom_r, model.zoom_bands, model.zoom_window
     if not r:
         return 0
     low = 4 * c * nz + 4 * 128 + 300  # (the zoom edges are the model's, counted in _need)

@@ -1,6 +1,6 @@
 """The zoom block's bands in fixed point (vwatch.q15k / q15s kernels on buffers of its own).
 
-    zq = zoom_q15.Zoom(model, fe)     # fe: the q15 Features it belongs to
+    zq = zoom_q15.Zoom(model, fe)     # fe: the q15 Features it belongs to (sets fe.low)
     zq.compute(fe, low)               # fe.fq[...] = the zoom bands in Q16, before fe's floats
 
 From a ring the low ring holds integer block sums S = sum of R raw int16 samples
@@ -82,6 +82,9 @@ class Zoom:
             l2r += 1
         self.sh = (l2r - 3 + 8) << 16  # sconv's shift: v = S 8 / R
         self.pos0 = m.channels * fe.per  # the zoom block follows the main features
+        from .zoom import Low
+
+        fe.low = Low(m, True, fe.z)  # integer sums, read through the window buffer
 
     def compute(self, fe, low):
         """fe.fq[...] = the zoom bands of every channel, Q16 (fe.compute then makes floats)."""
@@ -118,9 +121,28 @@ class Zoom:
                     e -= 1
                 pr[k.RS] = e if e > 0 else 0
                 pr[k.LS] = -e if e < 0 else 0
-                t = fe.spectrum(z, self.tw, pr, nz, fe.model.zoom_edges, acc)
+                t = _spectrum(k, z, self.tw, pr, nz, fe.model.zoom_edges, acc)
                 pr[k2.E] = e + 0x2000000
                 pr[k2.T] = t
             pr[k2.POS] = self.pos0 + ch * nb
             k2.logs(acc, nb, self.lnv, fe.lt)
             k2.chan(self.lnv, pr, fe.st, fe.fq)
+
+
+def _spectrum(k, z, tw, pr, n, edges, acc):
+    # fe_q15's steps 2 to 4 (window, FFT with block floating point, split, bands) on the
+    # zoom block's buffers; returns the stages halved.
+    k.window(z, z, tw, pr)
+    k.bitrev(z, n >> 1)
+    l1 = pr[k.L1]
+    t = 0
+    span = 2
+    while span <= n >> 1:
+        sh = 1 if l1 > 16370 else 0  # fe_q15._GROW
+        pr[k.SHIFT] = sh
+        t += sh
+        l1 = k.stage(z, tw, span, pr)
+        span <<= 1
+    k.split(z, z, tw, pr)
+    k.bands(z, edges, acc, pr)
+    return t

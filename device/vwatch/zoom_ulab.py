@@ -50,7 +50,7 @@ class Zoom:
         from .zoom import Low
 
         # integer block sums from a ring (no float per sample), float averages otherwise
-        self.low = Low(m.channels, m.zoom_r, nz, True, self.buf)
+        self.low = Low(m, True, self.buf)
         if f32:
             self.rv = [np.frombuffer(b, dtype=np.float) for b in self.low.bufs]
         # a sum's low and high 16 bits (little-endian): ulab has no int32, so S + 2^21 is
