@@ -142,10 +142,12 @@ def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, 
     _state = st
     gc.collect()
     v = sys.implementation.version
+    form = getattr(fe, "form", "pca" if m.p else "packed")  # ulab: dense L^T if it fits
     out("vw1 start fw=%d.%d.%d backend=%s model=%s rate=%g ch=%d win=%d hop=%d feat=%d thr=%g "
-        "heap_free=%d heap_used=%d" % (v[0], v[1], v[2], fe.name, m.model_id, sensor.rate,
-                                       m.channels, m.window, m.hop, m.d, m.threshold,
-                                       gc.mem_free(), gc.mem_alloc()))
+        "heap_free=%d heap_used=%d score=%s" % (v[0], v[1], v[2], fe.name, m.model_id,
+                                                sensor.rate, m.channels, m.window, m.hop, m.d,
+                                                m.threshold, gc.mem_free(), gc.mem_alloc(),
+                                                form))
     try:
         _loop(m, sensor, fe, ring, alarm, st, windows, out)
     except KeyboardInterrupt:
