@@ -58,23 +58,37 @@ m, sensor, fe, ring, alarm = start.allocate(%(model)r, Replay(%(wav)r, speed=0),
                                             0, runtime.Config, None)
 start.unload('start')
 del start
+gc.collect()
+print('INFO', fe, 'free', gc.mem_free(), 'used', gc.mem_alloc())
+parts = [0, 0, 0]
 def window():
+    t0 = time.ticks_us()
     while not ring.ready():
         ring.fill(sensor)
+    t1 = time.ticks_us()
     fe.compute(ring, 0)
+    t2 = time.ticks_us()
     alarm.step(fe.score())
     ring.advance()
+    t3 = time.ticks_us()
+    parts[0] = time.ticks_diff(t1, t0)
+    parts[1] = time.ticks_diff(t2, t1)
+    parts[2] = time.ticks_diff(t3, t2)
 ts = []
 for i in range(%(windows)d):
     gc.collect()
     t0 = time.ticks_us()
     window()
     ts.append(time.ticks_diff(time.ticks_us(), t0))
+    print('PARTS fill %%d compute %%d score %%d' %% tuple(parts))
 gc.collect()
 gc.disable()
 a = gc.mem_alloc()
-window()
-per = gc.mem_alloc() - a
+try:
+    window()
+    per = gc.mem_alloc() - a
+except MemoryError:  # more than this heap holds without a collection (measured on unix)
+    per = -1
 gc.enable()
 gc.collect()
 x = np.zeros(m.window)
@@ -177,7 +191,11 @@ def on_core(boards, core, tmp, cfgs, backends):
             code = WINDOWS % dict(lib="/rom/lib", model="/rom/%s.vwm" % name,
                                   wav="/rom/%s.wav" % name, backend=backend,
                                   windows=CONFIGS[name]["windows"])
-            win, ffts, _ = parse_result(qemu(boards, core, image, code))
+            text = qemu(boards, core, image, code)
+            if os.environ.get("BENCH_PARTS"):
+                print("\n".join(ln for ln in text.splitlines() if "PARTS" in ln or "INFO" in ln),
+                      file=sys.stderr)
+            win, ffts, _ = parse_result(text)
             out[name, backend] = (statistics.median(win) / 1000, min(ffts) / 1000)
             print("  %s %s %s: %.2f Mi, FFTs %.2f Mi" % ((core, name, backend) + out[name, backend]),
                   file=sys.stderr)
