@@ -193,12 +193,12 @@ def on_core(boards, core, tmp, cfgs, backends):
                                   windows=CONFIGS[name]["windows"])
             text = qemu(boards, core, image, code)
             if os.environ.get("BENCH_PARTS"):
-                print("\n".join(ln for ln in text.splitlines() if "PARTS" in ln or "INFO" in ln),
-                      file=sys.stderr)
+                print("\n".join(ln for ln in text.splitlines()
+                                if "PARTS" in ln or "INFO" in ln), file=sys.stderr)
             win, ffts, _ = parse_result(text)
             out[name, backend] = (statistics.median(win) / 1000, min(ffts) / 1000)
-            print("  %s %s %s: %.2f Mi, FFTs %.2f Mi" % ((core, name, backend) + out[name, backend]),
-                  file=sys.stderr)
+            print("  %s %s %s: %.2f Mi, FFTs %.2f Mi"
+                  % ((core, name, backend) + out[name, backend]), file=sys.stderr)
     return out
 
 

@@ -13,17 +13,20 @@ upper half of the window buffer x and converted in place by ``utils.from_int16_b
 the mean is removed and the Hann window applied in place; ``np.fft.fft(x)`` (measured the
 cheapest FFT on Cortex-M7 and M3: 2.5x and 1.2x faster than ``utils.spectrogram``) returns its
 complex result, read as interleaved floats, squared and copied into the persistent power
-buffer, over which the band views were made once (where the heap has no room for that result,
-fft='spectrogram': the window in the upper half of its 2N-float scratchpad, no allocation); one ``np.sum`` per band, then the scale, the
-epsilon and the log for all bands of a channel (all channels at once without statistics) in
-three calls. The sensor's units per count and 16/(3N^2) are folded into one scale per window.
+buffer, over which the band views were made once (where the heap has no room for that
+result, fft='spectrogram': the window in the upper half of its 2N-float scratchpad, no
+allocation); one ``np.sum`` per band, then the scale, the epsilon and the log for all bands
+of a channel (all channels at once without statistics) in three calls. The sensor's units
+per count and 16/(3N^2) are folded into one scale per window.
 Costs (float = 4 bytes on float32 builds as on boards, 8 on float64 builds such as the unix
 port): buffers of 2N + 2 floats (x and the power, Hann), a view per band (the kurtosis
-statistic reads and converts the channel twice rather than keep x^2); per window the FFT's own result (2N floats per channel, garbage at once) and
-a boxed float per band. The score: one ``np.dot`` of a dense d x d L^T (4d^2 bytes, twice the
-model's packed triangle, which it replaces) where the heap holds it, else the packed loop (a
-view per feature and window); a PCA model in three dots. Float64 builds score with the pure
-backend's loops on the model's float32 arrays (a float64 copy of L would double its size).
+statistic reads and converts the channel twice rather than keep x^2); per window the FFT's
+own result (2N floats per channel, garbage at once) and a boxed float per band. The score:
+one ``np.dot`` of a dense d x d L^T (4d^2 bytes, twice the model's packed triangle, which it
+replaces) where the heap holds it (the probe wants the dense matrix plus 32 KB in one piece
+beside it), else the packed loop (a view per feature and window); a PCA model in three dots.
+Float64 builds score with the pure backend's loops on the model's float32 arrays (a float64
+copy of L would double its size).
 """
 
 import math
