@@ -161,7 +161,27 @@ def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, 
         if own:
             sensor.close()
     out("vw1 stop seq=%d" % st.seq)
+    m = fe = ring = alarm = None
+    _release()
     return st.seq + 1
+
+
+_RUN_MODULES = ("fe_ulab", "ulab_k", "fe_q15", "q15k", "q15s", "fe_pure", "dsp", "vec", "ring",
+                "alarm", "fpu")
+
+
+def _release():
+    # Forget the run's backend modules and let its buffers go, so that a second run() in the
+    # same session loads them again into the heap the first one found, not into its holes.
+    import vwatch
+
+    for name in _RUN_MODULES:
+        sys.modules.pop("vwatch." + name, None)
+        try:
+            delattr(vwatch, name)
+        except (AttributeError, KeyError):  # never loaded
+            pass
+    gc.collect()
 
 
 def _loop(m, sensor, fe, ring, alarm, st, windows, out):
