@@ -3,24 +3,31 @@
     from vwatch import fe_ulab
     fe = fe_ulab.Features(model)     # allocates every buffer now; needs firmware with ulab
     fe.compute(source, start)        # fe.f: the window's features (array('f'), d values)
-    s = fe.score()                   # squared Mahalanobis distance of fe.f (either model form)
-    fe.fft                           # 'spectrogram' (in place) or 'fft' (older ulab)
+    s = fe.score()                   # squared Mahalanobis distance of fe.f (either model form;
+                                     # with K operating modes the smallest of the K)
+    fe.form                          # how it scores: 'dense' L^T, 'packed' L, or 'pca'
+    fe.fft                           # 'fft' (np.fft.fft) or 'spectrogram' (small heaps)
 
-Same results and interface as fe_pure (docs/features.md). The window lives in the upper half
-of the 2N-float scratchpad of ``ulab.utils.spectrogram(x, scratchpad=, out=)``, whose input
-loop reads x[i] before it writes there, and |X| comes out in the lower half: with both
-arguments given it allocates nothing. ulab's spectrogram is the unscaled magnitude, so the
-window's mean removal and Hann window are applied before it and the squaring and 16/(3N^2)
-after. Without a usable spectrogram, ``np.fft.fft`` is used (a complex array, or a (re, im)
-tuple on older ulab); it allocates 2N floats per channel.
+Same results and interface as fe_pure (docs/features.md). Per channel a window costs a fixed
+handful of ulab calls and no view: the ring's raw int16 samples are picked (viper) into the
+upper half of the window buffer x and converted in place by ``utils.from_int16_buffer(out=x)``;
+the mean is removed and the Hann window applied in place; ``np.fft.fft(x)`` (measured the
+cheapest FFT on Cortex-M7 and M3: 2.5x and 1.2x faster than ``utils.spectrogram``) returns its
+complex result, read as interleaved floats, squared and copied into the persistent power
+buffer, over which the band views were made once (where the heap has no room for that
+result, fft='spectrogram': the window in the upper half of its 2N-float scratchpad, no
+allocation); one ``np.sum`` per band, then the scale, the epsilon and the log for all bands
+of a channel (all channels at once without statistics) in three calls. The sensor's units
+per count and 16/(3N^2) are folded into one scale per window.
 Costs (float = 4 bytes on float32 builds as on boards, 8 on float64 builds such as the unix
-port): 3N floats (scratchpad, Hann window) and a view per band. The score uses np.dot on
-views of the model's own mu and packed L on float32 builds (zero copy; about 640 bytes of views
-per feature and window), or, for a model with p PCA components, on views of w, A (p x d) and
-g (three dots: about 1.5 KB a window at d = 45, p = 8, and 6 us against 96 us for the pure
-loop on the unix port); on float64 builds a copy would double the arrays, so there it runs the
-pure backend's loops (vwatch.vec.score) on the model's float32 arrays instead. Per window the
-rest costs a few hundred bytes per channel (tests/test_device.py prints measured numbers).
+port): buffers of 2N + 2 floats (x and the power, Hann), a view per band (the kurtosis
+statistic reads and converts the channel twice rather than keep x^2); per window the FFT's
+own result (2N floats per channel, garbage at once) and a boxed float per band. The score:
+one ``np.dot`` of a dense d x d L^T (4d^2 bytes, twice the model's packed triangle, which it
+replaces) where the heap holds it (the probe wants the dense matrix plus 32 KB in one piece
+beside it), else the packed loop (a view per feature and window); a PCA model in three dots.
+Float64 builds score with the pure backend's loops on the model's float32 arrays (a float64
+copy of L would double its size).
 """
 
 import math
@@ -28,80 +35,117 @@ from array import array
 
 from ulab import numpy as np
 
+from . import ulab_k  # before the buffers: its code must not land between them
+
+_SPARE = 16384  # bytes left free after a dense L^T: the FFT results and the loop's garbage
+
 
 class Features:
     name = "ulab"
 
     def __init__(self, model, fft=None):
         n = model.window
+        d = model.d
         self.model = model
         self.n = n
-        self.sp = np.zeros(2 * n)  # scratchpad; the window is its upper half
-        self.x = self.sp[n:]
-        self.lo = self.sp[:n]  # |X|, then |X|^2
+        isz = np.zeros(1).itemsize
+        self.f32 = isz == 4
+        self.fft = fft or ulab_k.pick_fft(n, isz)
+        if self.fft == "spectrogram":  # the window in the upper half of the scratchpad
+            buf = np.zeros(2 * n)
+            self.x = buf[n:]
+            self.pw = buf[:n]  # |X_k|^2
+            self.sp = buf
+            k = 1
+        else:  # the window (first N), then |X_k|^2 interleaved (re^2, im^2: N + 2)
+            buf = np.zeros(n + 2)
+            self.x = buf[:n]
+            self.pw = buf
+            k = 2
+        # raw int16 samples go to the last 2N bytes of x: converted in place (ulab reads
+        # sample i before it writes float i, and float i never reaches sample i + 1)
+        top = n if k == 2 else 2 * n
+        self.hi = memoryview(buf)[top - 2 * n // isz : top]
         self.hann = np.zeros(n)
         for i in range(n):
             self.hann[i] = 0.5 - 0.5 * math.cos(2 * math.pi * i / n)
-        self.f32 = self.sp.itemsize == 4
-        self.f = array("f", range(model.d))
-        self.fv = np.frombuffer(self.f, dtype=np.float) if self.f32 else None
-        self.lp = self.w = self.a = self.g = None
-        self.comps = None  # per component (operating mode): views (mu, lp, w, a, g)
-        if self.f32:  # the score runs on np.dot over views of the model's own arrays
-            self.v = np.zeros(model.d)
-            self.comps = []  # views of each component's arrays: no copy
-            view = np.frombuffer
-            for mu, lp, w, a, g in model.comps:
-                if model.p:
-                    a = view(a, dtype=np.float).reshape((model.p, model.d))
-                    self.comps.append((view(mu, dtype=np.float), None, view(w, dtype=np.float),
-                                       a, view(g, dtype=np.float)))
-                else:
-                    self.comps.append((view(mu, dtype=np.float), view(lp, dtype=np.float),
-                                       None, None, None))
-            self.mu, self.lp, self.w, self.a, self.g = self.comps[0]
-        else:  # a float64 copy of L would double its size: score with the pure kernels
-            self.v = array("f", range(model.d))
-            self.mu = None
         e = model.edges
-        self.views = [self.lo[e[b] : e[b + 1]] for b in range(model.bands)]
+        nb = model.bands
+        self.views = [self.pw[k * e[b] : k * e[b + 1]] for b in range(nb)]
+        self.f = array("f", range(d))
+        self.fa = np.frombuffer(self.f, dtype=np.float) if self.f32 else np.zeros(d)
+        per = nb + (model.stats & 1) + (model.stats >> 1 & 1) + (model.stats >> 2 & 1)
+        if model.stats:  # the band features of each channel
+            self.bv = [self.fa[c * per : c * per + nb] for c in range(model.channels)]
+        else:  # every channel's bands; the zoom block's bands (zoom_ulab) follow them
+            self.bv = [self.fa[: model.channels * nb]]
+        self.buf = buf
         self.scale = 16.0 / (3.0 * n * n)
-        # Raw interleaved samples of a few frames, converted in C (see ulab_k.fill). Each
-        # chunk costs about 900 bytes of views, so bigger is better where the heap allows.
-        raw = 256 if self.f32 else 128
-        self.raw = memoryview(bytearray(4 * raw))
-        self.raw16 = self.raw[: 2 * raw]  # int16 samples
-        self.cbuf = np.zeros(raw)  # their floats
-        self.fbuf = np.frombuffer(self.raw, dtype=np.float) if self.f32 else None
-        self.low = None  # the zoom block (vwatch.zoom, zoom_ulab), fed by the caller
+        self.zu = self.low = None  # the zoom block (vwatch.zoom, zoom_ulab), fed by the caller
         if model.zoom_r:
             from .zoom_ulab import Zoom
 
             self.zu = Zoom(model, self.f32)  # its spectrum's buffers, then the low ring
             self.low = self.zu.low
-        from . import ulab_k  # compiled after the buffers exist, into the heap that is left
-
-        self.k = ulab_k
-        if not self.f32:
+        self.form = "packed"
+        self.lt = None
+        self.comps = None  # per component (operating mode): views (mu, lp, w, a, g)
+        if not self.f32:  # a float64 copy of L would double its size: the pure kernels
             from . import vec
 
             self.vec = vec
-        self.fft = fft or ulab_k.pick_fft(self)
+            self.v = array("f", range(d))
+            return
+        self.v = np.zeros(d)
+        view = np.frombuffer
+        self.comps = []  # views of each component's own arrays: no copy
+        for mu, lp, w, a, g in model.comps:
+            if model.p:
+                self.comps.append((view(mu, dtype=np.float), None, view(w, dtype=np.float),
+                                   view(a, dtype=np.float).reshape((model.p, d)),
+                                   view(g, dtype=np.float)))
+            else:
+                self.comps.append((view(mu, dtype=np.float), view(lp, dtype=np.float), None,
+                                   None, None))
+        if model.p:
+            self.form = "pca"
+            return
+        if len(self.comps) > 1:  # K dense copies would not fit: the packed triangles
+            return
+        import gc
+
+        gc.collect()
+        if gc.mem_free() < 4 * d * d + 4 * isz * n + _SPARE:
+            return
+        try:
+            lt = ulab_k.dense_lt(self.comps[0][1], d)
+            probe = bytearray(_SPARE + 4 * isz * n)  # room left for the windows, in one piece
+        except MemoryError:  # the packed triangle then
+            return
+        probe = None
+        self.lt = lt
+        # the dense copy replaces the packed triangle
+        model.lp = None
+        mu = model.comps[0][0]
+        model.comps[0] = (mu, None, None, None, None)
+        self.comps[0] = (self.comps[0][0], None, None, None, None)
+        self.form = "dense"
 
     def __repr__(self):
-        return "<Features ulab N=%d d=%d fft=%s>" % (self.n, len(self.f), self.fft)
+        return "<Features ulab N=%d d=%d fft=%s score=%s>" % (self.n, len(self.f), self.fft,
+                                                              self.form)
 
     def compute(self, source, start):
         """Fill self.f with the features of the window starting at frame ``start``."""
-        f = self.k.compute(self, source, start)
-        if self.low is not None:  # the zoom bands follow the others
+        f = ulab_k.compute(self, source, start)
+        if self.zu is not None:  # the zoom bands follow the others
             self.zu.compute(self, len(f) - self.model.channels * self.model.zoom_bands)
         return f
 
     def score(self):
         """Squared Mahalanobis distance ||L^T (f - mu)||^2 of the last computed window (NaN
-        when it held NaN or infinite samples)."""
-        s = self.k.score(self)
+        when it held NaN or infinite samples; the smallest over K operating modes)."""
+        s = ulab_k.score(self)
         if s != s or s * 0.0 != 0.0:
             self._clear()
         return s
@@ -109,8 +153,7 @@ class Features:
     def _clear(self):
         # NaN stays in buffers that are reset by scaling with 0.0 (NaN * 0 is NaN): zero them
         # after a window that held one, so the next window starts clean.
-        self.sp[:] = 0.0
+        self.buf[:] = 0.0
         v = self.v
         for i in range(len(v)):
             v[i] = 0.0
-

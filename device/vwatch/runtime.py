@@ -154,10 +154,12 @@ def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, 
         report = None
     gc.collect()
     v = sys.implementation.version
+    form = getattr(fe, "form", "pca" if m.p else "packed")  # ulab: dense L^T if it fits
     out("vw1 start fw=%d.%d.%d backend=%s model=%s rate=%g ch=%d win=%d hop=%d feat=%d thr=%g "
-        "heap_free=%d heap_used=%d" % (v[0], v[1], v[2], fe.name, m.model_id, sensor.rate,
-                                       m.channels, m.window, m.hop, m.d, m.threshold,
-                                       gc.mem_free(), gc.mem_alloc()))
+        "heap_free=%d heap_used=%d score=%s" % (v[0], v[1], v[2], fe.name, m.model_id,
+                                                sensor.rate, m.channels, m.window, m.hop, m.d,
+                                                m.threshold, gc.mem_free(), gc.mem_alloc(),
+                                                form))
     try:
         _loop(m, sensor, fe, ring, alarm, st, windows, out, report)
     except KeyboardInterrupt:
@@ -173,7 +175,27 @@ def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, 
         if own:
             sensor.close()
     out("vw1 stop seq=%d" % st.seq)
+    m = fe = ring = alarm = None
+    _release()
     return st.seq + 1
+
+
+_RUN_MODULES = ("fe_ulab", "ulab_k", "fe_q15", "q15k", "q15s", "fe_pure", "dsp", "vec", "ring",
+                "alarm", "fpu", "zoom", "zoom_pure", "zoom_q15", "zoom_ulab")
+
+
+def _release():
+    # Forget the run's backend modules and let its buffers go, so that a second run() in the
+    # same session loads them again into the heap the first one found, not into its holes.
+    import vwatch
+
+    for name in _RUN_MODULES:
+        sys.modules.pop("vwatch." + name, None)
+        try:
+            delattr(vwatch, name)
+        except (AttributeError, KeyError):  # never loaded
+            pass
+    gc.collect()
 
 
 def _loop(m, sensor, fe, ring, alarm, st, windows, out, report=None):

@@ -3,9 +3,6 @@
     from vwatch import ulab_k
     ulab_k.compute(fe, source, start)   # fe: an fe_ulab.Features
     s = ulab_k.score(fe)
-
-Separate from fe_ulab so the buffers are allocated before this module is compiled: compiling
-leaves holes in a small heap.
 """
 
 import math
@@ -14,67 +11,72 @@ from ulab import numpy as np
 
 try:
     from ulab import utils
-except ImportError:  # very old ulab: no utils module, the fft path still works
+except ImportError:  # very old ulab: no utils module; sources are read as floats
     utils = None
 
 FFT = np.fft.fft  # a module global, so a test can stand in an older ulab's tuple form
 
 
-def pick_fft(fe):
-    if utils is not None and hasattr(utils, "spectrogram"):
-        try:
-            utils.spectrogram(fe.x, scratchpad=fe.sp, out=fe.lo)
-            return "spectrogram"
-        except TypeError:  # ulab before scratchpad= and out=
-            pass
-    return "fft"
+def pick_fft(n, isz):
+    # np.fft.fft, the fastest, when the heap has room for its result beside the buffers;
+    # else the in-place spectrogram (2.5x slower on Cortex-M7).
+    import gc
+
+    gc.collect()
+    if utils is None or not hasattr(utils, "spectrogram") or gc.mem_free() > 6 * isz * n + 8192:
+        return "fft"
+    return "spectrogram"
 
 
-def fill(fe, source, ch, start):
-    # The channel's samples into fe.x; raw int16 (or float32 on float32 builds) convert
-    # in C, anything else goes through source.read one sample at a time.
-    n = fe.n
-    kind = getattr(source, "kind", None)
-    c = getattr(source, "channels", 1)
-    if kind == "h" or (kind == "f" and fe.f32):
-        per = len(fe.cbuf) // c
-        cbuf = fe.cbuf if kind == "h" else fe.fbuf
-        x = fe.x
-        pos = 0
-        while pos < n:
-            k = min(per, n - pos)
-            source.read_raw(start + pos, k, fe.raw)
-            if kind == "h":
-                utils.from_int16_buffer(fe.raw16, out=cbuf)
-            dst = x[pos : pos + k]
-            dst *= 0.0
-            dst += cbuf[ch : k * c : c]
-            pos += k
-        if kind == "h":  # the source's units per count: a sensor's scale, or 1/32768 (WAV)
-            x *= getattr(source, "scale", 1.0 / 32768)
-    else:
-        source.read(ch, start, n, fe.x)
+def dense_lt(lp, d):
+    # The packed rows of L^T (row j: columns j..d-1) spread into a dense d x d array.
+    lt = np.zeros((d, d))
+    p = 0
+    for j in range(d):
+        q = p + d - j
+        lt[j, j:] = lp[p:q]
+        p = q
+    return lt
 
 
-def power(fe):
-    # |X[k]|^2 (unscaled) of fe.x for k = 0..N/2 into an array the band views can sum.
-    x = fe.x
+def _fill(fe, source, ch, start):
+    # The channel's samples into fe.x; return the units per value of x.
+    if utils is not None and hasattr(source, "read_int16"):
+        source.read_int16(ch, start, fe.n, fe.hi)
+        utils.from_int16_buffer(fe.hi, out=fe.x)
+        return source.scale
+    source.read(ch, start, fe.n, fe.x)
+    return 1.0
+
+
+def _bands(fe, f, pos):
+    # f[pos + b] = sum of |X_k|^2 over band b (unscaled) of fe.x, which it overwrites.
     if fe.fft == "spectrogram":
-        utils.spectrogram(x, scratchpad=fe.sp, out=fe.lo)
-        lo = fe.lo
-        lo *= lo
-        return None
-    c = FFT(x)
-    if isinstance(c, tuple):  # older ulab: (re, im)
+        pw = fe.pw
+        utils.spectrogram(fe.x, scratchpad=fe.sp, out=pw)
+        pw *= pw
+        for v in fe.views:
+            f[pos] = np.sum(v)
+            pos += 1
+        return
+    c = FFT(fe.x)
+    if isinstance(c, tuple):  # older ulab: (re, im), summed over views made here
         p = c[0]
         p *= p
         im = c[1]
         im *= im
         p += im
-    else:
-        p = abs(c)
-        p *= p
-    return p
+        e = fe.model.edges
+        for b in range(len(fe.views)):
+            f[pos + b] = np.sum(p[e[b] : e[b + 1]])
+        return
+    pw = fe.pw
+    pw *= 0.0
+    pw += np.frombuffer(c, dtype=np.float, count=fe.n + 2)  # bins 0..N/2, re and im
+    pw *= pw
+    for v in fe.views:
+        f[pos] = np.sum(v)
+        pos += 1
 
 
 def compute(fe, source, start):
@@ -82,43 +84,50 @@ def compute(fe, source, start):
     m = fe.model
     n = fe.n
     x = fe.x
-    lo = fe.lo
-    f = fe.f
+    fa = fe.fa
     eps = m.eps
     stats = m.stats
     nb = m.bands
-    scale = fe.scale
-    e = m.edges
     pos = 0
     for ch in range(m.channels):
-        fill(fe, source, ch, start)
-        x -= np.sum(x) / n
+        s = _fill(fe, source, ch, start)
+        mean = np.mean(x)
+        x -= mean
         if stats:
-            m2 = np.dot(x, x) / n
-            peak = max(np.max(x), -np.min(x))
-            if stats & 2:
-                lo *= 0.0
-                lo += x
-                lo *= lo
-                m4 = np.dot(lo, lo) / n
+            s2 = s * s
+            if stats & 2:  # sum x^4 on x squared in place, then x again (no N-float buffer)
+                x *= x
+                m4 = np.dot(x, x) * (s2 * s2) / n
+                _fill(fe, source, ch, start)
+                x -= mean
+            m2 = np.dot(x, x) * s2 / n
+            peak = max(np.max(x), -np.min(x)) * s
         x *= fe.hann
-        p = power(fe)
-        for b in range(nb):
-            if p is None:
-                acc = np.sum(fe.views[b])
-            else:
-                acc = np.sum(p[e[b] : e[b + 1]])
-            f[pos + b] = math.log(acc * scale + eps)
+        _bands(fe, fa, pos)
+        if stats:  # this channel's bands now, its statistics after them
+            v = fe.bv[ch]
+            v *= fe.scale * s * s
+            v += eps
+            np.log(v, out=v)
         pos += nb
         if stats & 1:
-            f[pos] = 0.5 * math.log(m2 + eps)
+            fa[pos] = 0.5 * math.log(m2 + eps)
             pos += 1
         if stats & 2:
-            f[pos] = math.log((m4 + eps * eps) / (m2 * m2 + eps * eps))
+            fa[pos] = math.log((m4 + eps * eps) / (m2 * m2 + eps * eps))
             pos += 1
         if stats & 4:
-            f[pos] = 0.5 * math.log((peak * peak + eps) / (m2 + eps))
+            fa[pos] = 0.5 * math.log((peak * peak + eps) / (m2 + eps))
             pos += 1
+    if not stats:  # all bands of all channels at once (a zoom block's come later)
+        v = fe.bv[0]
+        v *= fe.scale * s * s
+        v += eps
+        np.log(v, out=v)
+    f = fe.f
+    if not fe.f32:  # fa is float64 here: f gets its values
+        for i in range(len(f)):
+            f[i] = fa[i]
     return f
 
 
@@ -127,14 +136,17 @@ def score(fe):
     K components (operating modes) the smallest of the K."""
     if not fe.f32:
         return fe.vec.score(fe.model, fe.f, fe.v)
-    d = len(fe.f)
     v = fe.v
+    d = len(v)
     best = None
     for mu, lp, w, a, g in fe.comps:
         v *= 0.0
-        v += fe.fv
+        v += fe.fa
         v -= mu
-        if a is not None:  # PCA: sum_i w_i v_i^2 + sum_k g_k (A_k . v)^2
+        if fe.lt is not None:  # one dot: z = L^T v (K = 1 only)
+            z = np.dot(fe.lt, v)
+            s = np.dot(z, z)
+        elif a is not None:  # PCA: sum_i w_i v_i^2 + sum_k g_k (A_k . v)^2
             z = np.dot(a, v)
             z *= z
             s = np.dot(v * v, w) + np.dot(z, g)
