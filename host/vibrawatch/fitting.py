@@ -357,11 +357,15 @@ def fit(recordings, settings, progress=None, anomalous=()):
         if not np.all(np.isfinite(feats)):
             raise FitError(_NAN_MESSAGE % rec.name)
         fault_scores.append(model.mahalanobis(feats))
+    # The Gaussian bounds (Hotelling) rest on the windows one component was fitted on: with
+    # operating modes, the smallest mode's.
+    n_fit = len(train) if choice.k == 1 else int(np.bincount(choice.labels,
+                                                              minlength=choice.k).min())
     if anomalous:
         cal = T.choose_by_cost(out_of_sample, fault_scores, windows_per_hour, independent,
-                               settings.cost_miss, settings.cost_false_alarm, len(train), d)
+                               settings.cost_miss, settings.cost_false_alarm, n_fit, d)
     else:
-        cal = T.calibrate(out_of_sample, len(train), d, windows_per_hour, independent,
+        cal = T.calibrate(out_of_sample, n_fit, d, windows_per_hour, independent,
                           settings.alarm_k, settings.alarm_n, settings.false_alarms_per_hour,
                           settings.threshold_method)
     if cv_scores is None:
