@@ -18,12 +18,14 @@ FFT = np.fft.fft  # a module global, so a test can stand in an older ulab's tupl
 
 
 def pick_fft(n, isz):
-    # np.fft.fft, the fastest, when the heap has room for its result beside the buffers;
-    # else the in-place spectrogram (2.5x slower on Cortex-M7).
+    # np.fft.fft, the fastest, when the heap has room for its result beside the buffers and
+    # the loop, with a margin: in a tight heap the garbage fragments it until a result no
+    # longer fits (a float replay in 64 KB at N = 256 did). Else the in-place spectrogram
+    # (2.5x slower on Cortex-M7, allocates nothing).
     import gc
 
     gc.collect()
-    if utils is None or not hasattr(utils, "spectrogram") or gc.mem_free() > 6 * isz * n + 8192:
+    if utils is None or not hasattr(utils, "spectrogram") or gc.mem_free() > 8 * isz * n + 24576:
         return "fft"
     return "spectrogram"
 
