@@ -126,9 +126,8 @@ class Features:
         self.lt = lt
         # the dense copy replaces the packed triangle
         model.lp = None
-        mu = model.comps[0][0]
-        model.comps[0] = (mu, None, None, None, None)
-        self.comps[0] = (self.comps[0][0], None, None, None, None)
+        model.comps = ((model.comps[0][0], None, None, None, None),)
+        self.comps = [(self.comps[0][0], None, None, None, None)]
         self.form = "dense"
 
     def __repr__(self):
