@@ -134,31 +134,7 @@ def learn(seconds, model="/model.vwm", sensor=None, backend=None, out=print, tem
           speed=1.0, start=True, false_alarms_per_hour=None, compensate=True):
     """Learn normal operation for ``seconds`` on this board, write ``model``, then run the
     detector on it (start=False: return the learned model instead); see vwatch.learning."""
-    import gc
-    import sys
+    from .learnrun import learn
 
-    from . import learning
-
-    m, sensor, own = learning.learn_only(seconds, model, sensor, backend, out, template, speed,
-                                         false_alarms_per_hour, compensate)
-    try:
-        if m is None or not start:
-            return m
-        # The detector needs the heap that learning's code held: keep the model's fields
-        # (its class is learning's), drop the module, then load the runtime.
-        fields = m.__dict__
-        m = learning = None
-        sys.modules.pop("vwatch.learning", None)
-        globals().pop("learning", None)
-        gc.collect()
-        from . import runtime
-
-        m = runtime.Config()
-        for k in fields:
-            setattr(m, k, fields[k])
-        fields = None
-        runtime.run(m, sensor, backend, speed, None, out)
-        return m
-    finally:
-        if own:
-            sensor.close()
+    return learn(seconds, model, sensor, backend, out, template, speed, start,
+                 false_alarms_per_hour, compensate)
