@@ -93,8 +93,8 @@ def runs(m32, name, cfg, backend, heap, times):
 
 @pytest.mark.parametrize("backend", [
     pytest.param("ulab", marks=pytest.mark.xfail(
-        strict=True, reason="the second run's ring (2304 bytes) finds no room among the "
-        "first run's holes in 48 KB (run once: fits, tools/bench_window.py)")),
+        strict=True, reason="the second run's buffers (2 KB pieces) find no room among the "
+        "holes the first run left in 48 KB (once: fits; twice: 53 KB)")),
     "q15", "pure"])
 def test_imu_configuration_runs_twice_in_48k(m32, backend):
     done, windows = runs(m32, "imu", IMU, backend, "48K", 2)
@@ -103,8 +103,8 @@ def test_imu_configuration_runs_twice_in_48k(m32, backend):
 
 
 @pytest.mark.xfail(strict=True, reason="measured 2026-11-30 (tools/bench_window.py): the "
-                   "smallest i386 heaps for the seed configuration at hop N are ulab 120 KB, "
-                   "q15 107 KB, pure 106 KB (the ring of 2N frames alone is 32 KB)")
+                   "smallest i386 heaps for the seed configuration at hop N are ulab 109 KB, "
+                   "q15 108 KB, pure 106 KB (the ring of 2N frames alone is 32 KB)")
 @pytest.mark.parametrize("backend", ["ulab", "q15", "pure"])
 def test_seed_configuration_runs_twice_in_96k(m32, backend):
     done, windows = runs(m32, "seed", SEED, backend, "96K", 2)

@@ -20,7 +20,10 @@ process the recording window by window, ring fill to alarm:
   a second ``vwatch.run()`` in the same session then also runs.
 
     python tools/bench_window.py [--boards ../shared/boards] [--backends ulab,q15,pure]
-        [--configs IMU,seed] [--no-qemu] [--no-heap]
+        [--configs IMU,seed] [--cores M7,M3] [--no-qemu] [--no-heap]
+
+BENCH_PARTS=1 also prints each board window's parts (ring fill, features, score) and the
+backend's repr (FFT and score form) with the heap left after start-up.
 """
 
 import argparse
