@@ -59,7 +59,7 @@ def test_monitor_on_a_silent_board_gives_up_with_what_it_printed_last(tmp_path):
     fs = tmp_path / "fs"
     fs.mkdir()
     (fs / "main.py").write_text("print('hello from main')\n")  # then the REPL: silence
-    with EmulatedBoard(fs, heap="64K") as board:
+    with EmulatedBoard(fs, heap="72K") as board:
         time.sleep(1.0)
         proc = run("monitor", "--port", board.port, "--timeout", "2", "--retries", "0",
                    timeout=60)

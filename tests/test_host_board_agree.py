@@ -42,7 +42,7 @@ def host_scores(model, wav, tmp_path):
 
 def board_scores(interp, mpy, backend, model, wav):
     code = "import sys\nsys.path.insert(0, %r)\nimport vwatch\nvwatch.score_file(%r, %r, %r)"
-    out = interp.run(code % (mpy, str(model), str(wav), backend), heap="64K")
+    out = interp.run(code % (mpy, str(model), str(wav), backend), heap="72K")
     lines = out.splitlines()
     assert lines[0].startswith("# vwatch score_file v1 model=")
     assert "backend=%s" % backend in lines[0]
@@ -81,7 +81,7 @@ def test_the_detector_scores_a_pca_model_as_the_host_does(micropython, device_mp
     code = ("import sys\nsys.path.insert(0, %r)\nimport vwatch\nfrom vwatch.replay import "
             "Replay\nvwatch.run(%r, Replay(%r, speed=0), backend='pure', windows=20)"
             % (device_mpy, str(model), str(pcm)))
-    lines = micropython.run(code, heap="64K").splitlines()
+    lines = micropython.run(code, heap="72K").splitlines()
     board = [float(ln.split(",")[2]) for ln in lines if ln.startswith("w,")]
     host = [s for _, s, _ in host_scores(model, pcm, tmp_path)][:20]
     assert len(board) == 20

@@ -21,6 +21,10 @@ from test_host_board_agree import board_scores, fitted, host_scores  # noqa: F40
 from test_runtime import check_alarm_mirrors_host, configs, run_board  # noqa: F401 (fixture)
 from vibrawatch import modelfile
 
+# 72 KB: the IMU configuration needs 60-66 KB on the 64-bit port since this wave's merge
+# (zoom, modes, MQTT hook, learning; 64 KB before): a regression to win back, see README.
+HEAP_64BIT = "72K"
+
 DB = 10 / math.log(10)  # dB per unit of natural log in a power
 # Measured bound on |feature error| in dB per band (docs/features.md, "q15 backend"): a band W
 # bins wide whose reference power lies L dB below the channel's total band power is within
@@ -87,7 +91,7 @@ def test_features_within_the_q15_bound(dev, tmp_path, case):
     kind, n, channels, stats, dtype, full = case
     model, mpath, wpath, ref = make_case(tmp_path, kind, n, channels, stats, dtype, full=full,
                                          bands=12)
-    name, feats, scores = run_features(dev, mpath, wpath, len(ref), "64K")
+    name, feats, scores = run_features(dev, mpath, wpath, len(ref), HEAP_64BIT)
     assert name == "q15"
     errs, stat_err = band_errors(model, ref, feats)
     worst = max(e - bound_db(lv, w) for lv, w, e in errs)
@@ -284,7 +288,7 @@ print('S', pr[6], pr[7], pr[8], pr[9], pr[10])
 @pytest.mark.parametrize("kind,n", [("clipped", 256), ("sine_between", 2048), ("gauss", 64)])
 def test_model_is_the_device_arithmetic_bit_for_bit(dev, tmp_path, kind, n):
     model, mpath, wpath, _ = make_case(tmp_path, kind, n, 1, 7, "int16", windows=1, full=True)
-    out = dev.run(MODEL_DRIVER % dict(model=str(mpath), wav=str(wpath)), heap="64K")
+    out = dev.run(MODEL_DRIVER % dict(model=str(mpath), wav=str(wpath)), heap=HEAP_64BIT)
     lines = dict((ln[0], ln[2:].split()) for ln in out.splitlines())
     import scipy.io.wavfile
 
@@ -331,7 +335,7 @@ print('K', worst)
 
 def test_kernels_allocate_nothing_per_window(dev, tmp_path):
     model, mpath, wpath, _ = make_case(tmp_path, "gauss", 1024, 1, 7, "int16", windows=4)
-    out = dev.run(ALLOC_DRIVER % dict(model=str(mpath), wav=str(wpath)), heap="64K")
+    out = dev.run(ALLOC_DRIVER % dict(model=str(mpath), wav=str(wpath)), heap=HEAP_64BIT)
     got = dict((ln.split()[0], int(ln.split()[1])) for ln in out.splitlines())
     # From float samples to band sums: every kernel of the window (the source's read, the
     # B logarithms and the score box floats, as in the pure backend).
@@ -350,7 +354,7 @@ def test_detection_decisions_agree_with_the_host(dev, tmp_path):
                                          windows=windows, bands=16, seed=3)
     ref_scores = [ref_score(model, f) for f in ref]
     thr = float(np.median(ref_scores))
-    _, _, scores = run_features(dev, mpath, wpath, windows, "64K")
+    _, _, scores = run_features(dev, mpath, wpath, windows, HEAP_64BIT)
     d = model.n_features
     print("largest score difference: %.3g of max(score, d)" % max(
         abs(s - rs) / max(rs, d) for s, rs in zip(scores, ref_scores)))

@@ -124,14 +124,14 @@ def assert_agree(board, host, d, rtol):
 
 
 @pytest.mark.parametrize("which", [0, 1, 2], ids=["normal", "imbalance", "imbalance_int16"])
-def test_board_and_host_agree_on_the_zoom_block(device, device_mpy, fitted, which, tmp_path):
+def test_board_and_host_agree_on_the_zoom_block(device, precompiled_for, fitted, which, tmp_path):
     backend, interp = device
     model, _, wavs = fitted
     host = host_scores(model, wavs[which], tmp_path)
     # ulab: the zoom block's buffers and code (about 14 KB, three of them the low ring) leave
     # this 3-channel model too little of 64 KB for the recording's read buffer; 80 KB.
-    heap = "80K" if backend == "ulab" else "64K"
-    board = board_scores(interp, device_mpy, backend, model, wavs[which], heap)
+    heap = "96K" if backend == "ulab" else "72K"
+    board = board_scores(interp, precompiled_for(interp), backend, model, wavs[which], heap)
     worst = assert_agree(board, host, modelfile.read(model).n_features, SCORE_RTOL)
     print("%s: worst score difference %.2g of max(s, d)" % (backend, worst))
 
@@ -157,8 +157,9 @@ print('# heap', gc.mem_alloc())
 
 
 @pytest.mark.parametrize("backend", ["pure", "q15", "ulab"])
-def test_the_detector_decimates_its_ring_as_the_host_does(backend, micropython, device_mpy,
-                                                          fitted, tmp_path, request):
+def test_the_detector_decimates_its_ring_as_the_host_does(backend, micropython,
+                                                          precompiled_for, fitted, tmp_path,
+                                                          request):
     # vwatch.run: the low ring is fed from the sensor ring window by window (q15: integer
     # block sums of the raw int16 samples); its reports start at seq 14 with the host's scores.
     # (96 KB: this 3-channel model is no reference configuration; test_runtime has those.)
@@ -167,8 +168,8 @@ def test_the_detector_decimates_its_ring_as_the_host_does(backend, micropython, 
         interp = request.getfixturevalue("micropython_ulab")
     model, _, wavs = fitted
     host = dict(host_scores(model, wavs[2], tmp_path))
-    out = interp.run(RUN % dict(mpy=device_mpy, model=str(model), wav=str(wavs[2]),
-                                backend=backend, windows=40), heap="96K")
+    out = interp.run(RUN % dict(mpy=precompiled_for(interp), model=str(model),
+                                wav=str(wavs[2]), backend=backend, windows=40), heap="96K")
     rows = [ln.split(",") for ln in out.splitlines() if ln.startswith("w,")]
     assert len(rows) == 40 and int(rows[0][1]) == 14
     d = modelfile.read(model).n_features
@@ -214,7 +215,7 @@ def test_the_seed_configuration_with_a_zoom_block_fits_its_heap(backend, micropy
     interp = request.getfixturevalue("micropython_ulab") if backend == "ulab" else micropython
     # ulab: its float buffers and views do not fit 128 KB beside the operating modes' code
     # (since the modes merge); 144 KB.
-    heap = "144K" if backend == "ulab" else "128K"
+    heap = "144K"
     out = interp.run(SEED_RUN % dict(mpy=device_mpy, model=str(model), wav=str(wav),
                                      backend=backend, windows=60), heap=heap)
     rows = [ln.split(",") for ln in out.splitlines() if ln.startswith("w,")]

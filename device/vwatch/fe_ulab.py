@@ -110,7 +110,9 @@ class Features:
         if model.p:
             self.form = "pca"
             return
-        if len(self.comps) > 1:  # K dense copies would not fit: the packed triangles
+        # K dense copies would not fit: the packed triangles. A template's packed triangle is
+        # where vwatch.learn accumulates its co-moments and then the factor: scored as it is.
+        if len(self.comps) > 1 or not model.n_train:
             return
         import gc
 
@@ -127,7 +129,7 @@ class Features:
         # the dense copy replaces the packed triangle
         model.lp = None
         model.comps = ((model.comps[0][0], None, None, None, None),)
-        self.comps = [(self.comps[0][0], None, None, None, None)]
+        self.comps = [(self.comps[0][0], None, None, None, None)]  # type: ignore[list-item]
         self.form = "dense"
 
     def __repr__(self):
