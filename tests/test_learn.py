@@ -54,8 +54,26 @@ def interpreters(micropython):
     return out
 
 
+_MPY_BY_ARCH = {}
+
+
+def _mpy_for(interp, mpy):
+    # ``mpy`` is compiled for x64 (the stock port); other interpreters (the i386 build of
+    # ../shared/boards) get vwatch compiled for their own architecture, once.
+    import tempfile
+
+    from device_support import build_mpy
+
+    arch = interp.mpy_arch()
+    if arch == "x64":
+        return mpy
+    if arch not in _MPY_BY_ARCH:
+        _MPY_BY_ARCH[arch] = str(build_mpy(tempfile.mkdtemp(prefix="mpy-" + arch), arch))
+    return _MPY_BY_ARCH[arch]
+
+
 def board(interp, mpy, code, heap="128K", check=True, timeout=600):
-    prelude = "import sys\nsys.path.insert(0, %r)\n" % mpy
+    prelude = "import sys\nsys.path.insert(0, %r)\n" % _mpy_for(interp, mpy)
     return interp.run(prelude + code, heap=heap, timeout=timeout, check=check)
 
 
