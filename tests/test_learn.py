@@ -219,7 +219,7 @@ def host_fit_of_the_same_windows(folder, wav, board_model, seconds):
     assert cli.main(["fit", str(part), "-o", str(out), "--estimator", "oas", "--epsilon",
                      repr(board_model.epsilon), "--window", str(n_win), "--hop", str(hop),
                      "--bands", str(board_model.bands), "--stats", "all", "--holdout",
-                     repr(holdout), "--zoom", "off"]) == 0  # templates carry no zoom block
+                     repr(holdout), "--zoom", "off", "--modes", "1"]) == 0  # as a template
     return modelfile.read(out), part
 
 

@@ -204,11 +204,11 @@ def host_scores(model, wav, tmp_path):
 
 
 @pytest.mark.parametrize("which", ["slow_later", "fast_fault"])
-def test_board_scores_all_components_as_the_host_does(device, device_mpy, wavs, which,
+def test_board_scores_all_components_as_the_host_does(device, precompiled_for, wavs, which,
                                                       tmp_path):
     backend, interp = device
     host = host_scores(wavs["model"], wavs[which], tmp_path)
-    board = np.array([s for _, _, s, _ in board_scores(interp, device_mpy, backend,
+    board = np.array([s for _, _, s, _ in board_scores(interp, precompiled_for(interp), backend,
                                                       wavs["model"], wavs[which])])
     assert len(board) == len(host) == 92
     np.testing.assert_allclose(board, host, rtol=1e-3, atol=1e-3 * 32)

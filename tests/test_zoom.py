@@ -169,7 +169,7 @@ def test_the_detector_decimates_its_ring_as_the_host_does(backend, micropython,
     model, _, wavs = fitted
     host = dict(host_scores(model, wavs[2], tmp_path))
     out = interp.run(RUN % dict(mpy=precompiled_for(interp), model=str(model),
-                                wav=str(wavs[2]), backend=backend, windows=40), heap="96K")
+                                wav=str(wavs[2]), backend=backend, windows=40), heap="128K")
     rows = [ln.split(",") for ln in out.splitlines() if ln.startswith("w,")]
     assert len(rows) == 40 and int(rows[0][1]) == 14
     d = modelfile.read(model).n_features
