@@ -70,6 +70,10 @@ def test_fit_reports_the_zoom_block_and_info_names_its_bands(fitted):
     assert "zoom block added: the main bins (39.1 Hz) are coarser than 5 Hz; R = 16" in out
     m = modelfile.read(model)
     assert (m.zoom_r, m.zoom_window, len(m.zoom_edges) - 1) == (16, 256, 5)
+    # The 1800 rpm rig's 1x line (29.3 Hz, bin 6) gets a band of bins 5-7 of its own, the
+    # other four are log up to 4 main bins: the board tests below score these edges.
+    assert "1x line found at 29.3 Hz (ch" in out
+    assert list(m.zoom_edges[:2]) == [5, 8] and m.zoom_edges[-1] == 32
     assert m.n_features == 3 * (8 + 1 + 5)
     info = vibrawatch("info", model).stdout
     assert "decimation R = 16, N_z = 256 (4.88 Hz bins, 4096 samples of history)" in info
@@ -78,6 +82,67 @@ def test_fit_reports_the_zoom_block_and_info_names_its_bands(fitted):
     assert names[27:] == ["ch%d:zoom %s" % (c, b) for c in range(3)
                           for b in cfg.zoom_band_names()]
     assert all(name in info for name in names)
+    assert "5 bands (the first one the shaft's 1x line, then log)" in info
+
+
+def shaft(seconds=8.0, line_hz=None, rate=20000.0, seed=3):
+    """Three axes of broadband noise (0.1 g), plus, on axis 1, a line at ``line_hz``."""
+    from vibrawatch.recordings import Recording
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(scale=0.1, size=(int(seconds * rate), 3))
+    if line_hz:
+        x[:, 1] += 0.05 * np.sin(2 * np.pi * line_hz * np.arange(len(x)) / rate)
+    return Recording("shaft.wav", rate, x.astype(np.float32), 1.0)
+
+
+@pytest.mark.parametrize("line_hz,peak", [(19.53, 4), (12.0, 2), (41.0, 8)])
+def test_fit_finds_a_shaft_line_and_gives_it_a_band_of_its_own(line_hz, peak):
+    from vibrawatch import fitting
+
+    model, report = fitting.fit([shaft(line_hz=line_hz)], fitting.FitSettings())
+    edges = [int(e) for e in model.zoom_edges]
+    # the peak bin +-1, from bin 2 (the DC leakage's edge), then log up to 4 main bins (16)
+    assert edges[:2] == [max(2, peak - 1), peak + 2] and edges[-1] == 16
+    assert len(edges) - 1 == model.zoom_bands
+    assert "1x line found at %.3g Hz (ch1, +" % (peak * 20000 / 4096) in report.zoom_note
+
+
+def test_without_a_clear_line_the_zoom_bands_are_log():
+    from vibrawatch import fitting
+
+    model, report = fitting.fit([shaft()], fitting.FitSettings())
+    b = model.zoom_bands
+    assert list(model.zoom_edges) == list(F.default_band_edges(256, b, "log", hi=16, lo=2))
+    assert "no clear 1x line (6 dB over its surroundings) between 9.77 and 68.4 Hz" in \
+        report.zoom_note
+    # a line too weak to be clear (1 dB) is no line either
+    power = np.ones((3, 21))
+    power[1, 4] = 1.26
+    assert zoomrule.find_line(power, 16) is None
+    power[1, 4], power[0, 9] = 4.1, 5.0  # the lowest clear line, on any channel
+    line = zoomrule.find_line(power, 16)
+    assert (line.bin, line.channel, round(line.prominence_db, 1)) == (4, 1, 6.1)
+
+
+def test_the_shaft_speed_given_places_the_1x_band(tmp_path):
+    model = tmp_path / "rpm.vwm"
+    out = vibrawatch("fit", NORMAL, "-o", model, *ZOOM, "--rpm", "600").stdout
+    assert "1x band at 9.77 Hz as given (--shaft-hz/--rpm)" in out
+    assert list(modelfile.read(model).zoom_edges[:2]) == [2, 4]  # 10 Hz: bin 2, +-1 from 2
+    out = vibrawatch("fit", NORMAL, "-o", model, *ZOOM, "--shaft-hz", "50").stdout
+    assert list(modelfile.read(model).zoom_edges[:2]) == [9, 12]  # 50 Hz: bin 10
+    assert "--shaft-hz 3 and --rpm 600: give the shaft's speed once" in refused(
+        "fit", NORMAL, "-o", model, "--shaft-hz", "3", "--rpm", "600")
+    for option, value in (("--shaft-hz", "0"), ("--rpm", "-600"), ("--rpm", "nan")):
+        assert "the shaft's speed is a positive number" in refused(
+            "fit", NORMAL, "-o", model, option, value)
+    assert "--zoom off leaves it out" in refused("fit", NORMAL, "-o", model, "--rpm", "600",
+                                                 "--zoom", "off")
+    assert "below the zoom block's lowest band (bin 2, 9.77 Hz" in refused(
+        "fit", NORMAL, "-o", model, "--rpm", "120")  # 2 Hz
+    assert "fit has none (the main bins, 4.88 Hz, are fine enough)" in refused(
+        "fit", NORMAL, "-o", model, "--rpm", "600", "--window", "4096")
 
 
 def test_zoom_off_and_a_chosen_factor(tmp_path):

@@ -13,7 +13,7 @@ import numpy as np
 from . import __version__
 from . import features as F
 from . import evaluate, fitting, modelfile, modes, outputs, recordings, scoring
-from . import thresholds, validate
+from . import thresholds, validate, zoomrule
 from .errors import VibrawatchError
 
 SPARKLINE_MIN_WINDOWS = 8  # recordings with more windows get a sparkline of their own
@@ -114,6 +114,7 @@ def cmd_fit(args):
         threshold_method=args.threshold_method, cost_miss=args.cost_miss,
         cost_false_alarm=args.cost_false_alarm, pca=args.pca, modes=args.modes,
         zoom=args.zoom, zoom_window=args.zoom_window, zoom_bands=args.zoom_bands,
+        shaft_hz=args.rpm / 60.0 if args.rpm is not None else args.shaft_hz,
         epsilon=args.epsilon)
     F.check_window(settings.window)
     faulty = _load_all(args.anomalous, args.rate, args.channels)
@@ -311,9 +312,13 @@ def cmd_info(args):
 def _zoom_info(cfg):
     if not cfg.zoom:
         return "none"
-    return ("decimation R = %d, N_z = %d (%.3g Hz bins, %d samples of history); %d bands: %s"
-            % (cfg.zoom, cfg.zoom_window, cfg.sample_rate / (cfg.zoom * cfg.zoom_window),
-               cfg.zoom * cfg.zoom_window, cfg.zoom_bands, " ".join(cfg.zoom_band_names())))
+    names = cfg.zoom_band_names()
+    layout = ("the first one the shaft's 1x line, then log" if zoomrule.layout_of(
+        cfg.zoom_edges, cfg.zoom_window) == "1x" else "log layout")
+    return ("decimation R = %d, N_z = %d (%.3g Hz bins, %d samples of history); %d bands "
+            "(%s): %s" % (cfg.zoom, cfg.zoom_window,
+                          cfg.sample_rate / (cfg.zoom * cfg.zoom_window),
+                          cfg.zoom * cfg.zoom_window, cfg.zoom_bands, layout, " ".join(names)))
 
 
 def cmd_emulate(args):
@@ -663,6 +668,13 @@ def build_parser():
                    help="zoom spectrum length, a power of two (default: 256)")
     p.add_argument("--zoom-bands", type=int, default=None, metavar="BZ",
                    help="zoom bands per channel (default: a third of the bands)")
+    p.add_argument("--shaft-hz", type=float, default=None, metavar="F",
+                   help="the shaft's rotation frequency: the zoom block's first band is its 1x "
+                   "line (default: the lowest clear line fit finds in the normal data's zoom "
+                   "spectrum, else log bands)")
+    p.add_argument("--rpm", type=float, default=None, metavar="RPM",
+                   help="the shaft's speed in rpm, instead of --shaft-hz (--rpm 600 is "
+                   "--shaft-hz 10)")
     p.add_argument("--anomalous", nargs="+", default=[], metavar="RECORDING",
                    help="labelled faulty recordings; with the costs they choose the threshold "
                    "and the alarm's k-of-n")
@@ -710,6 +722,13 @@ def build_parser():
     p.add_argument("model", metavar="MODEL.vwm", nargs="?")
     p.add_argument("--normal", nargs="+", default=[], metavar="RECORDING",
                    help="recordings of normal operation (not the ones the model was fitted on)")
+    p.add_argument("--shaft-hz", type=float, default=None, metavar="F",
+                   help="the shaft's rotation frequency: the zoom block's first band is its 1x "
+                   "line (default: the lowest clear line fit finds in the normal data's zoom "
+                   "spectrum, else log bands)")
+    p.add_argument("--rpm", type=float, default=None, metavar="RPM",
+                   help="the shaft's speed in rpm, instead of --shaft-hz (--rpm 600 is "
+                   "--shaft-hz 10)")
     p.add_argument("--anomalous", nargs="+", default=[], metavar="RECORDING",
                    help="recordings with a fault")
     p.add_argument("--onset", type=float, default=0.0, metavar="SECONDS",

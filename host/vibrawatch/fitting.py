@@ -82,6 +82,7 @@ class FitSettings:
     zoom: str | int = "auto"  # zoom block: 'auto' (zoomrule), 'off', or a decimation factor R
     zoom_window: int | None = None  # N_z (None: zoomrule.ZOOM_WINDOW)
     zoom_bands: int | None = None  # B_z (None: a third of the bands, zoomrule.split_bands)
+    shaft_hz: float | None = None  # the 1x zoom band here (None: found in the data, zoomrule)
     epsilon: float | None = None  # None: the rule of docs/features.md on the normal data
     modes: str | int = M.AUTO  # operating modes: "auto", "per-recording" or K (modes.py)
 
@@ -247,6 +248,11 @@ def fit(recordings, settings, progress=None, anomalous=()):
             raise FitError("%s has %d samples, fewer than the %d of the first window with a "
                            "full zoom history: record longer or use --zoom off"
                            % (rec.name, rec.frames, need))
+    if settings.shaft_hz is not None and not zoom:
+        raise FitError("--shaft-hz/--rpm place the 1x band of the zoom block, and this fit has "
+                       "none (%s): leave them out, or force one with --zoom R"
+                       % ("--zoom off" if settings.zoom == "off" else "the main bins, %.3g "
+                          "Hz, are fine enough" % (rate / settings.window)))
     bands, bands_note = settings.bands, ""
     top = zoomrule.top_bin(settings.window, zoom, zoom_window) if zoom else 0
     zoom_bands = settings.zoom_bands
@@ -279,12 +285,17 @@ def fit(recordings, settings, progress=None, anomalous=()):
         if not 1 <= zoom_bands <= zoom_window // 2 - 1:
             raise FitError("--zoom-bands %d: between 1 and %d for a zoom window of %d"
                            % (zoom_bands, zoom_window // 2 - 1, zoom_window))
-        lo = zoomrule.ZOOM_LO_BIN if top - zoomrule.ZOOM_LO_BIN >= zoom_bands else 1
-        zoom_edges = F.default_band_edges(zoom_window, zoom_bands, "log",
-                                          hi=max(top, zoom_bands + lo), lo=lo)
         hz = rate / (zoom * zoom_window)
-        zoom_note += "; %d zoom bands, %.3g to %.3g Hz" % (
-            zoom_bands, zoom_edges[0] * hz, zoom_edges[-1] * hz)
+        line = _shaft_line(recordings, span, settings, top, hz)
+        if line is not None:
+            zoom_edges = zoomrule.line_edges(line.bin, zoom_bands, top, zoom_window)
+        else:
+            lo = zoomrule.ZOOM_LO_BIN if top - zoomrule.ZOOM_LO_BIN >= zoom_bands else 1
+            zoom_edges = F.default_band_edges(zoom_window, zoom_bands, "log",
+                                              hi=max(top, zoom_bands + lo), lo=lo)
+        zoom_note += "; %s; %d zoom bands, %.3g to %.3g Hz" % (
+            zoomrule.line_note(line, hz, top), len(zoom_edges) - 1, zoom_edges[0] * hz,
+            zoom_edges[-1] * hz)
     probe = F.FeatureConfig(settings.window, settings.hop, rate, channels, edges, 1.0,
                             settings.stats)
     eps = settings.epsilon
@@ -380,6 +391,16 @@ def fit(recordings, settings, progress=None, anomalous=()):
                        bands_note, fault_scores, size_note, zoom_note=zoom_note,
                        modes_note=choice.note, split_note=split.note)
     return model, report
+
+
+def _shaft_line(recordings, span, settings, top, zoom_hz):
+    """The 1x line the zoom bands are laid around (zoomrule): as given with --shaft-hz, else
+    the one found in the training windows' zoom spectrum (never the held-out ones), or None."""
+    if settings.shaft_hz is not None:
+        return zoomrule.given_line(settings.shaft_hz, zoom_hz, span.zoom_window)
+    split = plan_split(recordings, span, settings.holdout)
+    power = zoomrule.zoom_bin_power(split.recordings, span, [tr for tr, _ in split.parts], top)
+    return zoomrule.find_line(power, top)
 
 
 def _zoom_fields(cfg):

@@ -133,7 +133,25 @@ def check_fit(args):
                           "and --cost-false-alarm too (e.g. 100 and 1), or leave --anomalous out")
     if args.pca is not None and args.pca < 1:
         _refuse("--pca", args.pca, "keep at least 1 component", "--pca 8")
+    check_shaft(args)
     outputs.check_file(args.output, "-o", _inputs(args.recordings, args.anomalous))
+
+
+def check_shaft(args):
+    """--shaft-hz or --rpm: one of them, a positive speed, and a zoom block to place it in."""
+    shaft_hz, rpm = getattr(args, "shaft_hz", None), getattr(args, "rpm", None)
+    if shaft_hz is not None and rpm is not None:
+        raise OptionError("--shaft-hz %g and --rpm %g: give the shaft's speed once, e.g. "
+                          "--rpm %g" % (shaft_hz, rpm, rpm))
+    for option, value, works in (("--shaft-hz", shaft_hz, "--shaft-hz 10 (600 rpm)"),
+                                 ("--rpm", rpm, "--rpm 600")):
+        if value is None:
+            continue
+        if not (_finite(value) and value > 0):
+            _refuse(option, value, "the shaft's speed is a positive number", works)
+        if args.zoom == "off":
+            raise OptionError("%s %g places the 1x band of the zoom block, and --zoom off "
+                              "leaves it out: drop one of them" % (option, value))
 
 
 def check_score(args):

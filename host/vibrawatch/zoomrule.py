@@ -16,6 +16,9 @@ only when that costs at most MAX_HISTORY_SHARE of the shortest recording's windo
 """
 
 import math
+from dataclasses import dataclass, replace
+
+import numpy as np
 
 from . import features as F
 from .errors import VibrawatchError
@@ -100,3 +103,123 @@ def too_short(frames, window, hop, r, nz):
     return ("no zoom block although the main bins are coarser than %g Hz: its %d samples of "
             "history would cost %d of the %d windows of the shortest recording; record longer "
             "or force it with --zoom %d" % (ZOOM_BIN_HZ, r * nz, cost, windows, r))
+
+
+# The shaft's 1x line (docs/features.md, "Fit's rule", "The 1x band"). A log band that starts
+# at bin 2 and spans several bins dilutes a 1x line with the noise of its other bins, so fit
+# looks for the line in the normal data and gives it a band of its own: the Hann main lobe's
+# core, the peak bin and one bin either side (a line between two bins falls in it whole).
+LINE_HALF_WIDTH = 1  # bins either side of the peak bin in the 1x band
+# A clear line: its bin's mean power at least 6 dB (4x) over the median of the bins 2 to 4
+# away on either side (outside its main lobe). The mean of ~20 independent periodograms
+# scatters by about 1 dB (1/sqrt(20)), so 6 dB is no chance bump.
+MIN_PROMINENCE_DB = 6.0
+BACKGROUND_BINS = (2, 3, 4)  # distances of the bins the prominence is measured against
+LINE_SAMPLE_WINDOWS = 4096  # training windows the line search looks at, evenly spread
+
+
+@dataclass
+class Line:
+    """The 1x line the zoom bands were laid around: its zoom bin and where it came from."""
+
+    bin: int
+    how: str  # 'found' (in the normal data) or 'given' (--shaft-hz)
+    channel: int = -1
+    prominence_db: float = 0.0
+
+
+def zoom_bin_power(recordings, cfg, train_parts, top):
+    """(C, top + 5) mean power of each zoom bin 0 ... top + 4 per channel over the training
+    windows (``train_parts``: per recording, its range of training windows), float64."""
+    nbins = min(cfg.zoom_window // 2, top + 5)
+    probe = replace(cfg, edges=np.array([1, 2], np.uint16),
+                    zoom_edges=np.arange(nbins + 1, dtype=np.uint16))
+    total = sum(len(tr) for tr in train_parts)
+    step = max(1, total // LINE_SAMPLE_WINDOWS)
+    sums, count = np.zeros((cfg.channels, nbins)), 0
+    for rec, tr in zip(recordings, train_parts):
+        if not len(tr):
+            continue
+        # only the samples the training windows cover (their rows are first_window + j)
+        end = (probe.first_window + tr.stop - 1) * cfg.hop + cfg.window
+        for _, _, zoomed in F._chunks(rec.samples[:end], probe, rec.scale, None, False,
+                                      step=step, want_zoom=True):
+            sums += zoomed.sum(axis=0, dtype=np.float64)
+            count += len(zoomed)
+    return sums / max(1, count)
+
+
+def find_line(power, top):
+    """The lowest clear peak (MIN_PROMINENCE_DB) at or above ZOOM_LO_BIN and up to top - 2,
+    over all channels, in the mean zoom power ``power`` (C, bins): a Line, or None."""
+    db = 10.0 * np.log10(np.maximum(power, 1e-30))
+    nbins = db.shape[1]
+    best = None
+    for c in range(db.shape[0]):
+        for k in range(ZOOM_LO_BIN, min(top - 1, nbins - 1)):
+            if db[c, k] < db[c, k - 1] or db[c, k] < db[c, k + 1]:
+                continue  # not a local maximum
+            # bins below ZOOM_LO_BIN hold the DC and drift leakage: not a background
+            side = [j for d in BACKGROUND_BINS for j in (k - d, k + d)
+                    if ZOOM_LO_BIN <= j < nbins]
+            prominence = float(db[c, k] - np.median(db[c, side]))
+            if prominence >= MIN_PROMINENCE_DB:
+                if best is None or k < best.bin:
+                    best = Line(k, "found", c, prominence)
+                break
+    return best
+
+
+def given_line(shaft_hz, zoom_hz, zoom_window, option="--shaft-hz/--rpm"):
+    """The Line of a stated shaft frequency; refuses one the zoom block cannot place."""
+    k = int(math.floor(shaft_hz / zoom_hz + 0.5))
+    if k < ZOOM_LO_BIN:
+        raise VibrawatchError(
+            "the shaft at %g Hz (%s) is below the zoom block's lowest band (bin %d, %.3g Hz "
+            "with %.3g Hz bins): use finer zoom bins, e.g. --zoom-window %d" % (
+                shaft_hz, option, ZOOM_LO_BIN, ZOOM_LO_BIN * zoom_hz, zoom_hz,
+                2 * zoom_window))
+    if k + LINE_HALF_WIDTH + 1 > zoom_window // 2:
+        raise VibrawatchError(
+            "the shaft at %g Hz (%s) is above the zoom block's bins (up to %.4g Hz), and the "
+            "main spectrum resolves it: leave %s out" % (
+                shaft_hz, option, (zoom_window // 2 - 2) * zoom_hz, option))
+    return Line(k, "given")
+
+
+def line_edges(line_bin, zoom_bands, top, zoom_window):
+    """Zoom band edges with a band of its own for the 1x line at ``line_bin`` (the peak bin
+    +- LINE_HALF_WIDTH, from ZOOM_LO_BIN), the other zoom_bands - 1 in the log layout from
+    there up to ``top`` (fewer when those bins are fewer)."""
+    start = max(ZOOM_LO_BIN, line_bin - LINE_HALF_WIDTH)
+    stop = min(zoom_window // 2, line_bin + LINE_HALF_WIDTH + 1)
+    edges = [start, stop]
+    rest = min(zoom_bands - 1, top - stop)
+    if rest >= 1:
+        edges += [int(e) for e in F.default_band_edges(zoom_window, rest, "log", hi=top,
+                                                       lo=stop)[1:]]
+    return np.array(edges, np.uint16)
+
+
+def line_note(line, zoom_hz, top):
+    """The fit report's words on how the zoom bands were laid."""
+    if line is None:
+        return ("no clear 1x line (%g dB over its surroundings) between %.3g and %.3g Hz in "
+                "the normal data: zoom bands in the log layout (give --shaft-hz or --rpm to "
+                "place the 1x band)" % (MIN_PROMINENCE_DB, ZOOM_LO_BIN * zoom_hz,
+                                        (top - 2) * zoom_hz))
+    if line.how == "given":
+        return "1x band at %.3g Hz as given (--shaft-hz/--rpm)" % (line.bin * zoom_hz)
+    return "1x line found at %.3g Hz (ch%d, +%.1f dB over its surroundings)" % (
+        line.bin * zoom_hz, line.channel, line.prominence_db)
+
+
+def layout_of(zoom_edges, zoom_window):
+    """How a model's zoom bands were laid, for `info`: 'log' when they are the log layout
+    over their range, else '1x' (fit's 1x band first, then log)."""
+    e = [int(x) for x in zoom_edges]
+    bands = len(e) - 1
+    if bands <= e[-1] - e[0] and e == [int(x) for x in F.default_band_edges(
+            zoom_window, bands, "log", hi=e[-1], lo=e[0])]:
+        return "log"
+    return "1x"
