@@ -75,6 +75,25 @@ def test_fit_keeps_one_gaussian_at_one_speed(speeds, which):
     assert "--modes K" in report.modes_note
 
 
+def test_auto_splits_only_modes_further_apart_than_one_gaussians_threshold():
+    # Two clusters 7 standard deviations apart, 60 windows each: two by MIN_SEPARATION alone,
+    # but nearer than a threshold radius of 9 (fit passes the radius of one Gaussian's
+    # threshold, Hotelling's bound on all the training windows), so one component; 14 apart,
+    # two.
+    assert modes.separation_needed(16.0) == modes.MIN_SEPARATION
+    assert modes.separation_needed(81.0) == 9.0
+    rng = np.random.default_rng(5)
+    groups = np.repeat([0, 1], 60)
+    for apart, expected in ((7.0, 1), (14.0, 2)):
+        rows = rng.normal(size=(120, 4))
+        rows[60:] += apart / 2.0  # along the diagonal of 4 dimensions
+        assert modes.choose(rows, groups, ["a", "b"], modes.AUTO, 12).k == 2
+        choice = modes.choose(rows, groups, ["a", "b"], modes.AUTO, 12, 9.0)
+        assert choice.k == expected
+        if expected == 1:
+            assert "9.0 needed, the radius of one Gaussian's threshold" in choice.note
+
+
 def test_each_component_is_the_estimator_on_its_own_windows(two_speed_fit):
     recs, (model, _) = two_speed_fit
     settings = fitting.FitSettings(**SETTINGS)

@@ -699,7 +699,8 @@ def build_parser():
                    "each with its own mean and covariance, a window scored by its distance to "
                    "the nearest (up to %d; the board scores them all). auto (default): one "
                    "component unless the normal data clearly hold separate modes (a Gaussian "
-                   "mixture, K by BIC, means at least %g standard deviations apart); K: that "
+                   "mixture, K by BIC, means at least %g standard deviations apart and further "
+                   "than one Gaussian's threshold radius); K: that "
                    "many, found by the mixture; per-recording: each normal recording is one "
                    "mode. The fit report says what it chose and why"
                    % (modes.MAX_MODES, modes.MIN_SEPARATION))

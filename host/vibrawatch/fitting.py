@@ -334,8 +334,15 @@ def fit(recordings, settings, progress=None, anomalous=()):
         raise FitError("--pca %d: the number of components must be between 1 and %d (fewer "
                        "than the %d features)" % (pca, d - 1, d))
 
+    windows_per_hour, split.note = _windows_per_hour(split, cfg, rate, settings.hop)
+    # "auto" splits modes only when they lie further apart than one Gaussian's threshold
+    # radius (modes.separation_needed): Hotelling's bound on all the training windows.
+    budget = settings.false_alarms_per_hour or T.DEFAULT_FALSE_ALARMS_PER_HOUR
+    one_threshold = T.hotelling_bound(len(train), d, T.window_rate_for(
+        budget, windows_per_hour, settings.alarm_k, settings.alarm_n))
     try:
-        choice = M.choose(train, groups, names, M.parse(settings.modes), d + 2)
+        choice = M.choose(train, groups, names, M.parse(settings.modes), d + 2,
+                          M.separation_needed(one_threshold))
     except M.ModesError as exc:
         raise FitError(str(exc)) from exc
     fit_one = _component_fitter(settings.estimator, pca)
@@ -359,7 +366,6 @@ def fit(recordings, settings, progress=None, anomalous=()):
     sequences = ([np.concatenate((cv_scores or []) + [holdout_scores])] if whole
                  else (cv_scores or []) + [holdout_scores])
     out_of_sample = np.concatenate((cv_scores or []) + [holdout_scores])
-    windows_per_hour, split.note = _windows_per_hour(split, cfg, rate, settings.hop)
     independent = min(1.0, 2.0 * settings.hop / cfg.span,  # a zoom history overlaps more
                       T.independent_fraction(sequences))
     fault_scores = []

@@ -12,9 +12,12 @@ How the windows are split into modes (``FitSettings.modes``):
   mixture (scikit-learn) on the leading principal components of the standardised features,
   K = 1 … 4 chosen by BIC; then K is lowered until every two components' means are at least
   MIN_SEPARATION standard deviations apart (the Mahalanobis distance under the pooled
-  within-mode covariance) and every component has enough windows for its covariance. A
-  unimodal cloud split in two gives means about 2 to 3 standard deviations apart; two shaft
-  speeds give tens.
+  within-mode covariance), and further apart than the radius sqrt(T) of the threshold one
+  Gaussian over all the windows would have (fit passes it: separation_needed), and every
+  component has enough windows for its covariance. A unimodal cloud split in two gives means
+  about 2 to 3 standard deviations apart; two shaft speeds give tens; two loads at one speed
+  can give 6 to 11, where on short recordings the radius (8 for 18 features and 76 windows)
+  decides.
 - an integer K: a K-component mixture, as asked.
 - ``"per-recording"``: each normal recording is one mode (K = the number of recordings).
 
@@ -143,9 +146,11 @@ def separation(rows, labels, k):
     return best
 
 
-def choose(rows, groups, names, setting, min_windows):
+def choose(rows, groups, names, setting, min_windows, min_separation=MIN_SEPARATION):
     """The modes of the training windows ``rows`` (groups: each window's recording index,
-    names: the recordings' names); min_windows: fewest windows a mode's covariance needs."""
+    names: the recordings' names); min_windows: fewest windows a mode's covariance needs;
+    min_separation: "auto" splits only modes at least this many standard deviations apart
+    (fit: the radius of one component's threshold, see separation_needed)."""
     n = len(rows)
     if setting == PER_RECORDING:
         k = len(names)
@@ -183,10 +188,20 @@ def choose(rows, groups, names, setting, min_windows):
                 " and ".join(map(str, sizes)), separation(rows, labels, k))
         return ModeChoice(k, "mixture", note, labels)
     with _one_thread():
-        return _auto(rows, min_windows, n)
+        return _auto(rows, min_windows, n, max(MIN_SEPARATION, min_separation))
 
 
-def _auto(rows, min_windows, n):
+def separation_needed(threshold):
+    """Standard deviations two modes' means must be apart for "auto" to split them, given
+    the threshold one component over all the windows would have: at least MIN_SEPARATION,
+    and at least that threshold's radius sqrt(T). Modes nearer than the radius are one state
+    at the scale the detector resolves (a component of one would not alarm on the other's
+    mean); splitting them would only halve the windows each component is estimated from,
+    and on short recordings the Gaussian bound grows fast as those windows shrink."""
+    return max(MIN_SEPARATION, float(np.sqrt(threshold)))
+
+
+def _auto(rows, min_windows, n, min_separation=MIN_SEPARATION):
     space = _Space(rows)
     z = space(rows)
     sample = z[_spread(len(z))]
@@ -202,7 +217,7 @@ def _auto(rows, min_windows, n):
         labels = _by_size(_mixture(k).fit(sample).predict(z), k)
         sizes = np.bincount(labels, minlength=k)
         sep = separation(rows, labels, k)
-        if sizes.min() >= floor and sep >= MIN_SEPARATION:
+        if sizes.min() >= floor and sep >= min_separation:
             return ModeChoice(k, "mixture", (
                 "modes: %d operating modes found (a Gaussian mixture on the standardised "
                 "features, K by BIC): %s windows, means %.1f standard deviations apart at "
@@ -210,7 +225,10 @@ def _auto(rows, min_windows, n):
                 "Gaussian)" % (k, " and ".join(map(str, sizes)), sep)), labels)
         if not why:
             why = (" (%d modes split the windows %s, means only %.1f standard deviations "
-                   "apart; %.0f needed)" % (k, "/".join(map(str, sizes)), sep, MIN_SEPARATION)
+                   "apart; %.1f needed%s)" % (
+                       k, "/".join(map(str, sizes)), sep, min_separation,
+                       ", the radius of one Gaussian's threshold"
+                       if min_separation > MIN_SEPARATION else "")
                    if sizes.min() >= floor else
                    " (%d modes would leave one with %d windows, fewer than the %d its "
                    "covariance needs)" % (k, sizes.min(), floor))
