@@ -70,10 +70,11 @@ def test_fit_reports_the_zoom_block_and_info_names_its_bands(fitted):
     assert "zoom block added: the main bins (39.1 Hz) are coarser than 5 Hz; R = 16" in out
     m = modelfile.read(model)
     assert (m.zoom_r, m.zoom_window, len(m.zoom_edges) - 1) == (16, 256, 5)
-    # The 1800 rpm rig's 1x line (29.3 Hz, bin 6) gets a band of bins 5-7 of its own, the
-    # other four are log up to 4 main bins: the board tests below score these edges.
+    # The 1800 rpm rig's 1x line (29.3 Hz, bin 6) gets a band of bins 5-7 of its own, one
+    # band covers bins 2-4 below it, three are log above it up to 4 main bins: the board
+    # tests below score these edges.
     assert "1x line found at 29.3 Hz (ch" in out
-    assert list(m.zoom_edges[:2]) == [5, 8] and m.zoom_edges[-1] == 32
+    assert list(m.zoom_edges[:3]) == [2, 5, 8] and m.zoom_edges[-1] == 32
     assert m.n_features == 3 * (8 + 1 + 5)
     info = vibrawatch("info", model).stdout
     assert "decimation R = 16, N_z = 256 (4.88 Hz bins, 4096 samples of history)" in info
@@ -102,9 +103,13 @@ def test_fit_finds_a_shaft_line_and_gives_it_a_band_of_its_own(line_hz, peak):
 
     model, report = fitting.fit([shaft(line_hz=line_hz)], fitting.FitSettings())
     edges = [int(e) for e in model.zoom_edges]
-    # the peak bin +-1, from bin 2 (the DC leakage's edge), then log up to 4 main bins (16)
-    assert edges[:2] == [max(2, peak - 1), peak + 2] and edges[-1] == 16
-    assert len(edges) - 1 == model.zoom_bands
+    assert model.zoom_bands == len(edges) - 1 == 5
+    # the peak bin +-1, from bin 2 (the DC leakage's edge); one band below it from bin 2 when
+    # there is room, the others log above it up to 4 main bins (16)
+    line = [max(2, peak - 1), peak + 2]
+    expected = [2] + line if line[0] > 2 else line
+    assert edges[: len(expected)] == expected
+    assert edges[-1] == 16
     assert "1x line found at %.3g Hz (ch1, +" % (peak * 20000 / 4096) in report.zoom_note
 
 
@@ -131,7 +136,7 @@ def test_the_shaft_speed_given_places_the_1x_band(tmp_path):
     assert "1x band at 9.77 Hz as given (--shaft-hz/--rpm)" in out
     assert list(modelfile.read(model).zoom_edges[:2]) == [2, 4]  # 10 Hz: bin 2, +-1 from 2
     out = vibrawatch("fit", NORMAL, "-o", model, *ZOOM, "--shaft-hz", "50").stdout
-    assert list(modelfile.read(model).zoom_edges[:2]) == [9, 12]  # 50 Hz: bin 10
+    assert list(modelfile.read(model).zoom_edges[:3]) == [2, 9, 12]  # 50 Hz: bin 10
     assert "--shaft-hz 3 and --rpm 600: give the shaft's speed once" in refused(
         "fit", NORMAL, "-o", model, "--shaft-hz", "3", "--rpm", "600")
     for option, value in (("--shaft-hz", "0"), ("--rpm", "-600"), ("--rpm", "nan")):

@@ -188,13 +188,16 @@ def given_line(shaft_hz, zoom_hz, zoom_window, option="--shaft-hz/--rpm"):
 
 
 def line_edges(line_bin, zoom_bands, top, zoom_window):
-    """Zoom band edges with a band of its own for the 1x line at ``line_bin`` (the peak bin
-    +- LINE_HALF_WIDTH, from ZOOM_LO_BIN), the other zoom_bands - 1 in the log layout from
-    there up to ``top`` (fewer when those bins are fewer)."""
+    """Zoom band edges with a band of its own for the 1x line at ``line_bin``: the peak bin
+    +- LINE_HALF_WIDTH, from ZOOM_LO_BIN. The others, in order of need: the bins above it up
+    to ``top`` (2x and 3x: misalignment, looseness), log; with three bands or more, one
+    band for the bins below it from ZOOM_LO_BIN (sub-synchronous: whirl, belts). Fewer bands
+    when the bins are fewer."""
     start = max(ZOOM_LO_BIN, line_bin - LINE_HALF_WIDTH)
     stop = min(zoom_window // 2, line_bin + LINE_HALF_WIDTH + 1)
-    edges = [start, stop]
-    rest = min(zoom_bands - 1, top - stop)
+    below = start > ZOOM_LO_BIN and zoom_bands >= 3
+    edges = ([ZOOM_LO_BIN] if below else []) + [start, stop]
+    rest = min(zoom_bands - 1 - below, top - stop)
     if rest >= 1:
         edges += [int(e) for e in F.default_band_edges(zoom_window, rest, "log", hi=top,
                                                        lo=stop)[1:]]
