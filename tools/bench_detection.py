@@ -200,6 +200,9 @@ def bench_dataset(title, normal_paths, faulty_paths, first_files):
                   cfg.channels), fit_s,
               sum(len(h) for h in held), sum(r.seconds for r in held_recs), model.threshold,
               model.alarm_k, model.alarm_n))
+    if cfg.zoom:
+        print("zoom bands %s: %s" % (" ".join(cfg.zoom_band_names()), report.zoom_rule))
+    print(report.modes_note.split("; give")[0].split("; the score")[0])
     heads = ["method"] + ["AUC %s" % short(p) for p in faulty_paths] + \
         ["recall %s" % short(p) for p in faulty_paths] + ["normal above", "alarms"]
     print("| " + " | ".join(heads) + " |")
@@ -256,17 +259,25 @@ def bench_simulated(title, normal_paths, shaft_hz):
     normals = [recordings.load(p) for p in normal_paths]
     fit_recs = [cut(r, 0, FIT_PART) for r in normals]
     held_recs = [cut(r, FIT_PART, 1.0) for r in normals]
-    models = []
+    models, notes = [], []
     for name, settings in (("defaults", fitting.FitSettings()),
                            ("--zoom off", fitting.FitSettings(zoom="off"))):
-        model, _ = fitting.fit(fit_recs, settings)
+        model, report = fitting.fit(fit_recs, settings)
         models.append((name, model, F.FeatureConfig.from_model(model)))
+        cfg = models[-1][2]
+        notes.append("%s: %d features%s, threshold %.4g; %s" % (
+            name, cfg.n_features, ", zoom bands %s (%s)" % (" ".join(cfg.zoom_band_names()),
+                                                             report.zoom_rule)
+            if cfg.zoom else "", model.threshold,
+            report.modes_note.split("; give")[0].split("; the score")[0]))
     rms = np.mean([np.sqrt(np.mean((np.asarray(r.samples, float) * r.scale - np.mean(
         np.asarray(r.samples, float) * r.scale, axis=0)) ** 2)) for r in held_recs])
     print("\n### %s" % title)
     print("SIMULATION: held-out normal (last 25 %% of each recording, %d of them) plus a %g Hz "
           "sine on every axis; the normal signal's RMS is %.3g g per axis" % (
               len(held_recs), shaft_hz, rms))
+    for note in notes:
+        print(note)
     heads = ["1x amplitude (g)", "amplitude / RMS"] + ["recall, %s%s" % (n, " (zoom R = %d)" % c.zoom
                                                                          if c.zoom else "")
                                                        for n, _, c in models]

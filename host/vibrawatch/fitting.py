@@ -115,6 +115,7 @@ class FitReport:
     zoom_note: str = ""
     modes_note: str = ""
     split_note: str = ""
+    zoom_rule: str = ""  # how the zoom bands were laid (zoomrule.line_note), '' without zoom
 
     def lines(self):
         q = lambda s, p: float(np.quantile(s, p)) if s.size else float("nan")  # noqa: E731
@@ -280,7 +281,7 @@ def fit(recordings, settings, progress=None, anomalous=()):
     elif zoom and zoom_bands is None:
         zoom_bands = max(1, min(top - 1, bands // 3))
     edges = F.default_band_edges(settings.window, bands, settings.layout)
-    zoom_edges = None
+    zoom_edges, zoom_rule = None, ""
     if zoom:
         if not 1 <= zoom_bands <= zoom_window // 2 - 1:
             raise FitError("--zoom-bands %d: between 1 and %d for a zoom window of %d"
@@ -293,9 +294,9 @@ def fit(recordings, settings, progress=None, anomalous=()):
             lo = zoomrule.ZOOM_LO_BIN if top - zoomrule.ZOOM_LO_BIN >= zoom_bands else 1
             zoom_edges = F.default_band_edges(zoom_window, zoom_bands, "log",
                                               hi=max(top, zoom_bands + lo), lo=lo)
+        zoom_rule = zoomrule.line_note(line, hz, top)
         zoom_note += "; %s; %d zoom bands, %.3g to %.3g Hz" % (
-            zoomrule.line_note(line, hz, top), len(zoom_edges) - 1, zoom_edges[0] * hz,
-            zoom_edges[-1] * hz)
+            zoom_rule, len(zoom_edges) - 1, zoom_edges[0] * hz, zoom_edges[-1] * hz)
     probe = F.FeatureConfig(settings.window, settings.hop, rate, channels, edges, 1.0,
                             settings.stats)
     eps = settings.epsilon
@@ -395,7 +396,7 @@ def fit(recordings, settings, progress=None, anomalous=()):
     report = FitReport(len(train), len(held), d, cfg.epsilon, model.threshold,
                        model.mahalanobis(train), holdout_scores, cal, cv_scores,
                        bands_note, fault_scores, size_note, zoom_note=zoom_note,
-                       modes_note=choice.note, split_note=split.note)
+                       modes_note=choice.note, split_note=split.note, zoom_rule=zoom_rule)
     return model, report
 
 

@@ -8,7 +8,9 @@ bin from 2x. When the main bins fs/N are coarser, fit adds a zoom block whose bi
 that wide: N_z = 256 (unless given) and R the smallest power of two (2..64) that gets there,
 N_z doubled if R = 64 is not enough. The zoom bands cover its bins from ZOOM_LO_BIN (2: clear
 of the DC and drift leakage, by the same argument) up to ZOOM_TOP_BINS main bins (where the
-main spectrum's log bands are one or two bins wide again), log layout.
+main spectrum's log bands are one or two bins wide again): a band of its own for the shaft's
+1x line, found in the normal training windows' zoom spectrum (find_line) or given with
+--shaft-hz (given_line), the others around it (line_edges); the log layout without a line.
 
 The zoom history (R N_z samples) costs windows: the first ones of every recording have none,
 and the held-out split's gap grows to the history's length. Automatically, fit adds the block
