@@ -147,6 +147,10 @@ FIT_CASES = [
     (["--cost-miss", "100", "--cost-false-alarm", "nan", "--anomalous", str(FAULTS[0])],
      "--cost-false-alarm nan", "--cost-false-alarm 100"),
     (["--cost-miss", "100"], "--cost-false-alarm", "e.g. 100 and 1"),
+    (["--shaft-hz", "0"], "--shaft-hz 0", "--shaft-hz 10"),
+    (["--rpm", "nan"], "--rpm nan", "--rpm 600"),
+    (["--rpm", "600", "--zoom", "off"], "--rpm 600", "drop one of them"),
+    (["--rpm", "600", "--shaft-hz", "10"], "--shaft-hz 10 and --rpm 600", "--rpm 600"),
 ]
 
 
