@@ -1,6 +1,7 @@
-"""The zoom block end to end: fit's rule, its options and names, and host and board agreeing
-on it on every backend (vwatch.score_file on a recording, and the detector on its ring, where
-q15 decimates in integers), with the first windows (no zoom history yet) skipped alike."""
+"""The zoom block end to end: fit's rule (the 1x band included), its options and names, and host
+and board agreeing on it on every backend (vwatch.score_file on a recording, and the detector on
+its ring, where q15 decimates in integers) and on the qemu Cortex-M cores, with the first
+windows (no zoom history yet) skipped alike."""
 
 import csv
 
@@ -9,6 +10,7 @@ import pytest
 import scipy.io.wavfile
 
 from test_cli import FAULTS, NORMAL, refused, vibrawatch
+from test_qemu import board_rows, qemu_board
 from vibrawatch import features as F
 from vibrawatch import modelfile, zoomrule
 from vibrawatch.errors import VibrawatchError
@@ -359,3 +361,48 @@ def test_q15_decimates_and_scores_a_window_without_allocating(micropython, devic
     out = micropython.run(ALLOC % dict(mpy=device_mpy, model=str(model), wav=str(wavs[2])),
                           heap="96K")
     assert out.split("A ")[1].split() == ["0", "True", "True"], out
+
+
+QEMU_WINDOWS = 8  # scored windows per recording after the zoom history (the M3 emulates floats)
+
+
+@pytest.mark.parametrize("backend", ["pure", "ulab", "q15"])
+def test_qemu_cores_score_the_1x_band_as_the_host_does(qemu_core, fitted, backend, tmp_path):
+    # The fixture's model (1x band 24-39 Hz found by fit, then log) on real Cortex-M3 and M7
+    # cores: vwatch.score_file on the imbalance recording, float and int16, cut to the zoom
+    # history and QEMU_WINDOWS windows after it.
+    model, _, wavs = fitted
+    m = modelfile.read(model)
+    first = F.FeatureConfig.from_model(m).first_window
+    frames = m.window + (first + QEMU_WINDOWS - 1) * m.hop + m.hop // 2
+    files, host = {"m.vwm": model}, {}
+    for name, wav in (("imbalance.wav", wavs[1]), ("imbalance_int16.wav", wavs[2])):
+        rate, x = scipy.io.wavfile.read(wav)
+        files[name] = tmp_path / name
+        scipy.io.wavfile.write(files[name], rate, x[:frames])
+        host[name] = host_scores(model, files[name], tmp_path)
+        assert [i for i, _ in host[name]] == list(range(first, first + QEMU_WINDOWS))
+    names = ("imbalance.wav", "imbalance_int16.wav")
+    out = qemu_core.run("import vwatch\nfor name in %r:\n    vwatch.score_file('/rom/m.vwm', "
+                        "'/rom/' + name, %r)\n" % (names, backend), files=files)
+    runs = board_rows(out)
+    assert len(runs) == 2
+    rtol = Q15_RTOL if backend == "q15" else SCORE_RTOL
+    worst = 0.0
+    for name, (_, rows) in zip(names, runs):
+        assert [r[0] for r in rows] == [i for i, _ in host[name]]
+        for (_, hs), (_, _, bs, _) in zip(host[name], rows):
+            worst = max(worst, abs(bs - hs) / max(hs, m.n_features))
+    assert worst <= rtol, worst
+    print("%s %s: worst score difference %.2g of max(s, d)"
+          % (qemu_core.core.name, backend, worst))
+
+
+@pytest.fixture(scope="module", params=sorted(qemu_board.CORES))
+def qemu_core(request):
+    reason = qemu_board.missing(request.param)
+    if reason:
+        pytest.skip(reason)
+    b = qemu_board.QemuBoard(request.param, timeout=600)
+    yield b
+    b.close()
