@@ -85,7 +85,12 @@ def test_fit_reports_the_zoom_block_and_info_names_its_bands(fitted):
     assert names[27:] == ["ch%d:zoom %s" % (c, b) for c in range(3)
                           for b in cfg.zoom_band_names()]
     assert all(name in info for name in names)
-    assert "5 bands (the first one the shaft's 1x line, then log)" in info
+    # (a line in bin 3 would give the same edges: info names both bands)
+    assert ("5 bands (9.8-24Hz or 24-39Hz for the shaft's 1x line, the others around it, as "
+            "fit lays them)") in info
+    assert zoomrule.layout_of([2, 6, 16], 256) == ("log", [])  # main's layout at 600 rpm
+    assert zoomrule.layout_of([2, 4, 16], 256) == ("1x", [2])
+    assert zoomrule.layout_of([3, 4, 16], 256) == ("other", [])
 
 
 def shaft(seconds=8.0, line_hz=None, rate=20000.0, seed=3):

@@ -313,8 +313,14 @@ def _zoom_info(cfg):
     if not cfg.zoom:
         return "none"
     names = cfg.zoom_band_names()
-    layout = ("the first one the shaft's 1x line, then log" if zoomrule.layout_of(
-        cfg.zoom_edges, cfg.zoom_window) == "1x" else "log layout")
+    how, lines = zoomrule.layout_of(cfg.zoom_edges, cfg.zoom_window)
+    if how == "1x":  # the 1x band starts a bin below the line (from bin 2)
+        edges = [int(e) for e in cfg.zoom_edges]
+        ones = [names[edges.index(max(zoomrule.ZOOM_LO_BIN, k - 1))] for k in lines]
+        layout = "%s for the shaft's 1x line, the others around it, as fit lays them" % (
+            " or ".join(ones))
+    else:
+        layout = "log layout" if how == "log" else "as the model gives them"
     return ("decimation R = %d, N_z = %d (%.3g Hz bins, %d samples of history); %d bands "
             "(%s): %s" % (cfg.zoom, cfg.zoom_window,
                           cfg.sample_rate / (cfg.zoom * cfg.zoom_window),
@@ -669,9 +675,9 @@ def build_parser():
     p.add_argument("--zoom-bands", type=int, default=None, metavar="BZ",
                    help="zoom bands per channel (default: a third of the bands)")
     p.add_argument("--shaft-hz", type=float, default=None, metavar="F",
-                   help="the shaft's rotation frequency: the zoom block's first band is its 1x "
-                   "line (default: the lowest clear line fit finds in the normal data's zoom "
-                   "spectrum, else log bands)")
+                   help="the shaft's rotation frequency: the zoom block gives its 1x line a "
+                   "band of its own (default: the lowest clear line fit finds in the normal "
+                   "data's zoom spectrum, else log bands)")
     p.add_argument("--rpm", type=float, default=None, metavar="RPM",
                    help="the shaft's speed in rpm, instead of --shaft-hz (--rpm 600 is "
                    "--shaft-hz 10)")
@@ -723,13 +729,6 @@ def build_parser():
     p.add_argument("model", metavar="MODEL.vwm", nargs="?")
     p.add_argument("--normal", nargs="+", default=[], metavar="RECORDING",
                    help="recordings of normal operation (not the ones the model was fitted on)")
-    p.add_argument("--shaft-hz", type=float, default=None, metavar="F",
-                   help="the shaft's rotation frequency: the zoom block's first band is its 1x "
-                   "line (default: the lowest clear line fit finds in the normal data's zoom "
-                   "spectrum, else log bands)")
-    p.add_argument("--rpm", type=float, default=None, metavar="RPM",
-                   help="the shaft's speed in rpm, instead of --shaft-hz (--rpm 600 is "
-                   "--shaft-hz 10)")
     p.add_argument("--anomalous", nargs="+", default=[], metavar="RECORDING",
                    help="recordings with a fault")
     p.add_argument("--onset", type=float, default=0.0, metavar="SECONDS",

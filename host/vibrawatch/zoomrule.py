@@ -220,11 +220,16 @@ def line_note(line, zoom_hz, top):
 
 
 def layout_of(zoom_edges, zoom_window):
-    """How a model's zoom bands were laid, for `info`: 'log' when they are the log layout
-    over their range, else '1x' (fit's 1x band first, then log)."""
+    """How a model's zoom bands were laid, for `info`: ('1x', [line bins]) when they are
+    line_edges around a line bin (several when the layouts of several coincide), ('log', [])
+    for the log layout over their range, else ('other', [])."""
     e = [int(x) for x in zoom_edges]
     bands = len(e) - 1
+    lines = [k for k in range(ZOOM_LO_BIN, e[-1])
+             if [int(x) for x in line_edges(k, bands, e[-1], zoom_window)] == e]
+    if lines:
+        return "1x", lines
     if bands <= e[-1] - e[0] and e == [int(x) for x in F.default_band_edges(
             zoom_window, bands, "log", hi=e[-1], lo=e[0])]:
-        return "log"
-    return "1x"
+        return "log", []
+    return "other", []
