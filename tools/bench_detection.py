@@ -356,12 +356,14 @@ def bench_board_learned(title, normal_paths, faulty_paths, first_files):
     else:
         fit_recs = [cut(r, 0, FIT_PART) for r in normals]
         held_recs = [cut(r, FIT_PART, 1.0) for r in normals]
-    host, _ = fitting.fit(fit_recs, fitting.FitSettings())
+    # vwatch.learn takes no zoom block and one component (README "Learning on the board"):
+    # the template is the host defaults without them
+    host, _ = fitting.fit(fit_recs, fitting.FitSettings(zoom="off", modes=1))
     print("\n### %s: learned on the board" % title)
     with tempfile.TemporaryDirectory() as tmp:
         model, lines, exe, backend = learn_on_unix_port(fit_recs, host, tmp)
     print("vwatch.learn on %s (backend %s), the host defaults' settings (%d bands x %d "
-          "channels) as template" % (Path(exe).name, backend, host.bands, host.channels))
+          "channels, no zoom block, one component) as template" % (Path(exe).name, backend, host.bands, host.channels))
     for line in lines:
         if line.startswith(("vw1 learn fit", "vw1 learn threshold", "vw1 learn refused",
                             "ValueError", "vw1 learn error")):
