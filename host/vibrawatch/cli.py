@@ -1,4 +1,6 @@
-"""The `vibrawatch` command line: one handler per command, errors as clean messages."""
+"""The `vibrawatch` command line: per command a handler (cmd_<command>) and a parser builder
+(argparse_<command>), paired in COMMANDS; errors as clean messages. Options and their
+combinations are checked in validate.py before any work."""
 
 import argparse
 import contextlib
@@ -15,9 +17,9 @@ from . import features as F
 from . import evaluate, fitting, modelfile, modes, outputs, recordings, scoring
 from . import thresholds, validate
 from .errors import VibrawatchError
+from .runtofailure import DEFAULT_TRAIN_MINUTES
 
 SPARKLINE_MIN_WINDOWS = 8  # recordings with more windows get a sparkline of their own
-DEFAULT_TRAIN_MINUTES = 60.0  # runtofailure.DEFAULT_TRAIN_MINUTES, without importing sklearn
 
 EPILOG = """\
 typical session:
@@ -150,7 +152,7 @@ def _score_all(args, model, cfg, out):
     recs = []
     for path in args.recordings:  # every input checked before the first row is written
         rec = _pick(recordings.load(path, args.rate), args.channels, args.fitted_channels)
-        check_matches_model(rec, model)
+        evaluate.check_matches_model(rec, model)
         recs.append((path, rec))
     writer = None
     if out is not None:
@@ -182,9 +184,6 @@ def _score_all(args, model, cfg, out):
         print("per recording (median window score), in the order given: %d of %d above the "
               "threshold" % (int((medians > model.threshold).sum()), len(medians)))
         print("  " + sparkline(medians, model.threshold))
-
-
-check_matches_model = evaluate.check_matches_model
 
 
 def cmd_evaluate(args):
