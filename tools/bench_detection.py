@@ -167,14 +167,19 @@ def alarms(flag_runs, k, n):
                for f in flag_runs)
 
 
-def bench_dataset(title, normal_paths, faulty_paths, first_files):
+def load_split(normal_paths, faulty_paths, first_files):
+    """(fit part, held-out normal part, faulty recordings): the first ``first_files`` normal
+    recordings against the rest, or (0) each recording's first FIT_PART against its rest."""
     normals = [recordings.load(p) for p in normal_paths]
     faults = [recordings.load(p) for p in faulty_paths]
     if first_files:
-        fit_recs, held_recs = normals[:first_files], normals[first_files:]
-    else:
-        fit_recs = [cut(r, 0, FIT_PART) for r in normals]
-        held_recs = [cut(r, FIT_PART, 1.0) for r in normals]
+        return normals[:first_files], normals[first_files:], faults
+    return ([cut(r, 0, FIT_PART) for r in normals], [cut(r, FIT_PART, 1.0) for r in normals],
+            faults)
+
+
+def bench_dataset(title, normal_paths, faulty_paths, first_files):
+    fit_recs, held_recs, faults = load_split(normal_paths, faulty_paths, first_files)
     t0 = time.perf_counter()
     model, report = fitting.fit(fit_recs, fitting.FitSettings())
     fit_s = time.perf_counter() - t0
@@ -339,13 +344,7 @@ def bench_board_learned(title, normal_paths, faulty_paths, first_files):
     """The row 'vibrawatch (learned on the board)': the host defaults' settings as template,
     learned by the board's own code on the same fit part, scored on the same held-out normal
     and faulty data against the same bar."""
-    normals = [recordings.load(p) for p in normal_paths]
-    faults = [recordings.load(p) for p in faulty_paths]
-    if first_files:
-        fit_recs, held_recs = normals[:first_files], normals[first_files:]
-    else:
-        fit_recs = [cut(r, 0, FIT_PART) for r in normals]
-        held_recs = [cut(r, FIT_PART, 1.0) for r in normals]
+    fit_recs, held_recs, faults = load_split(normal_paths, faulty_paths, first_files)
     host, _ = fitting.fit(fit_recs, fitting.FitSettings())
     print("\n### %s: learned on the board" % title)
     with tempfile.TemporaryDirectory() as tmp:

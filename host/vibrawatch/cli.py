@@ -582,6 +582,14 @@ def _recording_options(with_model):
     return p
 
 
+def _port_option():
+    """--port, for the commands that talk to a board."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--port", required=True,
+                   help="the board's serial port, e.g. /dev/ttyACM0 or an emulated ./vboard")
+    return p
+
+
 def _sensor_options(required):
     """The board's sensor, for a template: from the options, or (learn) asked of the board."""
     asked = "" if required else " (default: the board's sensor's)"
@@ -672,8 +680,7 @@ def argparse_learn(sub):
                  "Run vwatch.learn on a board for --seconds of normal operation, copy the "
                  "learned model back to -o and restart the board on it. A refused or "
                  "interrupted run leaves the board's model as it was.",
-                 [_sensor_options(required=False), _learning_window_options()])
-    p.add_argument("--port", required=True, help="the board's serial port")
+                 [_port_option(), _sensor_options(required=False), _learning_window_options()])
     p.add_argument("--seconds", type=float, required=True,
                    help="seconds of normal operation to learn from")
     p.add_argument("-o", "--output", required=True, metavar="MODEL.vwm",
@@ -745,10 +752,9 @@ def argparse_deploy(sub):
     p = _command(sub, "deploy", "put vwatch and a model on a board, verified, atomically",
                  "Upload vwatch (precompiled for the board) and a model, check every file's "
                  "sha256 on the board, swap them into place and check that the board starts. "
-                 "A deploy cut off at any point leaves the board on its previous version.")
+                 "A deploy cut off at any point leaves the board on its previous version.",
+                 [_port_option()])
     p.add_argument("model", metavar="MODEL.vwm")
-    p.add_argument("--port", required=True,
-                   help="the board's serial port, e.g. /dev/ttyACM0 or an emulated ./vboard")
     p.add_argument("--no-compile", action="store_true",
                    help="upload .py sources instead of .mpy (the board compiles them: more RAM)")
     p.add_argument("--mqtt", metavar="URL", help="also report over MQTT: mqtt://user:password@"
@@ -766,8 +772,7 @@ def argparse_monitor(sub):
     p = _command(sub, "monitor", "watch a board's scores live",
                  "Show a running board's report lines (docs/protocol.md) as bars scaled to "
                  "twice the threshold, alarms highlighted. Exits 1 if the connection is lost "
-                 "and does not come back.")
-    p.add_argument("--port", required=True, help="the board's serial port")
+                 "and does not come back.", [_port_option()])
     p.add_argument("--csv", metavar="LOG", help="also log every window to this CSV file")
     p.add_argument("--windows", type=int, metavar="N",
                    help="stop after N windows (default: run until Ctrl-C)")
@@ -797,8 +802,8 @@ def argparse_demo(sub):
 def argparse_record(sub):
     p = _command(sub, "record", "record a board's sensor into a WAV file, losslessly",
                  "Stream raw samples from the board's sensor in checked bursts into a float32 "
-                 "WAV in g; a lost or corrupted burst stops with an error, never a damaged file.")
-    p.add_argument("--port", required=True, help="the board's serial port")
+                 "WAV in g; a lost or corrupted burst stops with an error, never a damaged file.",
+                 [_port_option()])
     p.add_argument("--seconds", type=float, required=True, help="how long to record")
     p.add_argument("-o", "--output", required=True, metavar="REC.wav")
     return p
