@@ -209,3 +209,21 @@ def parse_score_lines(out):
         assert tag == "score"
         rows.append((int(i), int(start), float(score), int(above)))
     return head, rows
+
+
+LOAD_EACH = """
+from vwatch import model
+for path in %r:
+    try:
+        m = model.load(path)
+    except model.ModelError as e:
+        print('ERR|%%s' %% e)
+        continue
+"""
+
+
+def load_on_board(micropython, paths, report, heap):
+    """Load each model file on the board: per file ['ERR', message], or the line that
+    ``report`` (code indented 4 spaces, run with the loaded model as m) prints, split at '|'."""
+    out = micropython.run(LOAD_EACH % [str(p) for p in paths] + report, heap=heap)
+    return [line.split("|") for line in out.splitlines()]

@@ -26,6 +26,21 @@ def vibrawatch_cmd(*args):
     return [sys.executable, "-m", "vibrawatch", *map(str, args)]
 
 
+def deploy_until_staged(model_path, emulated, **popen):
+    """`vibrawatch deploy` in a child process, returned still running once its upload has
+    staged 4 files on the board: (process, the staging folder)."""
+    staged = emulated.fs_dir / "vw.new" / "vwatch"
+    proc = subprocess.Popen(vibrawatch_cmd("deploy", model_path, "--port", emulated.port),
+                            **popen)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if staged.is_dir() and len(list(staged.iterdir())) >= 4:
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, "the deploy finished before it could be cut off"
+    return proc, staged
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """Two different models of the bundled normal data: A (N=512) and B (N=256)."""
@@ -83,15 +98,8 @@ def test_deploy_cut_off_midway_leaves_the_old_version_running(emulated, models):
     (path_a, id_a), (path_b, id_b) = models["A"], models["B"]
     with Board(emulated.port) as board:
         deploy(board, path_a, say=lambda s: None)
-    staged = emulated.fs_dir / "vw.new" / "vwatch"
-    proc = subprocess.Popen(vibrawatch_cmd("deploy", path_b, "--port", emulated.port),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if staged.is_dir() and len(list(staged.iterdir())) >= 4:
-            break
-        time.sleep(0.01)
-    assert proc.poll() is None, "the deploy finished before it could be cut off"
+    proc, staged = deploy_until_staged(path_b, emulated, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
     os.kill(proc.pid, signal.SIGKILL)  # the host dies mid-transfer
     proc.wait()
     assert staged.is_dir()  # half an upload is on the board...

@@ -12,7 +12,8 @@ import pytest
 import scipy.io.wavfile
 
 from conftest import ROOT
-from test_board_io import DATA, emulated, models, replay_int16, start_line, vibrawatch_cmd  # noqa: F401
+from test_board_io import (  # noqa: F401 (fixtures)
+    DATA, deploy_until_staged, emulated, models, replay_int16, start_line, vibrawatch_cmd)
 from vibrawatch import deploy as deploy_mod
 from vibrawatch import fitting, modelfile, recordings
 from vibrawatch.board import Board, BoardError, iter_lines
@@ -258,15 +259,8 @@ def test_a_deploy_stopped_midway_leaves_the_old_detector_running(emulated, model
     (path_a, id_a), (path_b, _) = models["A"], models["B"]
     with Board(emulated.port) as board:
         deploy(board, path_a, say=lambda s: None)
-    staged = emulated.fs_dir / "vw.new" / "vwatch"
-    proc = subprocess.Popen(vibrawatch_cmd("deploy", path_b, "--port", emulated.port),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if staged.is_dir() and len(list(staged.iterdir())) >= 4:
-            break
-        time.sleep(0.01)
-    assert proc.poll() is None, "the deploy finished before it could be stopped"
+    proc, _ = deploy_until_staged(path_b, emulated, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
     proc.send_signal(getattr(signal, sig))
     out, err = proc.communicate(timeout=90)
     assert proc.returncode != 0 and "Traceback" not in err, err

@@ -5,7 +5,7 @@ import pytest
 
 import signals
 from vibrawatch import features as F
-from vibrawatch import fitting
+from vibrawatch.modelfile import Mode
 from vibrawatch import reference as R
 
 FEATURE_TOL = 2e-3  # absolute, in log units (docs/features.md)
@@ -31,12 +31,7 @@ def test_host_features_and_scores_match_the_reference(kind, n, channels, stats):
     host = F.extract(x, cfg)
     assert host.shape == (3, cfg.n_features) and host.dtype == np.float32
     mu, packed = signals.random_factor(cfg.n_features, seed=n)
-    lower = np.zeros((cfg.n_features,) * 2)
-    pos = 0
-    for j in range(cfg.n_features):
-        lower[j:, j] = packed[pos : pos + cfg.n_features - j]
-        pos += cfg.n_features - j
-    host_scores = fitting.mahalanobis(host, mu, lower)
+    host_scores = Mode(mu, packed).distances(host)  # the host's scorer
     for w in range(3):
         window = x[w * hop : w * hop + n].astype(np.float64)
         ref = R.features([window[:, c].tolist() for c in range(channels)],

@@ -22,8 +22,7 @@ import numpy as np
 import pytest
 import scipy.io.wavfile
 
-from conftest import MicroPython, ulab_interpreters
-from device_support import DEVICE_PKG
+from conftest import ROOT, MicroPython, ulab_interpreters
 from vibrawatch import cli, modelfile, simulate
 from vibrawatch import features as F
 from vibrawatch import recordings
@@ -468,61 +467,34 @@ def test_vibrawatch_learn_on_an_emulated_board(small, tmp_path, capsys):
 
 # ---- the qemu cores (../shared/boards): Cortex-M3 (no FPU) and Cortex-M7 (FPU) -------------
 
-BOARDS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "boards")
-QEMU_CORES = {  # machine, firmware, mpy-cross arch, ROMFS address, backend
-    "m3": ("mps2-an385", "qemu-mps2-an385-cortex-m3-ulab.elf", "armv7m", "0x21000000", "q15"),
-    "m7": ("mps2-an500", "qemu-mps2-an500-cortex-m7-ulab.elf", "armv7emsp", "0x60C00000",
-           "ulab"),
-}
+QEMU_CORES = {"m3": "q15", "m7": "ulab"}  # core (tools/qemu_board.py): its backend
 QEMU_SECONDS = 10
 
 QEMU_LEARN = """
-import sys, machine
-sys.path.insert(0, '/rom/lib')
-try:
-    import vwatch
-    from vwatch.replay import Replay
-    m = vwatch.learn(%(seconds)r, model=None, template='/rom/tpl.vwm', backend=%(backend)r,
-                     sensor=Replay('/rom/rec.wav', speed=0), start=False)
-    print('EPS %%.9g' %% m.eps)
-    print('THR %%.9g %%.9g %%d' %% (m.threshold, m.clear, m.n_train))
-    print('MU', ' '.join('%%.9g' %% v for v in m.mu))
-    print('L', ' '.join('%%.9g' %% v for v in m.lp))
-finally:
-    machine.reset()  # qemu exits (semihosting) whatever happened
+import vwatch
+from vwatch.replay import Replay
+m = vwatch.learn(%(seconds)r, model=None, template='/rom/tpl.vwm', backend=%(backend)r,
+                 sensor=Replay('/rom/rec.wav', speed=0), start=False)
+print('EPS %%.9g' %% m.eps)
+print('THR %%.9g %%.9g %%d' %% (m.threshold, m.clear, m.n_train))
+print('MU', ' '.join('%%.9g' %% v for v in m.mu))
+print('L', ' '.join('%%.9g' %% v for v in m.lp))
 """
 
 
 def run_qemu(core, folder, code, timeout=900):
-    from device_support import mpy_cross
+    """``code`` on the qemu core with vwatch precompiled and the files of ``folder`` in /rom."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import qemu_board
 
-    machine, elf, arch, addr, _ = QEMU_CORES[core]
-    qemu = shutil.which("qemu-system-arm")
-    firmware = os.path.join(BOARDS, elf)
-    if not qemu or not os.path.exists(firmware):
-        pytest.skip("no qemu-system-arm or no %s: the qemu cores are not tested" % firmware)
-    lib = folder / "lib" / "vwatch"
-    lib.mkdir(parents=True)
-    for src in DEVICE_PKG.glob("*.py"):
-        subprocess.run([mpy_cross(), "-march=" + arch, "-o", str(lib / (src.stem + ".mpy")),
-                        str(src)], check=True)
-    image = folder.parent / (core + ".romfs")
-    mpremote = os.path.join(os.path.dirname(sys.executable), "mpremote")
-    subprocess.run([mpremote, "romfs", "--no-mpy", "-o", str(image), "build", str(folder)],
-                   check=True, capture_output=True)
-    proc = subprocess.Popen(
-        [qemu, "-machine", machine, "-nographic", "-monitor", "null", "-semihosting",
-         "-serial", "stdio", "-kernel", firmware, "-device",
-         "loader,file=%s,addr=%s,force-raw=on" % (image, addr)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    time.sleep(1.0)
-    proc.stdin.write(b"\x01")
-    proc.stdin.flush()
-    time.sleep(0.5)
-    proc.stdin.write(code.encode() + b"\x04")
-    proc.stdin.flush()
-    out, _ = proc.communicate(timeout=timeout)
-    return out.decode(errors="replace")
+    reason = qemu_board.missing(core)
+    if reason:
+        pytest.skip(reason + ": the qemu cores are not tested")
+    board = qemu_board.QemuBoard(core, timeout=timeout)
+    try:
+        return board.run(code, files={p.name: p for p in folder.iterdir()})
+    finally:
+        board.close()
 
 
 @pytest.mark.parametrize("core", sorted(QEMU_CORES))
@@ -535,7 +507,7 @@ def test_learning_on_the_qemu_cores_matches_sklearn_oas(small, tmp_path, core):
     rate, x = scipy.io.wavfile.read(wav)
     scipy.io.wavfile.write(folder / "rec.wav", rate, x[: int((QEMU_SECONDS + 0.5) * rate)])
     shutil.copy(tpl, folder / "tpl.vwm")
-    backend = QEMU_CORES[core][4]
+    backend = QEMU_CORES[core]
     out = run_qemu(core, folder, QEMU_LEARN % dict(seconds=QEMU_SECONDS, backend=backend))
     assert "vw1 learn done model=unsaved" in out, out[-3000:]
     got = parse_rows("\n".join(ln.strip() for ln in out.splitlines()

@@ -10,6 +10,7 @@ import pytest
 
 import signals
 from conftest import ROOT
+from device_support import load_on_board
 from vibrawatch import features as F
 from vibrawatch import modelfile
 
@@ -138,18 +139,11 @@ def v3_model(**kw):
     return make_model(**args)
 
 
-BOARD_LOAD = """
-from vwatch import model
-for path in %r:
-    try:
-        m = model.load(path)
-    except model.ModelError as e:
-        print('ERR|%%s' %% e)
-        continue
+LOAD_REPORT = """
     ze = list(m.zoom_edges) if m.zoom_edges is not None else None
     cm = list(m.channel_map) if m.channel_map is not None else None
-    sums = ' '.join('%%.9g' %% sum(x) for c in m.comps for x in c if x is not None)
-    print('OK|%%d|%%d|%%d|%%d|%%d|%%s|%%d|%%s|%%d|%%s|%%s' %% (
+    sums = ' '.join('%.9g' % sum(x) for c in m.comps for x in c if x is not None)
+    print('OK|%d|%d|%d|%d|%d|%s|%d|%s|%d|%s|%s' % (
         m.version, m.k, m.zoom_r, m.zoom_window, m.zoom_bands, ze, m.flags, cm, m.d,
         m.mu is m.comps[0][0] and m.lp is m.comps[0][1], sums))
 """
@@ -157,8 +151,7 @@ for path in %r:
 
 def board_load(micropython, paths):
     """Each model file as the board loads it: ['OK', fields...] or ['ERR', message]."""
-    out = micropython.run(BOARD_LOAD % [str(p) for p in paths], heap="1M")
-    return [line.split("|") for line in out.splitlines()]
+    return load_on_board(micropython, paths, LOAD_REPORT, heap="1M")
 
 
 def host_row(model, version=3):

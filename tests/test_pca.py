@@ -16,6 +16,7 @@ import scipy.io.wavfile
 from sklearn.decomposition import PCA
 
 from conftest import ROOT
+from device_support import load_on_board
 from test_cli import refused, vibrawatch
 from vibrawatch import features as F
 from vibrawatch import fitting, modelfile, simulate
@@ -45,23 +46,18 @@ def pca_model(channels=3, bands=16, stats=7, p=K, window=1024, seed=0):
         clear_threshold=d / 2.0, n_train=4 * d, created=1_790_000_000)
 
 
+LOAD_REPORT = """
+    arrays = (m.w, m.a, m.g) if m.p else (m.lp,)
+    print('OK|%d|%d|%d|%s|%s' % (m.p, m.d, m.lp is None,
+          ' '.join('%.9g' % sum(x) for x in arrays), ' '.join('%d' % len(x) for x in arrays)))
+"""
+
+
 def board_load(micropython, paths):
     """Load each model file on the board: ('OK', p, d, checksums) or ('ERR', message)."""
-    code = """
-from vwatch import model
-for path in %r:
-    try:
-        m = model.load(path)
-    except model.ModelError as e:
-        print('ERR|%%s' %% e)
-        continue
-    arrays = (m.w, m.a, m.g) if m.p else (m.lp,)
-    print('OK|%%d|%%d|%%d|%%s|%%s' %% (m.p, m.d, m.lp is None,
-          ' '.join('%%.9g' %% sum(x) for x in arrays), ' '.join('%%d' %% len(x) for x in arrays)))
-""" % [str(p) for p in paths]
     # Models stay loaded side by side here: a 64 KB heap, fragmented by compiling the loader
     # from source, does not always hold two of them.
-    return [line.split("|") for line in micropython.run(code, heap="256K").splitlines()]
+    return load_on_board(micropython, paths, LOAD_REPORT, heap="256K")
 
 
 def board_scores(micropython, path, rows):

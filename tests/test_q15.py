@@ -3,13 +3,14 @@
 The backend runs precompiled (mpy-cross -march=x64, as deployed): its viper kernels compiled
 from source on the device do not fit beside N = 2048 in 64 KB. Accuracy is judged per band in
 dB, as a function of the band's level below the channel's total band power: fixed point has a
-noise floor where float has none (docs/features.md, "q15 backend"). A pure-Python model of the
-kernels' integer arithmetic checks that nothing leaves the signed 32-bit range (what a 32-bit
-board needs) and that it is the device's arithmetic, bit for bit.
+noise floor where float has none (docs/features.md, "q15 backend"). The backend itself (fe_q15
+with its kernels q15k and q15s) also runs under CPython on integers that fail on leaving the
+signed 32-bit range (what a 32-bit board needs), and that run is the device's arithmetic, bit
+for bit.
 """
 
 import math
-import struct
+from array import array
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,6 @@ DB = 10 / math.log(10)  # dB per unit of natural log in a power
 BASE_DB = 0.02
 FLOOR_DB = -73.0
 STAT_TOL = 5e-3  # statistics features, natural log units
-I32 = (-(1 << 31), (1 << 31) - 1)
 I16 = (-(1 << 15), (1 << 15) - 1)
 
 
@@ -105,141 +105,52 @@ def test_features_within_the_q15_bound(dev, tmp_path, case):
         assert np.max(np.abs(np.array(feats) - np.array(ref))) < 1e-5
 
 
-# ---- a pure-Python model of the kernels' integer arithmetic ----------------------------------
+# ---- vwatch.fe_q15 and its kernels (q15k, q15s) run as they are, under CPython ---------------
 
-class Checked:
-    """Records the extremes of every intermediate the kernels compute."""
+class FloatSamples:
+    """A source of float32 samples, as vwatch.wav.Wav is: read(ch, start, n, out)."""
 
-    def __init__(self):
-        self.lo = 0
-        self.hi = 0
+    def __init__(self, x):
+        self.x = array("f", x)
 
-    def __call__(self, *values):
-        for v in values:
-            self.lo = min(self.lo, v)
-            self.hi = max(self.hi, v)
-        return values[0]
-
-    def assert_int32(self):
-        assert I32[0] <= self.lo and self.hi <= I32[1], (self.lo, self.hi)
+    def read(self, ch, start, n, out):
+        out[0:n] = self.x[start : start + n]
 
 
-def f32_bits(x):
-    return struct.unpack("<I", struct.pack("<f", x))[0]
+def q15_window(x, edges, stats=7, sign_extend=False):
+    """One window of float samples x through vwatch.fe_q15.Features.compute, run under CPython
+    on the real q15k and q15s (load_viper): every kernel intermediate a word that fails on
+    leaving 32 bits, every int16 a kernel stores checked; ``sign_extend``: ptr32 loads
+    sign-extend (32-bit ports) or not (64-bit ones). Returns (band words, FFT stages
+    halved, statistics words), what MODEL_DRIVER prints on the device."""
+    import sys
+    import types
 
-
-def model_q15(x, edges, stats=7):
-    """The kernels of vwatch.q15k, step for step, on float32 samples x; returns
-    (acc band words, stage shifts, stats words, checker). Asserts int16 for stored values."""
-    ck = Checked()
-    n = len(x)
-    q, h = n // 4, n // 2
-    tw = [int(math.floor(32768 * math.sin(2 * math.pi * k / n) + 0.5)) for k in range(q + 1)]
-    bits = [f32_bits(v) for v in x]
-    emax = max((b >> 23) & 0xFF for b in bits)
-    assert emax, "silence is handled before the kernels"
-    v = []
-    for b in bits:
-        e = (b >> 23) & 0xFF
-        sh = 24 - 18 + emax - e
-        t = 0
-        if e != 0 and sh < 25:
-            m = (b & 0x7FFFFF) | 0x800000
-            t = ck(m + (1 << (sh - 1))) >> sh
-            if (b >> 31) & 1:
-                t = -t
-        v.append(ck(t + 0x40000))
-    s = ck(sum(t - 0x40000 for t in v))
-    ck(*[sum(t - 0x40000 for t in v[:i]) for i in range(0, n, 64)])
-    mean = (2 * s + n) // (2 * n)
-    top = max(abs(t - 0x40000 - mean) for t in v)
-    assert top, "DC is handled before the kernels"
-    e = 0
-    while top >> e >= 32768:
-        e += 1
-    while e <= 0 and top << -e < 16384:
-        e -= 1
-    rs, ls = max(e, 0), max(-e, 0)
-    rnd = 1 << (rs - 1) if rs else 0
-    y = []
-    s2h = s2l = s4h = s4l = peak = 0
-    for i, t in enumerate(v):
-        d = ck(t - 0x40000 - mean)
-        dn = ck(ck(d << ls) + rnd) >> rs
-        dn = min(dn, 32767)
-        d2 = ck(dn * dn)
-        s2h, s2l = ck(s2h + (d2 >> 15)), ck(s2l + (d2 & 0x7FFF))
-        qq = ck(d2 + 0x4000) >> 15
-        q2 = ck(qq * qq)
-        s4h, s4l = ck(s4h + (q2 >> 15)), ck(s4l + (q2 & 0x7FFF))
-        peak = max(peak, d2)
-        j = i if i <= h else n - i
-        c = tw[q - j] if j <= q else -tw[j - q]
-        hw = ck(32769 - c) >> 1
-        yv = ck(ck(dn * hw) + 0x8000) >> 16
-        assert I16[0] <= yv <= I16[1]
-        y.append(yv)
-    z = [complex(y[2 * i], y[2 * i + 1]) for i in range(h)]
-    l1 = max(abs(int(c.real)) + abs(int(c.imag)) for c in z)
-    r = 0
-    for i in range(h):  # bit reversal
-        if i < r:
-            z[i], z[r] = z[r], z[i]
-        bit = h >> 1
-        while r & bit:
-            r ^= bit
-            bit >>= 1
-        r |= bit
-    zr = [int(c.real) for c in z]
-    zi = [int(c.imag) for c in z]
-    shifts = 0
-    span = 1  # in complex values (the kernel's span / 2)
-    while span < h:
-        sh = 1 if l1 > 16370 else 0
-        shifts += sh
-        step = n // (2 * span)
-        top = 0
-        for j in range(span):
-            k = j * step
-            if k <= q:
-                sn, cs = tw[k], tw[q - k]
+    n, nb = len(x), len(edges) - 1
+    pkg = types.ModuleType("vwatch_checked")  # the package fe_q15's `from . import` reads
+    pkg.__path__ = []
+    pkg.q15k = load_viper(Q15K, sign_extend, int16=True)
+    pkg.q15s = load_viper(Q15S, sign_extend)
+    model = types.SimpleNamespace(  # the device model's fields that fe_q15 reads
+        window=n, bands=nb, stats=stats, d=nb + stats_count(stats), p=0, k=1, eps=1e-6,
+        zoom_r=0, channels=1, edges=array("H", edges))
+    shim = types.ModuleType("micropython")
+    shim.const = lambda v: v
+    saved = {k: sys.modules.get(k) for k in ("micropython", "vwatch_checked")}
+    sys.modules.update(micropython=shim, vwatch_checked=pkg)
+    try:
+        ns = {"__name__": "vwatch_checked.fe_q15", "__package__": "vwatch_checked"}
+        exec(compile(FE_Q15.read_text(), str(FE_Q15), "exec"), ns)
+        fe = ns["Features"](model)
+        fe.compute(FloatSamples(x), 0)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                del sys.modules[k]
             else:
-                sn, cs = tw[2 * q - k], -tw[k - q]
-            for a in range(j, h, 2 * span):
-                b = a + span
-                br, bi = zr[b], zi[b]
-                tr = ck(ck(ck(br * cs) + ck(bi * sn)) + 0x4000) >> 15
-                ti = ck(ck(ck(bi * cs) - ck(br * sn)) + 0x4000) >> 15
-                out = [ck(zr[a] + tr), ck(zi[a] + ti), ck(zr[a] - tr), ck(zi[a] - ti)]
-                if sh:
-                    out = [(o + 1) >> 1 for o in out]
-                for o in out:
-                    assert I16[0] <= o <= I16[1], "stage output %d leaves int16" % o
-                zr[a], zi[a], zr[b], zi[b] = out
-                top = max(top, abs(out[0]) + abs(out[1]), abs(out[2]) + abs(out[3]))
-        l1 = top
-        span *= 2
-    p = [0] * (h + 1)
-    a, b = zr[0], zi[0]
-    p[0] = ck(((ck(a + b) + 1) >> 1) ** 2)
-    p[h] = ck(((ck(a - b) + 1) >> 1) ** 2)
-    for k in range(1, q + 1):
-        a, b, c, d = zr[k], zi[k], zr[h - k], zi[h - k]
-        er, ei = ck(a + c), ck(b - d)
-        orr, oi = ck(b + d) >> 1, ck(c - a) >> 1
-        cs, sn = tw[q - k], tw[k]
-        wr = ck(ck(ck(cs * orr) + ck(sn * oi)) + 0x4000) >> 15
-        wi = ck(ck(ck(cs * oi) - ck(sn * orr)) + 0x4000) >> 15
-        xr, xi = ck(ck(er + ck(2 * wr)) + 2) >> 2, ck(ck(ei + ck(2 * wi)) + 2) >> 2
-        yr, yi = ck(ck(er - ck(2 * wr)) + 2) >> 2, ck(ck(ck(2 * wi) - ei) + 2) >> 2
-        p[k] = ck(ck(xr * xr) + ck(xi * xi))
-        p[h - k] = ck(ck(yr * yr) + ck(yi * yi))
-    acc = []
-    for b in range(len(edges) - 1):
-        lo, hi = edges[b], min(edges[b + 1], h + 1)
-        acc.append(ck(sum(p[k] >> 15 for k in range(lo, hi))))
-        acc.append(ck(sum(p[k] & 0x7FFF for k in range(lo, hi))))
-    return acc, shifts, (s2h, s2l, s4h, s4l, peak), ck
+                sys.modules[k] = v
+    k = pkg.q15k
+    return list(fe.acc[: 2 * nb]), fe.shifts, tuple(fe.pr[k.S2HI : k.PEAK + 1])
 
 
 def full_scale_inputs(n):
@@ -256,12 +167,12 @@ def full_scale_inputs(n):
 
 
 @pytest.mark.parametrize("n", [64, 256, 2048])
-def test_model_stays_inside_int32_on_full_scale_input(n):
+@pytest.mark.parametrize("sign_extend", [False, True], ids=["zero-extending", "sign-extending"])
+def test_kernels_stay_inside_int32_on_full_scale_input(n, sign_extend):
     edges = [0, 1, 2, 4, n // 8, n // 2 + 1]
     for name, x in full_scale_inputs(n):
         x = x.astype(np.float32)
-        acc, shifts, _, ck = model_q15(list(map(float, x)), edges)
-        ck.assert_int32()
+        acc, shifts, _ = q15_window(list(map(float, x)), edges, sign_extend=sign_extend)
         # and it computes the spectrum: band shares of the total within 1 % of numpy's
         y = (x - x.mean()) * (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n))
         p = np.abs(np.fft.rfft(y.astype(np.float64))) ** 2
@@ -286,7 +197,7 @@ print('S', pr[6], pr[7], pr[8], pr[9], pr[10])
 
 
 @pytest.mark.parametrize("kind,n", [("clipped", 256), ("sine_between", 2048), ("gauss", 64)])
-def test_model_is_the_device_arithmetic_bit_for_bit(dev, tmp_path, kind, n):
+def test_kernels_under_cpython_are_the_device_arithmetic_bit_for_bit(dev, tmp_path, kind, n):
     model, mpath, wpath, _ = make_case(tmp_path, kind, n, 1, 7, "int16", windows=1, full=True)
     out = dev.run(MODEL_DRIVER % dict(model=str(mpath), wav=str(wpath)), heap=HEAP_64BIT)
     lines = dict((ln[0], ln[2:].split()) for ln in out.splitlines())
@@ -294,8 +205,7 @@ def test_model_is_the_device_arithmetic_bit_for_bit(dev, tmp_path, kind, n):
 
     _, pcm = scipy.io.wavfile.read(wpath)
     x = [float(v) / 32768 for v in pcm[:n]]
-    acc, shifts, st, ck = model_q15(x, [int(e) for e in model.edges])
-    ck.assert_int32()
+    acc, shifts, st = q15_window(x, [int(e) for e in model.edges])
     assert [int(v) for v in lines["A"]] == acc
     assert int(lines["T"][0]) == shifts
     assert tuple(int(v) for v in lines["S"]) == st
@@ -476,10 +386,11 @@ Word32.__neg__ = lambda a: a._ok(-int(a))
 class Ptr:
     """A viper ptr16/ptr32 view: loads zero- or sign-extend (ports differ), stores truncate."""
 
-    def __init__(self, buf, bits, sign_extend):
+    def __init__(self, buf, bits, sign_extend, int16=False):
         self.mv = memoryview(buf).cast("B").cast("H" if bits == 16 else "I")
         self.bits = bits
-        self.sx = sign_extend
+        self.int16 = int16 and bits == 16  # signed int16 values: see load_viper
+        self.sx = sign_extend and not self.int16
 
     def __getitem__(self, i):
         v = self.mv[i]
@@ -488,13 +399,17 @@ class Ptr:
         return Word32(v)
 
     def __setitem__(self, i, v):
+        if self.int16 and not I16[0] <= v <= I16[1]:
+            raise OverflowError("stored value %d leaves int16" % v)
         self.mv[i] = int(v) & ((1 << self.bits) - 1)
 
 
-def load_viper(path, sign_extend):
+def load_viper(path, sign_extend, int16=False):
     """Execute a viper module under CPython: decorators and const() vanish, int() and the
     pointer types make checked integers and views (each function's ptr arguments are wrapped
-    on the way in, from its annotations)."""
+    on the way in, from its annotations). ``int16``: the ptr16 views hold signed int16 values
+    (q15k's; q15s's hold raw halves): a store outside int16 fails, and loads zero-extend, as
+    q15k's sign extension by hand, (v ^ 0x8000) - 0x8000, needs."""
     import inspect
     import sys
     import types
@@ -510,7 +425,7 @@ def load_viper(path, sign_extend):
             wrapped = []
             for a, p in zip(args, sig.parameters.values()):
                 if p.annotation in ("ptr16", "ptr32") and not isinstance(a, Ptr):
-                    a = Ptr(a, int(p.annotation[3:]), sign_extend)
+                    a = Ptr(a, int(p.annotation[3:]), sign_extend, int16)
                 elif isinstance(a, int) and not isinstance(a, Word32):
                     a = Word32(a)
                 wrapped.append(a)
@@ -523,7 +438,8 @@ def load_viper(path, sign_extend):
     sys.modules["micropython"] = mp
     try:
         src = "from __future__ import annotations\n" + Path(path).read_text()
-        ns.update(int=Word32, ptr16=lambda o: o if isinstance(o, Ptr) else Ptr(o, 16, sign_extend),
+        ns.update(int=Word32,
+                  ptr16=lambda o: o if isinstance(o, Ptr) else Ptr(o, 16, sign_extend, int16),
                   ptr32=lambda o: o if isinstance(o, Ptr) else Ptr(o, 32, sign_extend))
         exec(compile(src, str(path), "exec"), ns)
     finally:
@@ -534,7 +450,10 @@ def load_viper(path, sign_extend):
     return types.SimpleNamespace(**{k: v for k, v in ns.items() if not k.startswith("__")})
 
 
-Q15S = Path(__file__).resolve().parents[1] / "device" / "vwatch" / "q15s.py"
+VWATCH = Path(__file__).resolve().parents[1] / "device" / "vwatch"
+Q15S = VWATCH / "q15s.py"
+Q15K = VWATCH / "q15k.py"
+FE_Q15 = VWATCH / "fe_q15.py"
 OFF = 1 << 25
 
 

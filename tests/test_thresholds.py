@@ -18,7 +18,7 @@ def rec(x, name="sim", rate=RATE):
 
 def scores_of(model, x):
     cfg = F.FeatureConfig.from_model(model)
-    return fitting.mahalanobis(F.extract(x, cfg), model.mu, model.cholesky_factor())
+    return model.mahalanobis(F.extract(x, cfg))
 
 
 @pytest.fixture(scope="module")

@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT / "host"))
 
 from vibrawatch import alarm, fitting, recordings  # noqa: E402
 from vibrawatch import features as F  # noqa: E402
+from vibrawatch.modelfile import Mode  # noqa: E402
 from vibrawatch.recordings import Recording  # noqa: E402
 
 FIT_PART = 0.75  # first part in time of each normal recording given to the fit
@@ -166,14 +167,19 @@ def alarms(flag_runs, k, n):
                for f in flag_runs)
 
 
-def bench_dataset(title, normal_paths, faulty_paths, first_files):
+def load_split(normal_paths, faulty_paths, first_files):
+    """(fit part, held-out normal part, faulty recordings): the first ``first_files`` normal
+    recordings against the rest, or (0) each recording's first FIT_PART against its rest."""
     normals = [recordings.load(p) for p in normal_paths]
     faults = [recordings.load(p) for p in faulty_paths]
     if first_files:
-        fit_recs, held_recs = normals[:first_files], normals[first_files:]
-    else:
-        fit_recs = [cut(r, 0, FIT_PART) for r in normals]
-        held_recs = [cut(r, FIT_PART, 1.0) for r in normals]
+        return normals[:first_files], normals[first_files:], faults
+    return ([cut(r, 0, FIT_PART) for r in normals], [cut(r, FIT_PART, 1.0) for r in normals],
+            faults)
+
+
+def bench_dataset(title, normal_paths, faulty_paths, first_files):
+    fit_recs, held_recs, faults = load_split(normal_paths, faulty_paths, first_files)
     t0 = time.perf_counter()
     model, report = fitting.fit(fit_recs, fitting.FitSettings())
     fit_s = time.perf_counter() - t0
@@ -349,13 +355,7 @@ def bench_board_learned(title, normal_paths, faulty_paths, first_files):
     """The row 'vibrawatch (learned on the board)': the host defaults' settings as template,
     learned by the board's own code on the same fit part, scored on the same held-out normal
     and faulty data against the same bar."""
-    normals = [recordings.load(p) for p in normal_paths]
-    faults = [recordings.load(p) for p in faulty_paths]
-    if first_files:
-        fit_recs, held_recs = normals[:first_files], normals[first_files:]
-    else:
-        fit_recs = [cut(r, 0, FIT_PART) for r in normals]
-        held_recs = [cut(r, FIT_PART, 1.0) for r in normals]
+    fit_recs, held_recs, faults = load_split(normal_paths, faulty_paths, first_files)
     # vwatch.learn takes no zoom block and one component (README "Learning on the board"):
     # the template is the host defaults without them
     host, _ = fitting.fit(fit_recs, fitting.FitSettings(zoom="off", modes=1))
@@ -453,9 +453,10 @@ def throughput(seconds=60.0):
     t0, c0 = time.perf_counter(), time.process_time()
     feats = F.extract(x, cfg, 1 / 32768)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    mu, lower = np.zeros(cfg.n_features), np.eye(cfg.n_features)
+    d = cfg.n_features  # an identity precision: the full model's work, L = I packed
+    identity = Mode(np.zeros(d), np.concatenate([np.eye(d)[j:, j] for j in range(d)]))
     t1 = time.perf_counter()
-    fitting.mahalanobis(feats, mu, lower)
+    identity.distances(feats)
     score_s = time.perf_counter() - t1
     print("\n### Throughput (8 channels, 20 kHz, N = 1024, hop 512, 16 bands, int16 input)")
     print("| what | seconds of signal per second | x real time |")

@@ -1,8 +1,10 @@
-"""The alarm rule of docs/model-format.md, one window at a time, as the board runs it.
+"""The alarm rule of docs/model-format.md, one window at a time: the host's twin of the board's
+vwatch.alarm.Alarm, decision for decision (tests/test_runtime.py checks the two agree).
 
 Raise when k of the last n windows score above the threshold; once raised, clear when no window
-of the last n scores above the clear threshold. Two n-bit shift registers hold the recent
-history (n <= 32), so the board can mirror :func:`alarm_step` line by line with small ints.
+of the last n scores above the clear threshold. Here two n-bit masks hold the recent history
+(n <= 32; Python ints have no word size); the board keeps the last n decisions in a bytearray
+with running counts instead, as 2^32 is no small int on a 32-bit board.
 
     state = AlarmState()
     for s in scores:

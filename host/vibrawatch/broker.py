@@ -92,6 +92,16 @@ def password_line(user, password, iterations=101):
                                base64.b64encode(digest).decode())
 
 
+def terminate(proc):
+    """SIGTERM (a broker saves its sessions first), SIGKILL if it is not gone in 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def find_mosquitto():
     """The mosquitto executable (PATH, then /usr/sbin where Debian puts it), or None."""
     found = shutil.which("mosquitto")
@@ -172,12 +182,7 @@ class Mosquitto:
         if self.proc and self.proc.poll() is None:
             if self.paused:
                 self.resume()
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            terminate(self.proc)
         self.proc = None
 
     paused = False
@@ -235,12 +240,7 @@ class AmqttBroker:
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            terminate(self.proc)
         self.proc = None
 
     def __enter__(self):

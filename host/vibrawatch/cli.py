@@ -1,4 +1,6 @@
-"""The `vibrawatch` command line: one handler per command, errors as clean messages."""
+"""The `vibrawatch` command line: per command a handler (cmd_<command>) and a parser builder
+(argparse_<command>), paired in COMMANDS; errors as clean messages. Options and their
+combinations are checked in validate.py before any work."""
 
 import argparse
 import contextlib
@@ -15,9 +17,9 @@ from . import features as F
 from . import evaluate, fitting, modelfile, modes, outputs, recordings, scoring
 from . import thresholds, validate, zoomrule
 from .errors import VibrawatchError
+from .runtofailure import DEFAULT_TRAIN_MINUTES
 
 SPARKLINE_MIN_WINDOWS = 8  # recordings with more windows get a sparkline of their own
-DEFAULT_TRAIN_MINUTES = 60.0  # runtofailure.DEFAULT_TRAIN_MINUTES, without importing sklearn
 
 EPILOG = """\
 typical session:
@@ -33,7 +35,7 @@ snapshots (files named like 2003.10.22.12.06.24) and PRONOSTIA snapshots (acc_00
 """
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+class HelpFormatter(argparse.HelpFormatter):
     """Appends '(default: X)' where a default exists and the help does not already say it."""
 
     def _get_help_string(self, action):
@@ -151,7 +153,7 @@ def _score_all(args, model, cfg, out):
     recs = []
     for path in args.recordings:  # every input checked before the first row is written
         rec = _pick(recordings.load(path, args.rate), args.channels, args.fitted_channels)
-        check_matches_model(rec, model)
+        evaluate.check_matches_model(rec, model)
         recs.append((path, rec))
     writer = None
     if out is not None:
@@ -183,9 +185,6 @@ def _score_all(args, model, cfg, out):
         print("per recording (median window score), in the order given: %d of %d above the "
               "threshold" % (int((medians > model.threshold).sum()), len(medians)))
         print("  " + sparkline(medians, model.threshold))
-
-
-check_matches_model = evaluate.check_matches_model
 
 
 def cmd_evaluate(args):
@@ -526,59 +525,6 @@ def cmd_learn(args):
             print("board: %s" % lines[-1])
 
 
-def _learning_parsers(sub):
-    p = sub.add_parser("template", help="write a template: settings for learning on the board",
-                       description="Write a model file with fit's feature settings and nothing "
-                       "learned, for `vibrawatch learn --template` or vwatch.learn(template=) "
-                       "(docs/model-format.md, 'Templates').", formatter_class=HelpFormatter)
-    p.add_argument("-o", "--output", required=True, metavar="TEMPLATE.vwm")
-    _template_options(p, required=True)
-    p.set_defaults(handler=cmd_template)
-
-    p = sub.add_parser("learn", help="learn normal operation on the board itself",
-                       description="Run vwatch.learn on a board for --seconds of normal "
-                       "operation (settings from --template, or from the options below), show "
-                       "its progress, copy the learned model back to -o, and restart the board "
-                       "on it. A refused or interrupted run leaves the board's model as it was.",
-                       formatter_class=HelpFormatter)
-    p.add_argument("--port", required=True, help="the board's serial port")
-    p.add_argument("--seconds", type=float, required=True,
-                   help="seconds of normal operation to learn from")
-    p.add_argument("-o", "--output", required=True, metavar="MODEL.vwm",
-                   help="where the learned model is copied")
-    p.add_argument("--template", metavar="TEMPLATE.vwm",
-                   help="settings from this template or model (else the options below)")
-    p.add_argument("--backend", choices=("ulab", "pure", "q15"), default=None,
-                   help="feature backend on the board (default: the board's choice)")
-    p.add_argument("--no-start", action="store_true",
-                   help="do not soft-reset the board into the detector afterwards")
-    p.add_argument("--idle-timeout", type=float, default=60.0, metavar="S",
-                   help="give up when the board prints nothing for this long")
-    _template_options(p, required=False)
-    p.set_defaults(handler=cmd_learn)
-
-
-def _template_options(p, required):
-    p.add_argument("--rate", type=float, required=required, default=None, metavar="HZ",
-                   help="the sensor's sample rate" + ("" if required else
-                                                     " (default: the board's sensor's)"))
-    p.add_argument("--channels", type=int, required=required, default=None,
-                   help="the sensor's channel count" + ("" if required else
-                                                       " (default: the board's sensor's)"))
-    p.add_argument("--window", type=int, default=1024, help="samples per window (N)")
-    p.add_argument("--hop", type=int, default=None, help="samples between windows "
-                   "(default: window/2)")
-    p.add_argument("--bands", type=int, default=None, help="bands per channel (default 16)")
-    p.add_argument("--layout", choices=("log", "linear"), default="log", help="band widths")
-    p.add_argument("--stats", type=_stats, default=0, metavar="LIST",
-                   help="time statistics: none, rms, kurtosis, crest or all")
-    p.add_argument("--alarm-k", type=int, default=3, help="alarm when K of the last N windows")
-    p.add_argument("--alarm-n", type=int, default=5, help="... of the last N are above")
-    p.add_argument("--false-alarms-per-hour", type=float, default=None, metavar="X",
-                   help="false-alarm budget the board calibrates for (default %g)"
-                   % thresholds.DEFAULT_FALSE_ALARMS_PER_HOUR)
-
-
 def cmd_fleet(args):
     from .fleet_store import FleetStore
 
@@ -619,62 +565,97 @@ def cmd_fleet(args):
     store.close()
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="vibrawatch", description="Vibration anomaly detection on tiny boards: learn "
-        "normal vibration on the host, score it on a MicroPython board.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version="vibrawatch " + __version__)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+# ---- The parsers: one builder per command (argparse_<command>, as mpremote's), the options
+# several commands share in parent parsers, help texts of a line or two; the long explanations
+# are in the README.
 
-    p = sub.add_parser("fit", help="learn normal operation from recordings, write a model file",
-                       description="Fit a model of normal vibration. The last --holdout part "
-                       "(in time) of every recording is held out to pick the threshold; when "
-                       "recordings are too short for that (snapshots of a few windows), the "
-                       "last --holdout part of the recordings, in time order by name, is held "
-                       "out whole. A window never spans two recordings.",
-                       formatter_class=HelpFormatter)
-    p.add_argument("recordings", nargs="+", metavar="RECORDING",
-                   help="normal-operation recordings")
-    p.add_argument("-o", "--output", required=True, metavar="MODEL.vwm", help="model file")
-    p.add_argument("--window", type=int, default=1024,
-                   help="samples per window, a power of two (N)")
-    p.add_argument("--hop", type=int, default=None,
-                   help="samples between window starts (default: window/2)")
-    p.add_argument("--bands", type=int, default=None,
-                   help="frequency bands per channel (default: up to %d, fewer when the normal "
-                   "data are short: at least %d training windows per feature)"
-                   % (fitting.MAX_AUTO_BANDS, fitting.WINDOWS_PER_FEATURE))
+
+def _command(sub, name, help, description, parents=()):
+    """A command's parser: ``help`` is its line in `vibrawatch --help`."""
+    return sub.add_parser(name, help=help, description=description, parents=list(parents),
+                          formatter_class=HelpFormatter)
+
+
+def _recording_options(with_model):
+    """--channels and --rate for commands that read recordings; ``with_model``: a model's
+    fitted channels are the default, and --channels-override scores others."""
+    p = argparse.ArgumentParser(add_help=False)
+    if with_model:
+        p.add_argument("--channels", type=_channels, metavar="LIST",
+                       help="channel numbers to use (default: those the model was fitted on)")
+        p.add_argument("--channels-override", action="store_true",
+                       help="score --channels other than those the model was fitted on")
+    else:
+        p.add_argument("--channels", type=_channels, metavar="LIST",
+                       help="channel numbers to use, e.g. 0,1,2 (default: all)")
+    p.add_argument("--rate", type=float, metavar="HZ",
+                   help="sample rate for files without one (NPY/NPZ, CSV without time)")
+    return p
+
+
+def _port_option():
+    """--port, for the commands that talk to a board."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--port", required=True,
+                   help="the board's serial port, e.g. /dev/ttyACM0 or an emulated ./vboard")
+    return p
+
+
+def _sensor_options(required):
+    """The board's sensor, for a template: from the options, or (learn) asked of the board."""
+    asked = "" if required else " (default: the board's sensor's)"
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--rate", type=float, required=required, metavar="HZ",
+                   help="the sensor's sample rate" + asked)
+    p.add_argument("--channels", type=int, required=required,
+                   help="the sensor's channel count" + asked)
+    return p
+
+
+def _window_options(bands_help, budget_help):
+    """Windows, bands, statistics and the alarm rule: fit's, a template's and learn's."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--window", type=int, default=1024, help="samples per window, a power of two")
+    p.add_argument("--hop", type=int, help="samples between window starts (default: window/2)")
+    p.add_argument("--bands", type=int, help=bands_help)
     p.add_argument("--layout", choices=("log", "linear"), default="log",
                    help="band widths: log widens with frequency; linear is even")
     p.add_argument("--stats", type=_stats, default=0, metavar="LIST",
                    help="time statistics per channel: none, rms, kurtosis, crest or all "
                    "(comma-separated; default: none)")
-    p.add_argument("--channels", type=_channels, default=None, metavar="LIST",
-                   help="channel numbers to use, e.g. 0,1,2 (default: all)")
-    p.add_argument("--estimator", choices=tuple(fitting.ESTIMATORS), default="ledoitwolf",
-                   help="covariance: ledoitwolf for few windows, mcd if the normal data may "
-                   "hold a few bad windows, empirical for many clean windows")
-    p.add_argument("--holdout", type=float, default=0.25,
-                   help="fraction of each recording, at its end, held out for the threshold "
-                   "(of the recordings, the last ones, when they are short snapshots)")
     p.add_argument("--alarm-k", type=int, default=3, help="alarm when K of the last N windows")
     p.add_argument("--alarm-n", type=int, default=5, help="... of the last N windows are above")
-    p.add_argument("--false-alarms-per-hour", type=float, default=None, metavar="X",
-                   help="false-alarm budget the threshold is calibrated for, on windows the "
-                   "model did not see (default %g)" % thresholds.DEFAULT_FALSE_ALARMS_PER_HOUR)
+    p.add_argument("--false-alarms-per-hour", type=float, metavar="X",
+                   help=budget_help % thresholds.DEFAULT_FALSE_ALARMS_PER_HOUR)
+    return p
+
+
+def argparse_fit(sub):
+    p = _command(sub, "fit", "learn normal operation from recordings, write a model file",
+                 "Fit a model of normal vibration; the last --holdout part of the data, in "
+                 "time, sets the threshold (README 'The host' and 'Snapshots').",
+                 [_recording_options(with_model=False), _window_options(
+                     "bands per channel (default: up to %d, at least %d training windows per "
+                     "feature)" % (fitting.MAX_AUTO_BANDS, fitting.WINDOWS_PER_FEATURE),
+                     "false alarms per hour the threshold allows, out of sample (default %g)")])
+    p.add_argument("recordings", nargs="+", metavar="RECORDING", help="normal recordings")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.vwm", help="model file")
+    p.add_argument("--estimator", choices=tuple(fitting.ESTIMATORS), default="ledoitwolf",
+                   help="covariance: ledoitwolf for few windows, mcd if a few may be bad, "
+                   "empirical for many clean ones")
+    p.add_argument("--holdout", type=float, default=0.25,
+                   help="fraction held out for the threshold, at each recording's end")
     p.add_argument("--threshold-method", choices=("auto", "data", "hotelling", "chi2"),
-                   default="auto", help="data: cross-validated and held-out scores; hotelling "
-                   "or chi2: Gaussian theory; auto: data when there are enough held-out "
-                   "windows, else hotelling")
+                   default="auto", help="data (held-out scores), hotelling or chi2 (Gaussian "
+                   "theory); auto: data when enough windows are held out")
     p.add_argument("--zoom", type=_zoom, default="auto", metavar="off|auto|R",
-                   help="low-frequency zoom block (1x, 2x shaft): auto adds one when the bins "
-                   "are coarser than 5 Hz; R decimates by R (default: auto)")
-    p.add_argument("--zoom-window", type=int, default=None, metavar="NZ",
+                   help="low-frequency zoom block: auto adds one when bins are coarser than "
+                   "5 Hz; R decimates by R")
+    p.add_argument("--zoom-window", type=int, metavar="NZ",
                    help="zoom spectrum length, a power of two (default: 256)")
-    p.add_argument("--zoom-bands", type=int, default=None, metavar="BZ",
+    p.add_argument("--zoom-bands", type=int, metavar="BZ",
                    help="zoom bands per channel (default: a third of the bands)")
-    p.add_argument("--shaft-hz", type=float, default=None, metavar="F",
+    p.add_argument("--shaft-hz", type=float, metavar="F",
                    help="the shaft's rotation frequency: the zoom block gives its 1x line a "
                    "band of its own (default: the lowest clear line fit finds in the normal "
                    "data's zoom spectrum, else log bands)")
@@ -682,98 +663,99 @@ def build_parser():
                    help="the shaft's speed in rpm, instead of --shaft-hz (--rpm 600 is "
                    "--shaft-hz 10)")
     p.add_argument("--anomalous", nargs="+", default=[], metavar="RECORDING",
-                   help="labelled faulty recordings; with the costs they choose the threshold "
-                   "and the alarm's k-of-n")
-    p.add_argument("--cost-miss", type=float, default=None, metavar="C",
+                   help="faulty recordings: with the costs they choose threshold and k-of-n")
+    p.add_argument("--cost-miss", type=float, metavar="C",
                    help="cost of a fault not alarmed within 8 windows (needs --anomalous)")
-    p.add_argument("--cost-false-alarm", type=float, default=None, metavar="C",
+    p.add_argument("--cost-false-alarm", type=float, metavar="C",
                    help="cost of one false alarm (needs --anomalous)")
-    p.add_argument("--pca", type=int, default=None, metavar="K",
-                   help="keep K principal components of the standardised features plus one "
-                   "noise level for the rest (probabilistic PCA; model format v2). Use it "
-                   "when the features outnumber what the board can hold: the full model "
-                   "stores 2d(d+1) bytes and scores in d^2/2 multiply-adds, a PCA model "
-                   "about 4d(K+2) bytes and d(K+1); fit says when a model is too big and suggests "
-                   "a K. The cost: directions outside the K components are weighed by their "
-                   "average variance, so a fault along one that is much quieter than that "
-                   "average scores lower than with the full model. The residual term keeps "
-                   "every direction in the score, so a fault the K components do not span is "
-                   "still caught, not projected away. Boards need a vwatch that reads format "
-                   "v2 (default: no reduction)")
+    p.add_argument("--pca", type=int, metavar="K",
+                   help="keep K principal components plus one noise level: a smaller model "
+                   "(README, 'The host': --pca)")
     p.add_argument("--modes", type=_modes, default=modes.AUTO, metavar="auto|K|per-recording",
-                   help="operating modes (speeds, loads): one Gaussian component per mode, "
-                   "each with its own mean and covariance, a window scored by its distance to "
-                   "the nearest (up to %d; the board scores them all). auto (default): one "
-                   "component unless the normal data clearly hold separate modes (a Gaussian "
-                   "mixture, K by BIC, means at least %g standard deviations apart and further "
-                   "than one Gaussian's threshold radius); K: that "
-                   "many, found by the mixture; per-recording: each normal recording is one "
-                   "mode. The fit report says what it chose and why"
-                   % (modes.MAX_MODES, modes.MIN_SEPARATION))
-    p.add_argument("--rate", type=float, default=None, metavar="HZ",
-                   help="sample rate for files without one (NPY/NPZ, CSV without time)")
-    p.add_argument("--epsilon", type=float, default=None, metavar="E",
-                   help="use this epsilon instead of the rule of docs/features.md (e.g. the "
-                   "one a board learned with, to compare the two fits)")
-    p.set_defaults(handler=cmd_fit)
+                   help="operating modes, one Gaussian each (up to %d); default auto (README, "
+                   "'Operating modes')" % modes.MAX_MODES)
+    p.add_argument("--epsilon", type=float, metavar="E",
+                   help="this epsilon instead of docs/features.md's rule (e.g. a board's)")
+    return p
 
-    _learning_parsers(sub)
 
-    p = sub.add_parser("evaluate", help="measure a model on labelled normal and faulty data",
-                       description="Score labelled recordings, run the model's alarm rule over "
-                       "each, and print ROC-AUC, PR-AUC, recall, false alarms per hour and "
-                       "detection latency; --report DIR writes plots and report.md. "
-                       "--run-to-failure FOLDER instead fits on the first --train-minutes of a "
-                       "run of snapshots to failure and reports how early vibrawatch and the "
-                       "RMS and kurtosis baselines warned.")
+def argparse_template(sub):
+    p = _command(sub, "template", "write a template: settings for learning on the board",
+                 "Write a model file with fit's feature settings and nothing learned, for "
+                 "`vibrawatch learn --template` or vwatch.learn(template=) (docs/model-format.md, "
+                 "'Templates').", [_sensor_options(required=True), _learning_window_options()])
+    p.add_argument("-o", "--output", required=True, metavar="TEMPLATE.vwm")
+    return p
+
+
+def _learning_window_options():
+    return _window_options("bands per channel (default 16)",
+                           "false-alarm budget the board calibrates for (default %g)")
+
+
+def argparse_learn(sub):
+    p = _command(sub, "learn", "learn normal operation on the board itself",
+                 "Run vwatch.learn on a board for --seconds of normal operation, copy the "
+                 "learned model back to -o and restart the board on it. A refused or "
+                 "interrupted run leaves the board's model as it was.",
+                 [_port_option(), _sensor_options(required=False), _learning_window_options()])
+    p.add_argument("--seconds", type=float, required=True,
+                   help="seconds of normal operation to learn from")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.vwm",
+                   help="where the learned model is copied")
+    p.add_argument("--template", metavar="TEMPLATE.vwm",
+                   help="settings from this template or model (else from the options)")
+    p.add_argument("--backend", choices=("ulab", "pure", "q15"),
+                   help="feature backend on the board (default: the board's choice)")
+    p.add_argument("--no-start", action="store_true",
+                   help="do not soft-reset the board into the detector afterwards")
+    p.add_argument("--idle-timeout", type=float, default=60.0, metavar="S",
+                   help="give up when the board prints nothing for this long")
+    return p
+
+
+def argparse_evaluate(sub):
+    p = _command(sub, "evaluate", "measure a model on labelled normal and faulty data",
+                 "Score labelled recordings, run the model's alarm rule over each, and print "
+                 "ROC-AUC, PR-AUC, recall, false alarms per hour and detection latency. "
+                 "--run-to-failure instead fits on the start of a run of snapshots to failure "
+                 "(README 'Snapshots and runs to failure').",
+                 [_recording_options(with_model=True)])
     p.add_argument("model", metavar="MODEL.vwm", nargs="?")
     p.add_argument("--normal", nargs="+", default=[], metavar="RECORDING",
                    help="recordings of normal operation (not the ones the model was fitted on)")
     p.add_argument("--anomalous", nargs="+", default=[], metavar="RECORDING",
                    help="recordings with a fault")
     p.add_argument("--onset", type=float, default=0.0, metavar="SECONDS",
-                   help="when the fault starts in each anomalous recording (latency is "
-                   "measured from here; earlier windows count as normal)")
+                   help="when the fault starts in each anomalous recording (latency from here)")
     p.add_argument("--report", metavar="DIR", help="write report.md and PNG plots to DIR "
                    "(with --run-to-failure: run-to-failure.png)")
-    p.add_argument("--run-to-failure", metavar="FOLDER", default=None,
+    p.add_argument("--run-to-failure", metavar="FOLDER",
                    help="a folder of snapshots from new to failed (PRONOSTIA acc_*.csv or IMS "
-                   "files): fit with defaults on the first --train-minutes, score every "
-                   "snapshot, report the lead time of the alarm that lasts until the end and "
-                   "the alarms raised and cleared before it, for vibrawatch and the RMS and "
-                   "kurtosis baselines (mean + 3 sd of the same training part)")
-    p.add_argument("--train-minutes", type=float, default=None, metavar="MIN",
-                   help="with --run-to-failure: minutes at the start of the run to fit on "
-                   "(default %g: a machine's warm-up, see README)" % DEFAULT_TRAIN_MINUTES)
-    p.add_argument("--channels", type=_channels, default=None, metavar="LIST",
-                   help="channel numbers to use (default: those the model was fitted on)")
-    p.add_argument("--channels-override", action="store_true",
-                   help="score --channels other than those the model was fitted on, on purpose")
-    p.add_argument("--rate", type=float, default=None, metavar="HZ",
-                   help="sample rate for files without one")
-    p.set_defaults(handler=cmd_evaluate)
+                   "files): lead time against the RMS and kurtosis baselines")
+    p.add_argument("--train-minutes", type=float, metavar="MIN",
+                   help="with --run-to-failure: minutes at the start to fit on (default %g)"
+                   % DEFAULT_TRAIN_MINUTES)
+    return p
 
-    p = sub.add_parser("score", help="score recordings window by window with a model",
-                       description="Score every window of each recording: the squared "
-                       "Mahalanobis distance to normal, and whether it is above the threshold.")
+
+def argparse_score(sub):
+    p = _command(sub, "score", "score recordings window by window with a model",
+                 "Score every window of each recording: the squared Mahalanobis distance to "
+                 "normal, and whether it is above the threshold.",
+                 [_recording_options(with_model=True)])
     p.add_argument("model", metavar="MODEL.vwm")
     p.add_argument("recordings", nargs="+", metavar="RECORDING")
     p.add_argument("--csv", metavar="OUT", help="write one row per window (file, window, "
-                   "start_s, score, above) to OUT; '-' for standard output")
-    p.add_argument("--channels", type=_channels, default=None, metavar="LIST",
-                   help="channel numbers to use (default: those the model was fitted on)")
-    p.add_argument("--channels-override", action="store_true",
-                   help="score --channels other than those the model was fitted on, on purpose")
-    p.add_argument("--rate", type=float, default=None, metavar="HZ",
-                   help="sample rate for files without one")
-    p.set_defaults(handler=cmd_score)
+                   "start_s, score, above, flags) to OUT; '-' for standard output")
+    return p
 
-    p = sub.add_parser("emulate", help="run an emulated board that mpremote can talk to",
-                       description="Start MicroPython's unix port behind a pseudo-terminal, "
-                       "with a board's heap cap and a folder as its filesystem. It behaves like "
-                       "a board for mpremote: raw REPL, soft reset (Ctrl-D) restarts it and runs "
-                       "boot.py/main.py, Ctrl-C interrupts.",
-                       formatter_class=HelpFormatter)
+
+def argparse_emulate(sub):
+    p = _command(sub, "emulate", "run an emulated board that mpremote can talk to",
+                 "Start MicroPython's unix port behind a pseudo-terminal, with a board's heap "
+                 "cap and a folder as its filesystem; mpremote talks to it as to a board "
+                 "(README 'Talking to a board').")
     p.add_argument("--heap", default="128K", help="MicroPython heap size, as on a board")
     p.add_argument("--fs", default="board-fs", metavar="DIR",
                    help="folder that is the board's filesystem (/)")
@@ -781,102 +763,124 @@ def build_parser():
                    help="recording for the board's replay sensor, copied to /replay.wav")
     p.add_argument("--link", default="vboard", metavar="PATH",
                    help="also reach the port through this symlink ('' for none)")
-    p.set_defaults(handler=cmd_emulate)
+    return p
 
-    p = sub.add_parser("deploy", help="put vwatch and a model on a board, verified, atomically",
-                       description="Precompile vwatch for the board's .mpy version (read from "
-                       "the board), upload code and model to a staging folder, check every "
-                       "file's sha256 on the board, swap them into place, soft-reset, and check "
-                       "that the board starts with the new model. A deploy cut off at any point "
-                       "leaves the board on its previous version.")
+
+def argparse_deploy(sub):
+    p = _command(sub, "deploy", "put vwatch and a model on a board, verified, atomically",
+                 "Upload vwatch (precompiled for the board) and a model, check every file's "
+                 "sha256 on the board, swap them into place and check that the board starts. "
+                 "A deploy cut off at any point leaves the board on its previous version.",
+                 [_port_option()])
     p.add_argument("model", metavar="MODEL.vwm")
-    p.add_argument("--port", required=True, help="the board's serial port, e.g. /dev/ttyACM0 "
-                   "or an emulated board's ./vboard")
     p.add_argument("--no-compile", action="store_true",
                    help="upload .py sources instead of .mpy (the board compiles them: more RAM)")
-    p.add_argument("--mqtt", metavar="URL", help="also report over MQTT: "
-                   "mqtt://user:password@host:1883 (mqtts:// for TLS), written to the board's "
-                   "/vwatch.json, never printed (docs/mqtt.md)")
-    p.add_argument("--wifi", metavar="SSID", help="Wi-Fi network for boards with network.WLAN; "
-                   "password from $VIBRAWATCH_WIFI_PASSWORD or asked")
-    p.add_argument("--board-id", metavar="ID", help="the board's name in topics "
-                   "vibrawatch/<id>/... (default: the MQTT user)")
+    p.add_argument("--mqtt", metavar="URL", help="also report over MQTT: mqtt://user:password@"
+                   "host:1883 (mqtts:// for TLS; docs/mqtt.md)")
+    p.add_argument("--wifi", metavar="SSID", help="Wi-Fi network for boards with network.WLAN "
+                   "(password: $VIBRAWATCH_WIFI_PASSWORD or asked)")
+    p.add_argument("--board-id", metavar="ID",
+                   help="the board's name in topics vibrawatch/<id>/... (default: the MQTT user)")
     p.add_argument("--umqtt", metavar="DIR", help="micropython-lib's umqtt folder, uploaded if "
-                   "the board lacks umqtt.simple (else: mpremote mip install umqtt.simple)")
-    p.set_defaults(handler=cmd_deploy)
+                   "the board lacks umqtt.simple")
+    return p
 
-    p = sub.add_parser("monitor", help="watch a board's scores live",
-                       description="Show the report lines of a board running vwatch "
-                       "(docs/protocol.md): a bar per window scaled to twice the threshold (the "
-                       "| mark), alarm changes highlighted, dropped samples and bad input "
-                       "flagged. Ends when the board's detector stops (vw1 stop). "
-                       "Exits 1 if the connection is lost and does not come back.")
-    p.add_argument("--port", required=True, help="the board's serial port")
+
+def argparse_monitor(sub):
+    p = _command(sub, "monitor", "watch a board's scores live",
+                 "Show a running board's report lines (docs/protocol.md) as bars scaled to "
+                 "twice the threshold, alarms highlighted. Exits 1 if the connection is lost "
+                 "and does not come back.", [_port_option()])
     p.add_argument("--csv", metavar="LOG", help="also log every window to this CSV file")
-    p.add_argument("--windows", type=int, default=None, metavar="N",
+    p.add_argument("--windows", type=int, metavar="N",
                    help="stop after N windows (default: run until Ctrl-C)")
     p.add_argument("--retries", type=int, default=3,
                    help="reconnection attempts after the connection is lost")
     p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
-                   help="a board that prints nothing for this long counts as lost (its last "
-                   "line is shown)")
-    p.set_defaults(handler=cmd_monitor)
+                   help="a board that prints nothing for this long counts as lost")
+    return p
 
-    p = sub.add_parser("demo", help="the whole pipeline on bundled data, on an emulated board",
-                       description="Fit a model on bundled real motor data, start an emulated "
-                       "board whose sensor replays normal running followed by a fault, deploy "
-                       "to it with mpremote, watch its scores, and summarise when the alarm "
-                       "rose, false alarms and heap use, with a PNG timeline. Exits 1 if the "
-                       "fault was missed.", formatter_class=HelpFormatter)
+
+def argparse_demo(sub):
+    p = _command(sub, "demo", "the whole pipeline on bundled data, on an emulated board",
+                 "Fit on bundled motor data, deploy to an emulated board that replays normal "
+                 "running and then a fault, watch its scores and summarise the alarm (PNG "
+                 "timeline). Exits 1 if the fault was missed.")
     p.add_argument("--out", default="out/demo", metavar="DIR", help="where files go")
     p.add_argument("--fault", choices=("outer_race", "imbalance"), default="outer_race",
                    help="which bundled fault the replay runs into")
-    p.add_argument("--port", default=None,
-                   help="use this real board (its own sensor) instead of the emulated one")
+    p.add_argument("--port", help="use this real board (its own sensor) instead")
     p.add_argument("--windows", type=int, default=200,
                    help="with --port: windows to watch before summarising")
-    p.add_argument("--fleet", type=int, default=None, metavar="N",
-                   help="instead: N emulated boards reporting over MQTT to a local broker "
-                   "(Mosquitto, else amqtt), one developing a fault; the fleet view and "
-                   "report go to OUT/fleet")
-    p.set_defaults(handler=cmd_demo)
+    p.add_argument("--fleet", type=int, metavar="N", help="instead: N emulated boards "
+                   "reporting over MQTT to a local broker (README 'A fleet of boards')")
+    return p
 
-    p = sub.add_parser("record", help="record a board's sensor into a WAV file, losslessly",
-                       description="Stream raw samples from the board's sensor in bursts with "
-                       "sequence numbers and CRC-32s; a lost or corrupted burst stops the "
-                       "recording with an error rather than writing a damaged file. The WAV is "
-                       "float32 in g, at the rate the board measured.")
-    p.add_argument("--port", required=True, help="the board's serial port")
+
+def argparse_record(sub):
+    p = _command(sub, "record", "record a board's sensor into a WAV file, losslessly",
+                 "Stream raw samples from the board's sensor in checked bursts into a float32 "
+                 "WAV in g; a lost or corrupted burst stops with an error, never a damaged file.",
+                 [_port_option()])
     p.add_argument("--seconds", type=float, required=True, help="how long to record")
     p.add_argument("-o", "--output", required=True, metavar="REC.wav")
-    p.set_defaults(handler=cmd_record)
+    return p
 
-    p = sub.add_parser("fleet", help="gather many boards' scores and alarms over MQTT",
-                       description="Subscribe to the boards' MQTT reports (docs/mqtt.md), "
-                       "store them in SQLite and show a live table of boards; `fleet report` "
-                       "writes score trends and an alarm timeline. README 'A fleet of boards'.",
-                       formatter_class=HelpFormatter)
-    p.add_argument("--broker", metavar="URL", help="mqtt://user:password@host:1883 (or "
-                   "mqtts://; the password may come from $VIBRAWATCH_MQTT_PASSWORD instead)")
+
+def argparse_fleet(sub):
+    p = _command(sub, "fleet", "gather many boards' scores and alarms over MQTT",
+                 "Subscribe to the boards' MQTT reports (docs/mqtt.md), store them in SQLite "
+                 "and show a live table; `fleet report` writes score trends and an alarm "
+                 "timeline (README 'A fleet of boards').")
+    p.add_argument("--broker", metavar="URL", help="mqtt://user:password@host:1883 or mqtts:// "
+                   "(password also from $VIBRAWATCH_MQTT_PASSWORD)")
     p.add_argument("--db", default="fleet.db", metavar="FILE", help="SQLite database")
     p.add_argument("--client-id", default="vibrawatch-fleet",
                    help="MQTT client id; its session keeps alarms queued while it is away")
-    p.add_argument("--share", metavar="GROUP", default=None,
-                   help="split the load with other subscribers of this shared-subscription "
-                   "group (each needs its own --client-id)")
-    p.add_argument("--seconds", type=float, default=None,
-                   help="stop after this long (default: until Ctrl-C)")
-    fleet_sub = p.add_subparsers(dest="fleet_command", metavar="report")
-    r = fleet_sub.add_parser("report", help="score trends and alarm timeline of a fleet "
-                             "database (PNG + report.md)")
+    p.add_argument("--share", metavar="GROUP", help="share the load with this shared-"
+                   "subscription group (each member its own --client-id)")
+    p.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C)")
+    reports = p.add_subparsers(dest="fleet_command", metavar="report")
+    r = reports.add_parser("report", help="score trends and alarm timeline of a fleet "
+                           "database (PNG + report.md)")
     r.add_argument("--db", required=True, metavar="FILE", help="the fleet's SQLite database")
     r.add_argument("-o", "--output", required=True, metavar="DIR", help="where files go")
-    p.set_defaults(handler=cmd_fleet)
+    return p
 
-    p = sub.add_parser("info", help="show everything a model file holds",
-                       description="Print a model file's configuration, threshold and arrays.")
+
+def argparse_info(sub):
+    p = _command(sub, "info", "show everything a model file holds",
+                 "Print a model file's configuration, threshold and arrays.")
     p.add_argument("model", metavar="MODEL.vwm")
-    p.set_defaults(handler=cmd_info)
+    return p
+
+
+# Each command: its handler and its parser's builder, in the order `vibrawatch --help` lists.
+COMMANDS = {
+    "fit": (cmd_fit, argparse_fit),
+    "template": (cmd_template, argparse_template),
+    "learn": (cmd_learn, argparse_learn),
+    "evaluate": (cmd_evaluate, argparse_evaluate),
+    "score": (cmd_score, argparse_score),
+    "emulate": (cmd_emulate, argparse_emulate),
+    "deploy": (cmd_deploy, argparse_deploy),
+    "monitor": (cmd_monitor, argparse_monitor),
+    "demo": (cmd_demo, argparse_demo),
+    "record": (cmd_record, argparse_record),
+    "fleet": (cmd_fleet, argparse_fleet),
+    "info": (cmd_info, argparse_info),
+}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="vibrawatch", description="Vibration anomaly detection on tiny boards: learn "
+        "normal vibration on the host, score it on a MicroPython board.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version="vibrawatch " + __version__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for handler, build in COMMANDS.values():
+        build(sub).set_defaults(handler=handler)
     return parser
 
 

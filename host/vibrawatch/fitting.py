@@ -517,12 +517,6 @@ def _float32_at_least(value):
     return float(v32)
 
 
-def mahalanobis(feats, mu, lower):
-    """Squared Mahalanobis distances ||L^T (f - mu)||^2 of rows of ``feats`` (float64)."""
-    v = np.asarray(feats, np.float64) - np.asarray(mu, np.float64)
-    return np.sum((v @ np.asarray(lower, np.float64)) ** 2, axis=1)
-
-
 def _epsilon(recordings, probe):
     """Epsilon from a time-spread sample of the windows (docs/features.md, 'Epsilon')."""
     total = sum(probe.n_windows(r.frames) for r in recordings)

@@ -75,6 +75,29 @@ class Mode:
             return (self.mu, self.w, np.asarray(self.a).reshape(-1), self.g)
         return (self.mu, self.packed_l)
 
+    def distances(self, feats):
+        """Squared distances v^T P v (float64) of the rows of ``feats``, v = f - mu: the one
+        scorer of the host (docs/features.md, "Score"), from whatever arrays the component
+        holds (the file's float32 ones, or a fit's float64 ones: pca.PCAPrecision)."""
+        v = np.atleast_2d(np.asarray(feats, np.float64)) - np.asarray(self.mu, np.float64)
+        if self.a is not None:  # P = diag(w) + A^T diag(g) A
+            z = v @ np.asarray(self.a, np.float64).T
+            return (v * v) @ np.asarray(self.w, np.float64) + (z * z) @ np.asarray(
+                self.g, np.float64)
+        return np.sum((v @ self.cholesky_factor()) ** 2, axis=1)  # P = L L^T
+
+    def cholesky_factor(self):
+        """The full lower-triangular L (float64) from its packed form (no reduction only)."""
+        if self.a is not None:
+            raise ValueError("a model with a PCA reduction has no Cholesky factor")
+        d = len(self.mu)
+        lower = np.zeros((d, d))
+        pos = 0
+        for j in range(d):
+            lower[j:, j] = self.packed_l[pos : pos + d - j]
+            pos += d - j
+        return lower
+
 
 @dataclass(eq=False)  # arrays inside: compare files with to_bytes()
 class Model:
@@ -183,13 +206,7 @@ class Model:
         return np.argmin(self.mode_distances(feats), axis=1)
 
     def _distance(self, feats, k):
-        mode = self.modes[k]
-        v = np.atleast_2d(np.asarray(feats, np.float64)) - np.asarray(mode.mu, np.float64)
-        if self.components:
-            z = v @ np.asarray(mode.a, np.float64).T
-            return (v * v) @ np.asarray(mode.w, np.float64) + (z * z) @ np.asarray(
-                mode.g, np.float64)
-        return np.sum((v @ self.cholesky_factor(k)) ** 2, axis=1)
+        return self.modes[k].distances(feats)
 
     def precision(self, k=0):
         """The precision P_k (float64, d x d) of component k, that its score is v^T P v of,
@@ -204,16 +221,7 @@ class Model:
     def cholesky_factor(self, k=0):
         """Component k's full lower-triangular L (float64) from its packed form (no
         reduction only)."""
-        if self.components:
-            raise ValueError("a model with a PCA reduction has no Cholesky factor")
-        packed = self.modes[k].packed_l
-        d = self.n_features
-        lower = np.zeros((d, d))
-        pos = 0
-        for j in range(d):
-            lower[j:, j] = packed[pos : pos + d - j]
-            pos += d - j
-        return lower
+        return self.modes[k].cholesky_factor()
 
     def to_bytes(self):
         edges = np.asarray(self.edges, dtype="<u2")

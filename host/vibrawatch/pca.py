@@ -21,6 +21,7 @@ the score full rank: a fault along a direction the K components do not span stil
 import numpy as np
 
 from .errors import VibrawatchError
+from .modelfile import Mode
 
 # A feature that (nearly) never varies, such as a silent band held at ln(epsilon), has no
 # spread to standardise by; this floor (log units) keeps its weight finite.
@@ -66,10 +67,9 @@ class PCAPrecision:
         return np.diag(self.w_) + (self.a_.T * self.g_) @ self.a_
 
     def mahalanobis(self, X):
-        """Squared distances v^T P v of the rows of X, v = x - location_."""
-        v = np.asarray(X, np.float64) - self.location_
-        z = v @ self.a_.T
-        return (v * v) @ self.w_ + (z * z) @ self.g_
+        """Squared distances v^T P v of the rows of X, v = x - location_ (the model file's
+        scorer, modelfile.Mode.distances, on these float64 arrays)."""
+        return Mode(self.location_, None, self.w_, self.a_, self.g_).distances(X)
 
 
 def _spectrum(X, estimator):
