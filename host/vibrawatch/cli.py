@@ -107,18 +107,7 @@ def _progress_bar(total, desc):
 def cmd_fit(args):
     recs = _load_all(args.recordings, args.rate, args.channels)
     validate.check_recording_channels(recs)
-    settings = fitting.FitSettings(
-        window=args.window, hop=args.window // 2 if args.hop is None else args.hop,
-        bands=args.bands,
-        layout=args.layout, stats=args.stats, estimator=args.estimator, holdout=args.holdout,
-        alarm_k=args.alarm_k, alarm_n=args.alarm_n,
-        false_alarms_per_hour=args.false_alarms_per_hour,
-        threshold_method=args.threshold_method, cost_miss=args.cost_miss,
-        cost_false_alarm=args.cost_false_alarm, pca=args.pca, modes=args.modes,
-        zoom=args.zoom, zoom_window=args.zoom_window, zoom_bands=args.zoom_bands,
-        shaft_hz=args.rpm / 60.0 if args.rpm is not None else args.shaft_hz,
-        epsilon=args.epsilon)
-    F.check_window(settings.window)
+    settings = validate.fit_settings(args)
     faulty = _load_all(args.anomalous, args.rate, args.channels)
     total = sum(max(0, (r.frames - settings.window) // settings.hop + 1) for r in recs)
     bar = _progress_bar(total, "features")

@@ -19,16 +19,17 @@ so no window ever spans two recordings. Two splits (:func:`plan_split`), named i
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from . import features as F
+from . import fitsettings
 from . import modes as M
 from . import thresholds as T
 from . import zoomrule
-from .errors import VibrawatchError
+from .fitsettings import ESTIMATOR_NAMES, FitError, FitSettings  # noqa: F401 (re-exported)
 from .modelfile import Mode, Model, array_floats
 from .pca import PCAPrecision, explained
 from .recordings import rates_match, snapshot_interval, time_order
@@ -46,8 +47,7 @@ def _covariance(name):
             "oas": covariance.OAS}[name]()
 
 
-ESTIMATORS = {name: (lambda name=name: _covariance(name)) for name in
-              ("ledoitwolf", "mcd", "empirical", "oas")}
+ESTIMATORS = {name: (lambda name=name: _covariance(name)) for name in ESTIMATOR_NAMES}
 _NAN_MESSAGE = "%s holds NaN or infinite samples: clean the recording first"
 EPS_SAMPLE_WINDOWS = 4096  # windows looked at to set epsilon; more changes nothing but time
 MAX_AUTO_BANDS = 16  # bands per channel when --bands is not given and data are plentiful
@@ -59,34 +59,6 @@ BOARD_ARRAY_BUDGET = 64 * 1024
 PCA_VARIANCE = 0.95  # the suggested --pca K explains this share of the standardised variance
 
 
-class FitError(VibrawatchError):
-    pass
-
-
-@dataclass
-class FitSettings:
-    window: int = 1024
-    hop: int = 512
-    bands: int | None = None  # None: as many as the normal data support, up to MAX_AUTO_BANDS
-    layout: str = "log"
-    stats: int = 0
-    estimator: str = "ledoitwolf"
-    holdout: float = 0.25
-    alarm_k: int = 3
-    alarm_n: int = 5
-    false_alarms_per_hour: float | None = None  # None: thresholds.DEFAULT_FALSE_ALARMS_PER_HOUR
-    threshold_method: str = "auto"  # auto, data, hotelling, chi2 (see thresholds.calibrate)
-    cost_miss: float | None = None  # both costs given: threshold and k-of-n minimise expected cost
-    cost_false_alarm: float | None = None
-    pca: int | None = None  # K > 0: keep K principal components (model format v2, pca.py)
-    zoom: str | int = "auto"  # zoom block: 'auto' (zoomrule), 'off', or a decimation factor R
-    zoom_window: int | None = None  # N_z (None: zoomrule.ZOOM_WINDOW)
-    zoom_bands: int | None = None  # B_z (None: a third of the bands, zoomrule.split_bands)
-    shaft_hz: float | None = None  # the 1x zoom band here (None: found in the data, zoomrule)
-    epsilon: float | None = None  # None: the rule of docs/features.md on the normal data
-    modes: str | int = M.AUTO  # operating modes: "auto", "per-recording" or K (modes.py)
-
-
 @dataclass
 class Split:
     """Which windows of each recording train the model and which set the threshold."""
@@ -95,6 +67,39 @@ class Split:
     recordings: list  # in the order used (time order for 'recordings')
     parts: list  # per recording: (train range, held-out range) of its windows
     note: str = ""
+
+
+@dataclass
+class ZoomBlock:
+    """The zoom block of a fit (zoomrule): R = 0 for none; edges and rule once laid."""
+
+    r: int  # decimation factor R
+    window: int  # N_z
+    note: str  # the report's line
+    edges: np.ndarray | None = None  # zoom band edges (bins of the N_z-point spectrum)
+    rule: str = ""  # how the zoom bands were laid (zoomrule.line_note)
+
+
+@dataclass
+class Windows:
+    """The normal recordings' feature rows, split in time (plan_split)."""
+
+    split: Split
+    train: np.ndarray
+    held: np.ndarray
+    blocks: list  # the training rows of each recording that has some, in the split's order
+    groups: np.ndarray  # each training row's index into blocks
+    names: list  # the recordings of blocks
+
+
+@dataclass
+class OutOfSample:
+    """Scores of windows the model was not fitted on, which set the threshold."""
+
+    held: np.ndarray  # the held-out windows'
+    cv: list | None  # the training windows', cross-validated, per block; None: too few
+    all: np.ndarray  # both together
+    independent: float  # the share of them that are independent
 
 
 @dataclass
@@ -201,7 +206,8 @@ def auto_bands(n_train, channels, stats, window):
 
 
 def fit(recordings, settings, progress=None, anomalous=()):
-    """Fit a model on normal recordings; returns (Model, FitReport).
+    """Fit a model on normal recordings; returns (Model, FitReport). Each line below is one
+    step, a function of this module with one job, called in this order.
 
     ``anomalous``: labelled faulty recordings; with ``settings.cost_miss`` and
     ``settings.cost_false_alarm`` they choose the threshold and the alarm rule.
@@ -209,39 +215,68 @@ def fit(recordings, settings, progress=None, anomalous=()):
     if not recordings:
         raise FitError("no recordings given")
     anomalous = list(anomalous or ())
+    check_settings(settings, anomalous)
     check_compatible(recordings + anomalous)
-    costs = (settings.cost_miss, settings.cost_false_alarm)
-    if any(c is not None for c in costs):
-        if None in costs:
-            raise FitError("give both --cost-miss and --cost-false-alarm (e.g. 100 and 1)")
-        if not anomalous:
-            raise FitError("--cost-miss and --cost-false-alarm need labelled faulty "
-                           "recordings to weigh misses: pass them with --anomalous REC...")
-    elif anomalous:
-        raise FitError("--anomalous recordings are used to weigh costs: give --cost-miss and "
-                       "--cost-false-alarm too (e.g. 100 and 1), or leave --anomalous out")
-    if settings.estimator not in ESTIMATORS:
-        raise FitError("unknown estimator %r: use one of %s"
-                       % (settings.estimator, ", ".join(ESTIMATORS)))
-    if settings.hop < 1:
-        raise FitError("--hop must be at least 1 sample")
-    if not 0.0 < settings.holdout < 1.0:
-        raise FitError("--holdout %g must be a fraction between 0 and 1, e.g. 0.25"
-                       % settings.holdout)
-    rate, channels = recordings[0].rate, recordings[0].channels
-    F.check_window(settings.window)
-    zoom, zoom_window, zoom_note = zoomrule.choose(rate, settings.window, settings.hop,
-                                                   settings.zoom, settings.zoom_window)
-    if zoom and settings.zoom == "auto":
-        short = zoomrule.too_short(min(r.frames for r in recordings), settings.window,
-                                   settings.hop, zoom, zoom_window)
+    zoom = choose_zoom(recordings, settings)
+    span = window_layout(recordings[0], settings, zoom)
+    check_lengths(recordings + anomalous, settings, span)
+    check_shaft_has_zoom(settings, zoom, recordings[0].rate)
+    bands, zoom_bands, bands_note = choose_bands(recordings, settings, span, zoom)
+    edges = F.default_band_edges(settings.window, bands, settings.layout)
+    zoom = lay_zoom_bands(recordings, settings, span, zoom, zoom_bands)
+    cfg = feature_config(recordings, settings, edges, zoom)
+    windows = extract_windows(recordings, cfg, settings.holdout, progress)
+    check_training(windows, cfg, recordings, settings)
+    windows_per_hour, windows.split.note = _windows_per_hour(windows.split, cfg, cfg.sample_rate,
+                                                             settings.hop)
+    choice = choose_modes(windows, cfg.n_features, settings, windows_per_hour)
+    model, parts = estimate(windows, choice, cfg, settings)
+    size_note = _size_note(model, parts[0] if settings.pca else None, windows.train,
+                           settings.estimator)
+    scores = out_of_sample_scores(model, windows, choice, cfg, settings)
+    fault_scores = [model.mahalanobis(_features(rec, cfg)) for rec in anomalous]
+    cal = calibrate(scores, fault_scores, windows, choice, cfg, settings, windows_per_hour)
+    set_threshold(model, cal)
+    report = FitReport(len(windows.train), len(windows.held), cfg.n_features, cfg.epsilon,
+                       model.threshold, model.mahalanobis(windows.train), scores.held, cal,
+                       scores.cv, bands_note, fault_scores, size_note, zoom_note=zoom.note,
+                       modes_note=choice.note, split_note=windows.split.note,
+                       zoom_rule=zoom.rule)
+    return model, report
+
+
+def check_settings(settings, anomalous=()):
+    """Every setting within its allowed values (fitsettings.ALLOWED), before any work."""
+    fitsettings.check(settings, anomalous)
+
+
+def choose_zoom(recordings, settings):
+    """The zoom block (zoomrule.choose); 'auto' leaves out one whose history the shortest
+    recording cannot hold, and says so."""
+    rate = recordings[0].rate
+    r, nz, note = zoomrule.choose(rate, settings.window, settings.hop, settings.zoom,
+                                  settings.zoom_window)
+    if r and settings.zoom == "auto":
+        short = zoomrule.too_short(min(rec.frames for rec in recordings), settings.window,
+                                   settings.hop, r, nz)
         if short:
-            zoom, zoom_window, zoom_note = 0, 0, short
-    span = F.FeatureConfig(settings.window, settings.hop, rate, channels,
-                           np.array([1, 2], np.uint16), 1.0, 0, zoom, zoom_window,
-                           np.array([1, 2], np.uint16) if zoom else None)
+            r, nz, note = 0, 0, short
+    return ZoomBlock(r, nz, note)
+
+
+def window_layout(first, settings, zoom):
+    """A feature configuration that places the windows (zoom history, span, first window)
+    before the bands are known: for the length checks, the split and the 1x line."""
+    placeholder = np.array([1, 2], np.uint16)
+    return F.FeatureConfig(settings.window, settings.hop, first.rate, first.channels,
+                           placeholder, 1.0, 0, zoom.r, zoom.window,
+                           placeholder if zoom.r else None)
+
+
+def check_lengths(recordings, settings, span):
+    """Every recording holds one window, and the full zoom history of the first."""
     need = span.first_window * settings.hop + settings.window
-    for rec in recordings + anomalous:
+    for rec in recordings:
         if rec.frames < settings.window:
             raise FitError("%s has %d samples, shorter than one window of %d: record longer or "
                            "use a smaller --window" % (rec.name, rec.frames, settings.window))
@@ -249,155 +284,197 @@ def fit(recordings, settings, progress=None, anomalous=()):
             raise FitError("%s has %d samples, fewer than the %d of the first window with a "
                            "full zoom history: record longer or use --zoom off"
                            % (rec.name, rec.frames, need))
-    if settings.shaft_hz is not None and not zoom:
-        raise FitError("--shaft-hz/--rpm place the 1x band of the zoom block, and this fit has "
-                       "none (%s): leave them out, or force one with --zoom R"
-                       % ("--zoom off" if settings.zoom == "off" else "the main bins, %.3g "
-                          "Hz, are fine enough" % (rate / settings.window)))
-    bands, bands_note = settings.bands, ""
-    top = zoomrule.top_bin(settings.window, zoom, zoom_window) if zoom else 0
-    zoom_bands = settings.zoom_bands
-    if bands is None:
-        n_train = sum(len(tr) for tr, _ in plan_split(recordings, span,
-                                                      settings.holdout).parts)
-        total = auto_bands(n_train, channels, settings.stats, settings.window)
-        if total is None or (zoom and total - (zoom_bands or 1) < 1):
-            raise FitError(
-                "%d training windows are too few for %d channels: record more normal data "
-                "(at least %d windows of every feature), use a smaller --hop, or fewer "
-                "--channels" % (n_train, channels, WINDOWS_PER_FEATURE))
-        if zoom:
-            bands, auto_zoom = zoomrule.split_bands(total, top)
-            if zoom_bands is None:
-                zoom_bands = auto_zoom
-            else:
-                bands = total - zoom_bands
-        else:
-            bands = total
-        bands_note = ("bands: %d per channel%s, chosen so that every feature has at least %d "
-                      "training windows (give --bands to override)"
-                      % (bands, " and %d zoom bands" % zoom_bands if zoom else "",
-                         WINDOWS_PER_FEATURE))
-    elif zoom and zoom_bands is None:
-        zoom_bands = max(1, min(top - 1, bands // 3))
-    edges = F.default_band_edges(settings.window, bands, settings.layout)
-    zoom_edges, zoom_rule = None, ""
-    if zoom:
-        if not 1 <= zoom_bands <= zoom_window // 2 - 1:
-            raise FitError("--zoom-bands %d: between 1 and %d for a zoom window of %d"
-                           % (zoom_bands, zoom_window // 2 - 1, zoom_window))
-        hz = rate / (zoom * zoom_window)
-        line = _shaft_line(recordings, span, settings, top, hz)
-        if line is not None:
-            zoom_edges = zoomrule.line_edges(line.bin, zoom_bands, top, zoom_window)
-        else:
-            lo = zoomrule.ZOOM_LO_BIN if top - zoomrule.ZOOM_LO_BIN >= zoom_bands else 1
-            zoom_edges = F.default_band_edges(zoom_window, zoom_bands, "log",
-                                              hi=max(top, zoom_bands + lo), lo=lo)
-        zoom_rule = zoomrule.line_note(line, hz, top)
-        zoom_note += "; %s; %d zoom bands, %.3g to %.3g Hz" % (
-            zoom_rule, len(zoom_edges) - 1, zoom_edges[0] * hz, zoom_edges[-1] * hz)
-    probe = F.FeatureConfig(settings.window, settings.hop, rate, channels, edges, 1.0,
-                            settings.stats)
-    eps = settings.epsilon
-    if eps is not None and not (eps > 0 and math.isfinite(eps)):
-        raise FitError("--epsilon %r must be a positive number, e.g. the eps a board "
-                       "learned with" % eps)
-    cfg = F.FeatureConfig(settings.window, settings.hop, rate, channels, edges,
-                          float(np.float32(eps)) if eps else _epsilon(recordings, probe),
-                          settings.stats, zoom, zoom_window, zoom_edges)
 
-    split = plan_split(recordings, cfg, settings.holdout)
+
+def check_shaft_has_zoom(settings, zoom, rate):
+    """--shaft-hz needs a zoom block, and 'auto' may have chosen none (--zoom off with it is
+    refused with the settings)."""
+    if settings.shaft_hz is not None and not zoom.r:
+        raise FitError("--shaft-hz/--rpm place the 1x band of the zoom block, and this fit has "
+                       "none (the main bins, %.3g Hz, are fine enough): leave them out, or "
+                       "force one with --zoom R" % (rate / settings.window))
+
+
+def choose_bands(recordings, settings, span, zoom):
+    """(main bands, zoom bands, the report's note) per channel: as given, else auto_bands on
+    the training windows, split between the main and zoom blocks (zoomrule.split_bands)."""
+    top = zoomrule.top_bin(settings.window, zoom.r, zoom.window) if zoom.r else 0
+    zoom_bands = settings.zoom_bands
+    if settings.bands is not None:
+        if zoom.r and zoom_bands is None:
+            zoom_bands = max(1, min(top - 1, settings.bands // 3))
+        return settings.bands, zoom_bands, ""
+    channels = recordings[0].channels
+    n_train = sum(len(tr) for tr, _ in plan_split(recordings, span, settings.holdout).parts)
+    total = auto_bands(n_train, channels, settings.stats, settings.window)
+    if total is None or (zoom.r and total - (zoom_bands or 1) < 1):
+        raise FitError(
+            "%d training windows are too few for %d channels: record more normal data "
+            "(at least %d windows of every feature), use a smaller --hop, or fewer "
+            "--channels" % (n_train, channels, WINDOWS_PER_FEATURE))
+    if zoom.r:
+        bands, auto_zoom = zoomrule.split_bands(total, top)
+        if zoom_bands is None:
+            zoom_bands = auto_zoom
+        else:
+            bands = total - zoom_bands
+    else:
+        bands = total
+    note = ("bands: %d per channel%s, chosen so that every feature has at least %d training "
+            "windows (give --bands to override)"
+            % (bands, " and %d zoom bands" % zoom_bands if zoom.r else "", WINDOWS_PER_FEATURE))
+    return bands, zoom_bands, note
+
+
+def lay_zoom_bands(recordings, settings, span, zoom, zoom_bands):
+    """The zoom block with its band edges: around the shaft's 1x line (given or found,
+    _shaft_line), else log bands from zoomrule.ZOOM_LO_BIN; its note says which."""
+    if not zoom.r:
+        return zoom
+    if not 1 <= zoom_bands <= zoom.window // 2 - 1:
+        raise FitError("--zoom-bands %d: between 1 and %d for a zoom window of %d"
+                       % (zoom_bands, zoom.window // 2 - 1, zoom.window))
+    top = zoomrule.top_bin(settings.window, zoom.r, zoom.window)
+    hz = recordings[0].rate / (zoom.r * zoom.window)
+    line = _shaft_line(recordings, span, settings, top, hz)
+    if line is not None:
+        edges = zoomrule.line_edges(line.bin, zoom_bands, top, zoom.window)
+    else:
+        lo = zoomrule.ZOOM_LO_BIN if top - zoomrule.ZOOM_LO_BIN >= zoom_bands else 1
+        edges = F.default_band_edges(zoom.window, zoom_bands, "log",
+                                     hi=max(top, zoom_bands + lo), lo=lo)
+    rule = zoomrule.line_note(line, hz, top)
+    note = zoom.note + "; %s; %d zoom bands, %.3g to %.3g Hz" % (
+        rule, len(edges) - 1, edges[0] * hz, edges[-1] * hz)
+    return replace(zoom, note=note, edges=edges, rule=rule)
+
+
+def feature_config(recordings, settings, edges, zoom):
+    """The features' configuration, with epsilon as given or from the normal data."""
+    first = recordings[0]
+    probe = F.FeatureConfig(settings.window, settings.hop, first.rate, first.channels, edges,
+                            1.0, settings.stats)
+    eps = settings.epsilon
+    return F.FeatureConfig(settings.window, settings.hop, first.rate, first.channels, edges,
+                           float(np.float32(eps)) if eps else _epsilon(recordings, probe),
+                           settings.stats, zoom.r, zoom.window, zoom.edges)
+
+
+def extract_windows(recordings, cfg, holdout, progress=None):
+    """Every window's features, split in time into training and held-out rows (plan_split)."""
+    split = plan_split(recordings, cfg, holdout)
     train, held = [], []
     for rec, (tr, ho) in zip(split.recordings, split.parts):
-        feats = F.extract(rec.samples, cfg, rec.scale, progress=progress)  # this one's windows
-        if not np.all(np.isfinite(feats)):
-            raise FitError(_NAN_MESSAGE % rec.name)
+        feats = _features(rec, cfg, progress)  # this recording's windows only
         train.append(feats[tr.start : tr.stop])
         held.append(feats[ho.start : ho.stop])
-    train_blocks = [t for t in train if len(t)]
+    blocks = [t for t in train if len(t)]
     names = [r.name for r, t in zip(split.recordings, train) if len(t)]
-    groups = np.concatenate([np.full(len(t), i) for i, t in enumerate(train_blocks)] or [[]])
-    train, held = np.concatenate(train), np.concatenate(held)
+    groups = np.concatenate([np.full(len(t), i) for i, t in enumerate(blocks)] or [[]])
+    return Windows(split, np.concatenate(train), np.concatenate(held), blocks, groups, names)
+
+
+def check_training(windows, cfg, recordings, settings):
+    """Enough training windows for a covariance, some held out, no constant channel, and
+    --pca below the number of features."""
     d = cfg.n_features
-    if len(train) <= d:
+    if len(windows.train) <= d:
         raise FitError(
             "%d training windows for %d features: a covariance needs more windows than "
             "features. Use fewer --bands (now %d), a smaller --hop, or more normal data"
-            % (len(train), d, bands))
-    if len(held) == 0:
+            % (len(windows.train), d, cfg.bands))
+    if len(windows.held) == 0:
         raise FitError("no held-out windows to set the threshold: give more normal data (a "
                        "longer recording, or several: short ones are then held out whole) or "
                        "a larger --holdout")
-    _check_constant_channels(train, cfg, recordings)
+    _check_constant_channels(windows.train, cfg, recordings)
     pca = settings.pca or 0
     if not 0 <= pca < d:
         raise FitError("--pca %d: the number of components must be between 1 and %d (fewer "
                        "than the %d features)" % (pca, d - 1, d))
 
-    windows_per_hour, split.note = _windows_per_hour(split, cfg, rate, settings.hop)
-    # "auto" splits modes only when they lie further apart than one Gaussian's threshold
-    # radius (modes.separation_needed): Hotelling's bound on all the training windows.
+
+def choose_modes(windows, d, settings, windows_per_hour):
+    """The operating modes (modes.choose). 'auto' splits modes only when they lie further
+    apart than one Gaussian's threshold radius (modes.separation_needed): Hotelling's bound on
+    all the training windows."""
     budget = settings.false_alarms_per_hour or T.DEFAULT_FALSE_ALARMS_PER_HOUR
-    one_threshold = T.hotelling_bound(len(train), d, T.window_rate_for(
+    one_threshold = T.hotelling_bound(len(windows.train), d, T.window_rate_for(
         budget, windows_per_hour, settings.alarm_k, settings.alarm_n))
     try:
-        choice = M.choose(train, groups, names, M.parse(settings.modes), d + 2,
-                          M.separation_needed(one_threshold))
+        return M.choose(windows.train, windows.groups, windows.names, M.parse(settings.modes),
+                        d + 2, M.separation_needed(one_threshold))
     except M.ModesError as exc:
         raise FitError(str(exc)) from exc
-    fit_one = _component_fitter(settings.estimator, pca)
-    mixture = M.ModeMixture(choice.k, choice.how, fit_one).fit(train, groups, choice.labels)
+
+
+def estimate(windows, choice, cfg, settings):
+    """(the model with threshold 1, the fitted estimators): one covariance per mode
+    (ESTIMATORS, or pca.PCAPrecision with --pca)."""
+    fit_one = _component_fitter(settings.estimator, settings.pca or 0)
+    parts = M.ModeMixture(choice.k, choice.how, fit_one).fit(
+        windows.train, windows.groups, choice.labels).parts
     model = Model.from_modes(
-        [_mode_arrays(est, d) for est in mixture.parts],
-        sample_rate=rate, window=settings.window, hop=settings.hop, channels=channels,
-        edges=edges, stats=settings.stats, epsilon=cfg.epsilon, threshold=1.0,
-        clear_threshold=1.0, alarm_k=settings.alarm_k, alarm_n=settings.alarm_n,
-        estimator=settings.estimator, n_train=len(train), created=int(time.time()),
+        [_mode_arrays(est, cfg.n_features) for est in parts],
+        sample_rate=cfg.sample_rate, window=settings.window, hop=settings.hop,
+        channels=cfg.channels, edges=cfg.edges, stats=settings.stats, epsilon=cfg.epsilon,
+        threshold=1.0, clear_threshold=1.0, alarm_k=settings.alarm_k, alarm_n=settings.alarm_n,
+        estimator=settings.estimator, n_train=len(windows.train), created=int(time.time()),
         **_zoom_fields(cfg),
     )
-    size_note = _size_note(model, mixture.parts[0] if pca else None, train,
-                           settings.estimator)
+    return model, parts
+
+
+def out_of_sample_scores(model, windows, choice, cfg, settings):
+    """The held-out windows' scores, the training windows' cross-validated ones, and the
+    share of them that are independent (neighbouring windows overlap)."""
     # Score with the float32 arrays the board will use, so the threshold means the same there.
-    holdout_scores = model.mahalanobis(held)
-    whole = split.kind == "recordings"
-    cv_scores = cross_validated_scores(train_blocks, cfg, settings.estimator, pca, choice,
-                                       whole_recordings=whole)
+    held = model.mahalanobis(windows.held)
+    whole = windows.split.kind == "recordings"
+    cv = cross_validated_scores(windows.blocks, cfg, settings.estimator, settings.pca or 0,
+                                choice, whole_recordings=whole)
     # Slow processes make neighbouring snapshots alike: measured across recordings
-    sequences = ([np.concatenate((cv_scores or []) + [holdout_scores])] if whole
-                 else (cv_scores or []) + [holdout_scores])
-    out_of_sample = np.concatenate((cv_scores or []) + [holdout_scores])
+    sequences = [np.concatenate((cv or []) + [held])] if whole else (cv or []) + [held]
     independent = min(1.0, 2.0 * settings.hop / cfg.span,  # a zoom history overlaps more
                       T.independent_fraction(sequences))
-    fault_scores = []
-    for rec in anomalous:
-        feats = F.extract(rec.samples, cfg, rec.scale)
-        if not np.all(np.isfinite(feats)):
-            raise FitError(_NAN_MESSAGE % rec.name)
-        fault_scores.append(model.mahalanobis(feats))
+    return OutOfSample(held, cv, np.concatenate((cv or []) + [held]), independent)
+
+
+def calibrate(scores, fault_scores, windows, choice, cfg, settings, windows_per_hour):
+    """The threshold and alarm rule (thresholds.Calibration): by the false-alarm budget
+    (thresholds.calibrate), or by the costs with faulty recordings (choose_by_cost)."""
+    d = cfg.n_features
     # The Gaussian bounds (Hotelling) rest on the windows one component was fitted on: with
     # operating modes, the smallest mode's.
-    n_fit = len(train) if choice.k == 1 else int(np.bincount(choice.labels,
-                                                              minlength=choice.k).min())
-    if anomalous:
-        cal = T.choose_by_cost(out_of_sample, fault_scores, windows_per_hour, independent,
+    n_fit = len(windows.train) if choice.k == 1 else int(
+        np.bincount(choice.labels, minlength=choice.k).min())
+    if fault_scores:
+        cal = T.choose_by_cost(scores.all, fault_scores, windows_per_hour, scores.independent,
                                settings.cost_miss, settings.cost_false_alarm, n_fit, d)
     else:
-        cal = T.calibrate(out_of_sample, n_fit, d, windows_per_hour, independent,
+        cal = T.calibrate(scores.all, n_fit, d, windows_per_hour, scores.independent,
                           settings.alarm_k, settings.alarm_n, settings.false_alarms_per_hour,
                           settings.threshold_method)
-    if cv_scores is None:
+    if scores.cv is None:
         cal.notes.append("too few training windows to cross-validate %d features: the "
                          "threshold rests on the %d held-out windows alone; record more normal "
-                         "data or use fewer --bands" % (d, len(holdout_scores)))
+                         "data or use fewer --bands" % (d, len(scores.held)))
+    return cal
+
+
+def set_threshold(model, cal):
+    """The calibration into the model, stored as float32 never below the threshold."""
     model.threshold = _float32_at_least(cal.threshold)
     model.clear_threshold = min(model.threshold, float(np.float32(cal.clear_threshold)))
     model.alarm_k, model.alarm_n = cal.alarm_k, cal.alarm_n
-    report = FitReport(len(train), len(held), d, cfg.epsilon, model.threshold,
-                       model.mahalanobis(train), holdout_scores, cal, cv_scores,
-                       bands_note, fault_scores, size_note, zoom_note=zoom_note,
-                       modes_note=choice.note, split_note=split.note, zoom_rule=zoom_rule)
-    return model, report
+
+
+def _features(rec, cfg, progress=None):
+    """One recording's features, refused if a window holds NaN or infinity."""
+    feats = F.extract(rec.samples, cfg, rec.scale, progress=progress)
+    if not np.all(np.isfinite(feats)):
+        raise FitError(_NAN_MESSAGE % rec.name)
+    return feats
 
 
 def _shaft_line(recordings, span, settings, top, zoom_hz):

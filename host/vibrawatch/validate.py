@@ -12,14 +12,12 @@ import math
 import re
 from pathlib import Path
 
-from . import features as F
-from . import outputs
+from . import fitsettings, outputs
 from .errors import VibrawatchError
+from .fitsettings import FitSettings
 
 MAX_RATE_HZ = 10e6  # no vibration sensor samples faster; a model stores the rate as float32
-MAX_BANDS = 255  # one byte in the model file
 MAX_CHANNELS = 8  # a model's channels: one byte, and the board's sensors deliver 1 to 8
-MAX_ALARM_N = 32  # the board keeps the alarm's history in one 32-bit word
 MAX_SECONDS = 24 * 3600.0
 REPORT_FILES = ("report.md", "timeline.png", "histogram.png", "roc.png")  # evaluate --report
 HEAP_MIN, HEAP_MAX = 16 * 1024, 64 * 1024 * 1024
@@ -89,69 +87,44 @@ def _inputs(*groups):
             if p]
 
 
+def fit_settings(args):
+    """`vibrawatch fit`'s options as fitting.FitSettings (--rpm becomes --shaft-hz)."""
+    return FitSettings(
+        window=args.window, hop=args.window // 2 if args.hop is None else args.hop,
+        bands=args.bands,
+        layout=args.layout, stats=args.stats, estimator=args.estimator, holdout=args.holdout,
+        alarm_k=args.alarm_k, alarm_n=args.alarm_n,
+        false_alarms_per_hour=args.false_alarms_per_hour,
+        threshold_method=args.threshold_method, cost_miss=args.cost_miss,
+        cost_false_alarm=args.cost_false_alarm, pca=args.pca, modes=args.modes,
+        zoom=args.zoom, zoom_window=args.zoom_window, zoom_bands=args.zoom_bands,
+        shaft_hz=args.rpm / 60.0 if args.rpm is not None else args.shaft_hz,
+        epsilon=args.epsilon)
+
+
 def check_fit(args):
+    """The recordings' options here; the fit's settings in one table, fitsettings.ALLOWED."""
     check_rate(args.rate)
     check_channels(args.channels)
-    if not (F.MIN_WINDOW <= args.window <= F.MAX_WINDOW and args.window & (args.window - 1) == 0):
-        _refuse("--window", args.window, "a window is a power of two between %d and %d"
-                % (F.MIN_WINDOW, F.MAX_WINDOW), "--window 1024")
-    if args.hop is not None and not 1 <= args.hop <= 2**31:
-        _refuse("--hop", args.hop, "windows start at least 1 sample apart",
-                "--hop %d (half the window)" % (args.window // 2))
-    if args.bands is not None:
-        most = min(MAX_BANDS, args.window // 2 - 1)
-        if not 1 <= args.bands <= most:
-            _refuse("--bands", args.bands, "a %d-sample window holds 1 to %d bands"
-                    % (args.window, most), "--bands %d" % min(16, most))
-    if not (_finite(args.holdout) and 0.0 < args.holdout < 1.0):
-        _refuse("--holdout", args.holdout, "the held-out part is a fraction between 0 and 1",
-                "--holdout 0.25")
-    if not 1 <= args.alarm_n <= MAX_ALARM_N:
-        _refuse("--alarm-n", args.alarm_n, "the alarm looks back 1 to %d windows" % MAX_ALARM_N,
-                "--alarm-n 5")
-    if not 1 <= args.alarm_k <= args.alarm_n:
-        _refuse("--alarm-k", args.alarm_k, "K windows of the last --alarm-n %d: K must be "
-                "between 1 and %d" % (args.alarm_n, args.alarm_n),
-                "--alarm-k %d" % max(1, min(3, args.alarm_n)))
-    far = args.false_alarms_per_hour
-    if far is not None and not (_finite(far) and far > 0):
-        _refuse("--false-alarms-per-hour", far, "the budget is a positive number",
-                "--false-alarms-per-hour 1")
-    for option, cost in (("--cost-miss", args.cost_miss),
-                         ("--cost-false-alarm", args.cost_false_alarm)):
-        if cost is not None and not (_finite(cost) and cost > 0):
-            _refuse(option, cost, "a cost is a positive, finite number", option + " 100")
-    costs = (args.cost_miss, args.cost_false_alarm)
-    if (None in costs) != (costs == (None, None)):
-        raise OptionError("give both --cost-miss and --cost-false-alarm (e.g. 100 and 1), or "
-                          "neither")
-    if costs != (None, None) and not args.anomalous:
-        raise OptionError("--cost-miss and --cost-false-alarm need labelled faulty recordings "
-                          "to weigh misses: pass them with --anomalous REC...")
-    if args.anomalous and costs == (None, None):
-        raise OptionError("--anomalous recordings are used to weigh costs: give --cost-miss "
-                          "and --cost-false-alarm too (e.g. 100 and 1), or leave --anomalous out")
-    if args.pca is not None and args.pca < 1:
-        _refuse("--pca", args.pca, "keep at least 1 component", "--pca 8")
-    check_shaft(args)
+    check_rpm(args)
+    fitsettings.check(fit_settings(args), args.anomalous)
     outputs.check_file(args.output, "-o", _inputs(args.recordings, args.anomalous))
 
 
-def check_shaft(args):
-    """--shaft-hz or --rpm: one of them, a positive speed, and a zoom block to place it in."""
-    shaft_hz, rpm = getattr(args, "shaft_hz", None), getattr(args, "rpm", None)
+def check_rpm(args):
+    """--rpm (the command line's other way to give --shaft-hz): not both, a positive speed, a
+    zoom block to place it in. --shaft-hz itself is checked with the fit's settings."""
+    shaft_hz, rpm = args.shaft_hz, args.rpm
     if shaft_hz is not None and rpm is not None:
         raise OptionError("--shaft-hz %g and --rpm %g: give the shaft's speed once, e.g. "
                           "--rpm %g" % (shaft_hz, rpm, rpm))
-    for option, value, works in (("--shaft-hz", shaft_hz, "--shaft-hz 10 (600 rpm)"),
-                                 ("--rpm", rpm, "--rpm 600")):
-        if value is None:
-            continue
-        if not (_finite(value) and value > 0):
-            _refuse(option, value, "the shaft's speed is a positive number", works)
-        if args.zoom == "off":
-            raise OptionError("%s %g places the 1x band of the zoom block, and --zoom off "
-                              "leaves it out: drop one of them" % (option, value))
+    if rpm is None:
+        return
+    if not (_finite(rpm) and rpm > 0):
+        _refuse("--rpm", rpm, "the shaft's speed is a positive number", "--rpm 600")
+    if args.zoom == "off":
+        raise OptionError("--rpm %g places the 1x band of the zoom block, and --zoom off "
+                          "leaves it out: drop one of them" % rpm)
 
 
 def check_score(args):
