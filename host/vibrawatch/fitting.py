@@ -215,7 +215,7 @@ def fit(recordings, settings, progress=None, anomalous=()):
     if not recordings:
         raise FitError("no recordings given")
     anomalous = list(anomalous or ())
-    check_settings(settings, anomalous)
+    fitsettings.check(settings, anomalous)  # every setting against fitsettings.ALLOWED
     check_compatible(recordings + anomalous)
     zoom = choose_zoom(recordings, settings)
     span = window_layout(recordings[0], settings, zoom)
@@ -243,11 +243,6 @@ def fit(recordings, settings, progress=None, anomalous=()):
                        modes_note=choice.note, split_note=windows.split.note,
                        zoom_rule=zoom.rule)
     return model, report
-
-
-def check_settings(settings, anomalous=()):
-    """Every setting within its allowed values (fitsettings.ALLOWED), before any work."""
-    fitsettings.check(settings, anomalous)
 
 
 def choose_zoom(recordings, settings):
