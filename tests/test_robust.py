@@ -15,7 +15,7 @@ import pytest
 import scipy.io.wavfile
 
 from test_cli import FAULTS, NORMAL, SMALL, refused, vibrawatch
-from vibrawatch import outputs, recordings
+from vibrawatch import fitting, outputs, recordings
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +164,31 @@ def test_fit_refuses_bad_options_before_fitting_naming_the_option(extra, names, 
     assert names in message and works in message, message
     assert "re-export" not in message and "Traceback" not in message
     assert not out.exists() and time.monotonic() - started < 20  # no fit ran
+
+
+# fit's settings have one check (fitsettings.ALLOWED): fitting.fit, called from Python,
+# refuses what the command line refuses, in the same words, before any work.
+LIBRARY_CASES = [
+    (dict(hop=0), ["--hop", "0"]),
+    (dict(window=1000), ["--window", "1000"]),
+    (dict(bands=300), ["--bands", "300"]),
+    (dict(holdout=1.5), ["--holdout", "1.5"]),
+    (dict(alarm_k=6), ["--alarm-k", "6"]),
+    (dict(false_alarms_per_hour=-2.0), ["--false-alarms-per-hour", "-2"]),
+    (dict(pca=0), ["--pca", "0"]),
+    (dict(cost_miss=100.0), ["--cost-miss", "100"]),
+    (dict(zoom="off", shaft_hz=5.0), ["--zoom", "off", "--shaft-hz", "5"]),
+    (dict(epsilon=-1.0), ["--epsilon", "-1"]),
+]
+
+
+@pytest.mark.parametrize("settings,argv", LIBRARY_CASES,
+                         ids=[" ".join(c[1][:2]) for c in LIBRARY_CASES])
+def test_fit_from_python_refuses_what_the_command_line_refuses(settings, argv, tmp_path):
+    with pytest.raises(fitting.FitError) as refusal:
+        fitting.fit([recordings.load(NORMAL)], fitting.FitSettings(**settings))
+    message = refused("fit", NORMAL, "-o", tmp_path / "m.vwm", *argv)
+    assert message == "vibrawatch: error: %s\n" % refusal.value
 
 
 def test_the_suggested_values_work(tmp_path):
