@@ -28,6 +28,8 @@ class FitError(VibrawatchError):
 
 @dataclass
 class FitSettings:
+    """How fitting.fit fits: `vibrawatch fit`'s options (README); allowed values: ALLOWED."""
+
     window: int = 1024
     hop: int = 512
     bands: int | None = None  # None: as many as the normal data support, up to MAX_AUTO_BANDS

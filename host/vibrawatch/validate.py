@@ -3,7 +3,8 @@
 One function per command (``CHECKS``); `vibrawatch` runs it right after parsing, so a wrong
 option is refused in a second, not after a long fit or a recording, and the message names the
 option and a value that works. Output paths are checked here too (vibrawatch.outputs), and an
-output that is also an input is refused.
+output that is also an input is refused. Fit's settings are checked by their own table,
+fitsettings.ALLOWED, the one check fitting.fit runs too (FitError).
 
     validate.check(args)   # raises OptionError; commands without a checker pass through
 """
@@ -14,7 +15,6 @@ from pathlib import Path
 
 from . import fitsettings, outputs
 from .errors import VibrawatchError
-from .fitsettings import FitSettings
 
 MAX_RATE_HZ = 10e6  # no vibration sensor samples faster; a model stores the rate as float32
 MAX_CHANNELS = 8  # a model's channels: one byte, and the board's sensors deliver 1 to 8
@@ -88,8 +88,8 @@ def _inputs(*groups):
 
 
 def fit_settings(args):
-    """`vibrawatch fit`'s options as fitting.FitSettings (--rpm becomes --shaft-hz)."""
-    return FitSettings(
+    """`vibrawatch fit`'s options as FitSettings (--rpm becomes --shaft-hz)."""
+    return fitsettings.FitSettings(
         window=args.window, hop=args.window // 2 if args.hop is None else args.hop,
         bands=args.bands,
         layout=args.layout, stats=args.stats, estimator=args.estimator, holdout=args.holdout,
