@@ -110,9 +110,6 @@ def test_imu_configuration_runs_twice_in_48k(m32, backend):
                                                                           windows, heap)
 
 
-@pytest.mark.xfail(strict=True, reason="measured 2026-11-30 (tools/bench_window.py): the "
-                   "smallest i386 heaps for the seed configuration at hop N are ulab 109 KB, "
-                   "q15 108 KB, pure 106 KB (the ring of 2N frames alone is 32 KB)")
 @pytest.mark.parametrize("backend", ["ulab", "q15", "pure"])
 def test_seed_configuration_runs_twice_in_96k(m32, backend):
     done, windows = runs(m32, "seed", SEED, backend, "96K", 2)

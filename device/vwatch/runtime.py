@@ -126,6 +126,10 @@ def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, 
     /vwatch.json asks for it (docs/mqtt.md); False: none."""
     global _state, _stop
     _stop = False
+    # The last run's state (and the sensor it holds) was allocated after that run's buffers,
+    # high in the heap: let it go before this run's buffers look for room.
+    _state = None
+    gc.collect()
     own = sensor is None  # a sensor made here is closed here
     from . import start
 
