@@ -130,6 +130,16 @@ def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, 
     # high in the heap: let it go before this run's buffers look for room.
     _state = None
     gc.collect()
+    st = _run(model, sensor, backend, speed, windows, out, report)
+    # Here, not in _run: MicroPython's GC also scans a running function's stale stack slots,
+    # which would keep the run's buffers alive until it returns (and the caller's next objects
+    # would then be placed around them).
+    _release()
+    return st.seq + 1
+
+
+def _run(model, sensor, backend, speed, windows, out, report):
+    global _state
     own = sensor is None  # a sensor made here is closed here
     from . import start
 
@@ -179,9 +189,7 @@ def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, 
         if own:
             sensor.close()
     out("vw1 stop seq=%d" % st.seq)
-    m = fe = ring = alarm = None
-    _release()
-    return st.seq + 1
+    return st
 
 
 _RUN_MODULES = ("fe_ulab", "ulab_k", "fe_q15", "q15k", "q15s", "fe_pure", "dsp", "vec", "ring",
