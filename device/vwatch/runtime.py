@@ -11,8 +11,9 @@
 Prints the lines of docs/protocol.md (version 1) through ``out`` (default print): a start
 line, one line per window, alarm on/off events, warnings, and a stop line on Ctrl-C, stop(),
 after ``windows`` windows or at the end of a replay.
-Everything is allocated before the first window: the model's arrays, the backend's buffers,
-the ring (2 * C * (N + min(hop, N)) bytes), the alarm history. Per window the loop allocates
+Everything is allocated before the first window: the ring (2 * C * (N + min(hop, N, S))
+bytes, S = max(256, the sensor's FIFO depth in frames); first, while the heap is in one
+piece), the model's arrays, the backend's buffers, the alarm history. Per window the loop allocates
 the report line and, on ports that box floats, short-lived floats; nothing survives a window.
 """
 
