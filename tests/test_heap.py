@@ -2,7 +2,8 @@
 
 `vwatch.run()` must run the reference configurations in a board-sized heap with every backend
 (IMU: 3 x 952 Hz, N=256, d=57 in 48 KB; seed: 8 x 20 kHz, N=1024, hop N, d=96 in 96 KB), and
-run again in the same session (a user's second run after Ctrl-C) in the same heap. The package
+run again in the same session (a user's second run after Ctrl-C) in the same heap; ideally
+also in the smallest heap (1 KB steps) in which it ran once (not reached: see the xfail). The package
 is compiled with mpy-cross -march=x86 for that interpreter, as deployed.
 """
 
@@ -74,19 +75,20 @@ def write_case(folder, name, cfg):
 
 
 @pytest.mark.parametrize("backend", ["ulab", "q15", "pure"])
-def test_imu_configuration_runs_in_48k(m32, backend):
-    done, windows = runs(m32, "imu", IMU, backend, "48K", 1)
-    assert (done, windows) == (1, 3), "%s: no run in 48 KB" % backend
+def test_imu_configuration_runs_twice_in_48k(m32, backend):
+    done, windows = runs(m32, "imu", IMU, backend, "48K", 2)
+    assert (done, windows) == (2, 6), "%s: %d runs, %d windows in 48 KB" % (backend, done,
+                                                                             windows)
 
 
-# q15 on the IMU configuration measured 48 KB (tools/bench_device.py's recording) to 50 KB
-# (this one's) on i386 after this wave's merge: 52 KB for q15 here, a regression to win back.
-IMU_Q15_HEAP = "52K"
+@pytest.mark.parametrize("backend", ["ulab", "q15", "pure"])
+def test_seed_configuration_runs_twice_in_96k(m32, backend):
+    done, windows = runs(m32, "seed", SEED, backend, "96K", 2)
+    assert (done, windows) == (2, 6), "%s: %d runs, %d windows in 96 KB" % (backend, done,
+                                                                             windows)
 
 
 def runs(m32, name, cfg, backend, heap, times):
-    if name == "imu" and backend == "q15" and heap == "48K":
-        heap = IMU_Q15_HEAP
     exe, mpy, folder = m32
     model, wav = write_case(folder, name, cfg)
     code = RUN % dict(mpy=mpy, model=str(model), wav=str(wav), backend=backend, runs=times)
@@ -98,22 +100,30 @@ def runs(m32, name, cfg, backend, heap, times):
     return done, proc.stdout.count("W w,")
 
 
-@pytest.mark.parametrize("backend", [
-    "ulab", "q15", "pure"])
-def test_imu_configuration_runs_twice_in_48k(m32, backend):
-    # Since this wave's merge a second run of ulab or q15 sits at the edge of 48-53 KB (it
-    # passed and failed there with only the temporary paths' lengths changed): 60 KB for
-    # those two, a regression to win back (README, "Device runtime").
-    heap = "60K" if backend in ("ulab", "q15") else "48K"
-    done, windows = runs(m32, "imu", IMU, backend, heap, 2)
-    assert (done, windows) == (2, 6), "%s: %d runs, %d windows in %s" % (backend, done,
-                                                                          windows, heap)
+def smallest_heap(m32, name, cfg, backend, top):
+    """The smallest heap (KB, 1 KB steps, at most ``top``) in which run() reports 3 windows."""
+    lo, hi = 8, top
+    assert runs(m32, name, cfg, backend, "%dK" % hi, 1) == (1, 3), "%s: no run in %d KB" % (
+        backend, hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if runs(m32, name, cfg, backend, "%dK" % mid, 1) == (1, 3):
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
-@pytest.mark.xfail(strict=True, reason="measured 2026-11-30 (tools/bench_window.py): the "
-                   "smallest i386 heaps for the seed configuration at hop N are ulab 109 KB, "
-                   "q15 108 KB, pure 106 KB (the ring of 2N frames alone is 32 KB)")
+@pytest.mark.xfail(strict=False, reason="measured 2026-12-01 with 4 lengths of the temporary "
+                   "paths (tools/bench_window.py's inputs): a second run needs 0 to 2 KB more "
+                   "than the smallest heap of one (seed pure up to 4 KB); which cases pass "
+                   "depends on those lengths (the heap's layout at its edge), so not strict")
+@pytest.mark.parametrize("name, cfg, top", [("imu", IMU, 48), ("seed", SEED, 96)])
 @pytest.mark.parametrize("backend", ["ulab", "q15", "pure"])
-def test_seed_configuration_runs_twice_in_96k(m32, backend):
-    done, windows = runs(m32, "seed", SEED, backend, "96K", 2)
-    assert (done, windows) == (2, 6)
+def test_a_second_run_fits_the_smallest_heap_of_the_first(m32, backend, name, cfg, top):
+    # A user's second run() after Ctrl-C needing no more heap than the first did: run() lets
+    # its buffers and backend modules go, and starts by letting the last run's state go.
+    once = smallest_heap(m32, name, cfg, backend, top)
+    done, windows = runs(m32, name, cfg, backend, "%dK" % once, 2)
+    assert (done, windows) == (2, 6), "%s %s: one run in %d KB, not two" % (name, backend, once)
+

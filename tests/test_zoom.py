@@ -291,8 +291,11 @@ def test_the_seed_configuration_with_a_zoom_block_fits_its_heap(backend, micropy
     host = runtime_host_scores(model, wav, tmp_path)
     interp = request.getfixturevalue("micropython_ulab") if backend == "ulab" else micropython
     # ulab: its float buffers and views do not fit 128 KB beside the operating modes' code
-    # (since the modes merge); 144 KB.
-    heap = "144K"
+    # (since the modes merge). Its per-window FFT results need 8 KB in one piece, which the
+    # heap's layout decides: at 144 KB this passed or failed with the lengths of the paths
+    # involved and with changes elsewhere that freed heap (measured 2026-12-01: 136 KB and
+    # 152-176 KB passed, 144 KB failed); 160 KB.
+    heap = "160K"
     out = interp.run(SEED_RUN % dict(mpy=device_mpy, model=str(model), wav=str(wav),
                                      backend=backend, windows=60), heap=heap)
     rows = [ln.split(",") for ln in out.splitlines() if ln.startswith("w,")]

@@ -16,11 +16,12 @@ process the recording window by window, ring fill to alarm:
 - bytes/window: ``gc.mem_alloc()`` growth over one window with the GC off, on the float32
   x86-64 unix build;
 - min heap: the smallest ``-X heapsize`` (1 KB steps) in which ``vwatch.run()`` reports 3
-  windows on the i386 unix build (32-bit words, vwatch compiled with -march=x86), and whether
-  a second ``vwatch.run()`` in the same session then also runs.
+  windows on the i386 unix build (32-bit words, vwatch compiled with -march=x86), and the
+  smallest in which a second ``vwatch.run()`` in the same session then also runs
+  (``--heap-build f32``: on the x86-64 float32 build instead, vwatch compiled with -march=x64).
 
     python tools/bench_window.py [--boards ../shared/boards] [--backends ulab,q15,pure]
-        [--configs IMU,seed] [--cores M7,M3] [--no-qemu] [--no-heap]
+        [--configs IMU,seed] [--cores M7,M3] [--no-qemu] [--no-heap] [--heap-build m32|f32]
 
 BENCH_PARTS=1 also prints each board window's parts (ring fill, features, score) and the
 backend's repr (FFT and score form) with the heap left after start-up.
@@ -252,6 +253,9 @@ def main():
     parser.add_argument("--cores", default="M7,M3")
     parser.add_argument("--no-qemu", action="store_true")
     parser.add_argument("--no-heap", action="store_true")
+    parser.add_argument("--heap-build", choices=("m32", "f32"), default="m32",
+                        help="the unix build the min heap is measured on: i386 (32-bit words, "
+                        "the default) or x86-64")
     args = parser.parse_args()
     boards = Path(args.boards).resolve()
     backends = args.backends.split(",")
@@ -273,12 +277,14 @@ def main():
                 per = bytes_per_window(str(f32), tmp / "x64", tmp, name, backend)
                 heap = (None, None)
                 if not args.no_heap:
-                    heap = smallest_heap(str(m32), tmp / "x86", tmp, name, backend)
+                    exe, folder = (m32, "x86") if args.heap_build == "m32" else (f32, "x64")
+                    heap = smallest_heap(str(exe), tmp / folder, tmp, name, backend)
                 rows[name, backend] = (per,) + heap
                 print("  %s %s: %d B/window, heap %s" % (name, backend, per, heap),
                       file=sys.stderr)
     print("| config | d | backend | core | Mi/window | bare np.fft.fft Mi | x FFTs | "
-          "bytes/window (f32 x64) | min heap i386 (once / twice) |")
+          "bytes/window (f32 x64) | min heap %s (once / twice) |"
+          % ("i386" if args.heap_build == "m32" else "x86-64"))
     print("|---|---|---|---|---|---|---|---|---|")
     for name in cfgs:
         for backend in backends:

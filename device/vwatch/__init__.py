@@ -10,7 +10,8 @@
 
 Submodules load on first use, so `import vwatch` costs almost nothing:
 model (model files), wav (recordings), fe_pure / fe_ulab / fe_q15 (features and score),
-ring, replay, alarm, runtime (the detector). Output lines of score_file are specified in
+ring, replay, alarm, runtime (the detector), scorefile (score_file: its code is not held
+while the detector runs). Output lines of score_file are specified in
 docs/score-lines.md, those of run in docs/protocol.md.
 """
 
@@ -48,56 +49,16 @@ def features(model, backend=None):
 
 def check_recording(model, wav):
     """Raise ValueError unless ``wav`` has the model's channels and rate and one window."""
-    if wav.channels != model.channels:
-        raise ValueError("%s: %d channels but model %s expects %d; record with the model's "
-                         "channels or fit a model for this layout"
-                         % (wav.path, wav.channels, model.model_id, model.channels))
-    if abs(wav.rate - model.rate) > 0.005 * model.rate:
-        raise ValueError("%s: sample rate %d Hz but model %s expects %g Hz (0.5 %% tolerance); "
-                         "resample the recording or fit a model at this rate"
-                         % (wav.path, wav.rate, model.model_id, model.rate))
-    if wav.frames < model.window:
-        raise ValueError("%s: %d frames, shorter than one window of %d; record at least %d "
-                         "frames" % (wav.path, wav.frames, model.window, model.window))
+    from .scorefile import check_recording
+
+    check_recording(model, wav)
 
 
 def score_file(model_path, wav_path, backend=None):
     """Score every window of a WAV recording; print the lines of docs/score-lines.md."""
-    import gc
+    from .scorefile import score_file
 
-    from .model import load
-    from .wav import Wav
-
-    cls = backend_class(backend)
-    # Compiling a module leaves holes in a small heap, so the big arrays come right after
-    # these small modules: the model's, then the backend's (which compiles its kernels after).
-    gc.collect()
-    m = load(model_path)
-    fe = cls(m)
-    w = Wav(wav_path)
-    try:
-        check_recording(m, w)
-        n = m.window
-        hop = m.hop
-        count = (w.frames - n) // hop + 1
-        low = getattr(fe, "low", None)  # a zoom block: the first windows do not exist
-        first = low.first if low else 0
-        print("# vwatch score_file v1 model=%s backend=%s windows=%d"
-              % (m.model_id, fe.name, max(0, count - first)))
-        thr = m.threshold
-        for i in range(first, count):
-            start = i * hop
-            if low:
-                low.upto(w, start + n)
-            fe.compute(w, start)
-            s = fe.score()
-            if s != s or s * 0.0 != 0.0:  # NaN or infinite samples: not scored, not above
-                print("score,%d,%d,nan,0" % (i, start))
-            else:
-                print("score,%d,%d,%.7g,%d" % (i, start, s, 1 if s > thr else 0))
-    finally:
-        w.close()
-    return count
+    return score_file(model_path, wav_path, backend)
 
 
 def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, out=print,

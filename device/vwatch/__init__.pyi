@@ -64,8 +64,9 @@ def run(
     """Run the detector until Ctrl-C, stop(), ``windows`` windows or the end of a replay;
     print the lines of docs/protocol.md through ``out``; return the windows reported.
     Without a sensor it replays /replay.wav at ``speed``. Allocates everything before the
-    first window: the model, the backend's buffers (see features), the ring
-    (2C(N + min(hop, N)) bytes) and the alarm's history; per window only the report line
+    first window: the ring (2C(N + min(hop, N, max(256, the sensor's FIFO frames))) bytes,
+    first), the model, the backend's buffers (see features) and the alarm's history; all of
+    it is let go when run() returns; per window only the report line
     (about 25 bytes) and boxed floats. A window's work is score_file's; the rest of the time
     the loop polls the sensor. A MemoryError names the bytes needed and the bytes free.
     ``report``: None reports over MQTT when /vwatch.json has an "mqtt" section (vwatch.mqtt,

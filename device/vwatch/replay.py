@@ -17,36 +17,19 @@ Samples come out as raw int16, as from a chip:
   flag exactly the windows it falls in.
 In real time (speed > 0) the recording is a sensor with an unbounded FIFO: what was not read in
 time waits, and the ring counts what it cannot hold as dropped.
-Costs: the WAV header parser's few hundred bytes; float32 files a 1 KB conversion buffer.
+Costs: the WAV header parser's few hundred bytes; float32 files a 1 KB conversion buffer and
+the code of vwatch.replayf (loaded only for them).
 Reading allocates nothing but, in real time, a boxed float per call (the time bookkeeping).
 """
 
 import time
 from array import array
 
-import micropython
 from micropython import const
 
 from .sensor import Sensor
 
 _CHUNK = const(256)  # float32 samples (all channels) converted per step
-
-
-@micropython.native
-def _quantise(src, dst, count, c, inv):
-    # dst[i] = round(src[i] * inv) for whole frames; stop before the first frame holding a NaN
-    # or infinity (NaN != NaN; inf * 0 is NaN) and return how many frames were converted.
-    i = 0
-    for f in range(count):
-        for j in range(c):
-            v = src[i + j]
-            if v != v or v * 0.0 != 0.0:
-                return f
-        for j in range(c):
-            v = src[i] * inv
-            dst[i] = int(v + 0.5) if v >= 0.0 else -int(0.5 - v)
-            i += 1
-    return count
 
 
 class Replay(Sensor):
@@ -75,9 +58,12 @@ class Replay(Sensor):
         self.pos = 0  # next frame of the file
         self.played = 0  # frames delivered since start
         if self._float:
+            from . import replayf  # float files only: int16 recordings never load its code
+
+            self._rf = replayf
             self._fbuf = array("f", range(max(1, _CHUNK // self.channels) * self.channels))
             self._fmv = memoryview(self._fbuf)
-            peak = self._peak()
+            peak = replayf.peak(self)
             self.scale = peak / 32767 if peak > 0 else 1.0 / 32768
             self._inv = 1.0 / self.scale
             self.full_scale = 32768  # out of reach: no saturation flag on float recordings
@@ -93,26 +79,6 @@ class Replay(Sensor):
         return "<Replay %s: %d ch at %g Hz x%g, frame %d of %d%s>" % (
             self.path, self.channels, self.rate, self.speed, self.pos, self.frames,
             ", looping" if self.loop else "")
-
-    def _peak(self):
-        # The largest finite |sample| of a float32 file: one pass at start.
-        f = self._f
-        f.seek(self._data)
-        left = self.frames * self.channels
-        buf = self._fbuf
-        peak = 0.0
-        while left > 0:
-            k = min(left, len(buf))
-            f.readinto(self._fmv[:k])
-            for i in range(k):
-                v = buf[i]
-                if v == v and v * 0.0 == 0.0:
-                    if v < 0:
-                        v = -v
-                    if v > peak:
-                        peak = v
-            left -= k
-        return peak
 
     def restart(self):
         """Play again from the first frame."""
@@ -146,7 +112,7 @@ class Replay(Sensor):
         f = self._f
         f.seek(self._data + self.pos * self._align)
         if self._float:
-            k = self._read_float(buf, k)
+            k = self._rf.read_float(self, buf, k)
         else:
             # readinto a view: slicing an array would read into a copy
             k = f.readinto(buf if len(buf) == k * c else memoryview(buf)[: k * c]) // self._align
@@ -155,20 +121,6 @@ class Replay(Sensor):
         if self.realtime:
             self._due -= k
         return k
-
-    def _read_float(self, buf, k):
-        c = self.channels
-        per = len(self._fbuf) // c
-        if k > per:
-            k = per
-        self._f.readinto(self._fmv[: k * c])
-        got = _quantise(self._fbuf, buf, k, c, self._inv)
-        if got == 0:  # the first frame is invalid: deliver it alone, as zeros
-            for j in range(c):
-                buf[j] = 0
-            self.invalid += 1
-            return 1
-        return got
 
     def close(self):
         self._f.close()

@@ -8,7 +8,12 @@
         r.advance()                  # on to the next window (hop frames later)
 
 Frames are stored interleaved (x0 y0 z0 x1 ...) as the sensor delivers them, in
-``frames`` >= window + min(hop, window) slots (default: exactly that). Positions given to
+``frames`` >= window slots; the default is window + min(hop, window, max(256, fifo)): a window,
+plus the frames a sensor hands over in one poll (``fifo``: its chip FIFO's depth, at least 256)
+up to a hop. More slots buy nothing: the loop reads the sensor only between windows, so what
+arrives while a window is computed waits in the sensor's own FIFO, which bounds the backlog
+one fill() can store; and a ring of 2N frames at hop N would cost 32 KB for 8 x 1024 frames.
+Positions given to
 read/read_raw count from the start of the current window. With hop > window (duty cycling) the
 frames between two windows are read from the sensor into a small spill buffer and thrown away:
 they are skipped on purpose and are not counted as dropped.
@@ -34,6 +39,7 @@ import micropython
 from micropython import const
 
 _SPILL = const(32)  # frames per throw-away read
+_SLACK = const(256)  # frames beyond the window, at least (see the module doc)
 _NONE = const(0x3FFFFFFF)  # "no invalid frame" position; a small int on every port
 
 
@@ -73,9 +79,12 @@ def _peak(buf, a, b):
 
 
 class Ring:
-    def __init__(self, channels, window, hop, scale=1.0 / 32768, frames=None):
-        if frames is None:
-            frames = window + min(hop, window)
+    def __init__(self, channels, window, hop, scale=1.0 / 32768, frames=None, fifo=0,
+                 buf=None):
+        if buf is not None:  # frames allocated earlier (vwatch.start: before the model)
+            frames = len(buf) // channels
+        elif frames is None:
+            frames = window + min(hop, window, max(_SLACK, fifo))
         if frames < window:
             raise ValueError("a ring of %d frames cannot hold a window of %d" % (frames, window))
         self.channels = channels
@@ -84,7 +93,7 @@ class Ring:
         self.cap = frames
         # Allocation, once: the ring, its views, the spill buffer. From a range, not from
         # bytes(...), so no temporary copy doubles the peak; every slot is written before use.
-        self.buf = array("h", range(channels * frames))
+        self.buf = buf if buf is not None else array("h", range(channels * frames))
         self.mv = memoryview(self.buf)
         self.spill = array("h", range(channels * _SPILL))
         self.raw = None  # a byte view of buf, for read_raw

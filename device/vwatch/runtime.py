@@ -11,8 +11,9 @@
 Prints the lines of docs/protocol.md (version 1) through ``out`` (default print): a start
 line, one line per window, alarm on/off events, warnings, and a stop line on Ctrl-C, stop(),
 after ``windows`` windows or at the end of a replay.
-Everything is allocated before the first window: the model's arrays, the backend's buffers,
-the ring (2 * C * (N + min(hop, N)) bytes), the alarm history. Per window the loop allocates
+Everything is allocated before the first window: the ring (2 * C * (N + min(hop, N, S))
+bytes, S = max(256, the sensor's FIFO depth in frames); first, while the heap is in one
+piece), the model's arrays, the backend's buffers, the alarm history. Per window the loop allocates
 the report line and, on ports that box floats, short-lived floats; nothing survives a window.
 """
 
@@ -126,6 +127,20 @@ def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, 
     /vwatch.json asks for it (docs/mqtt.md); False: none."""
     global _state, _stop
     _stop = False
+    # The last run's state (and the sensor it holds) was allocated after that run's buffers,
+    # high in the heap: let it go before this run's buffers look for room.
+    _state = None
+    gc.collect()
+    st = _run(model, sensor, backend, speed, windows, out, report)
+    # Here, not in _run: MicroPython's GC also scans a running function's stale stack slots,
+    # which would keep the run's buffers alive until it returns (and the caller's next objects
+    # would then be placed around them).
+    _release()
+    return st.seq + 1
+
+
+def _run(model, sensor, backend, speed, windows, out, report):
+    global _state
     own = sensor is None  # a sensor made here is closed here
     from . import start
 
@@ -175,9 +190,7 @@ def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, 
         if own:
             sensor.close()
     out("vw1 stop seq=%d" % st.seq)
-    m = fe = ring = alarm = None
-    _release()
-    return st.seq + 1
+    return st
 
 
 _RUN_MODULES = ("fe_ulab", "ulab_k", "fe_q15", "q15k", "q15s", "fe_pure", "dsp", "vec", "ring",

@@ -31,7 +31,7 @@ def _need(n, hop, c, b, d, backend, p=0, k=1):
     # b: bands, plus the zoom block's edges if any (an overestimate of a few bytes a band).
     model = 2 * (b + 1) + c + 600
     model += k * (4 * d + (2 * d * (d + 1) if p == 0 else 4 * (d + p * d + p)))
-    ring = 2 * c * (n + min(hop, n) + 32) + 200
+    ring = 2 * c * (n + min(hop, n, 256) + 32) + 200  # vwatch.ring's default slots
     if backend == "ulab":  # 3N floats (8 bytes on float64 builds), chunk buffers, views
         fe = 24 * n + 8 * d + 6000 + 64 * b + 320 * k  # views of each component's arrays
     elif backend == "q15":  # z 4N, sine table N/2, sums and logs, f, Q16 f and the score's
@@ -60,15 +60,15 @@ def unload(name):
 
 
 def _load(model, config):
-    # The model's arrays in a Config; the loader's code (about 7 KB) is freed afterwards.
+    # The model's arrays in a Config; the loader's code (about 5 KB) is unloaded here.
     if isinstance(model, str):
         from .model import load
 
         model = load(model)
-    m = model
+        unload("model")
     c = config()
     for k in _MODEL_FIELDS:
-        setattr(c, k, getattr(m, k))
+        setattr(c, k, getattr(model, k))
     return c
 
 
@@ -90,28 +90,60 @@ def _header(model):
     return model.window, model.hop, model.channels, b, model.d, model.p, model.k
 
 
-def allocate(model, sensor, backend, speed, config, default_sensor):
-    # Everything the loop needs, in the order that measured best in a small heap: the model's
-    # arrays first (the loader's code is dropped once used), the sensor, the ring, then the
-    # backend's buffers (it loads its kernels after them), the alarm's few bytes.
-    from . import backend_class
-    from .alarm import Alarm
-    from .ring import Ring
+_BACKENDS = (None, "auto", "pure", "ulab", "q15")
 
-    cls = backend_class(backend)
+
+def _ring_buffer(model, sensor):
+    # The ring's frames, sized from the model file's header, before anything else: the ring
+    # is the largest buffer (20 KB at 8 x (1024 + 256) frames) and needs one free run of the
+    # heap, which the loader's code and the model's small objects would cut into pieces.
+    # Slots as vwatch.ring's default. None when the header cannot be read or is out of
+    # range: the loader then says what is wrong.
+    try:
+        n, hop, c = _header(model)[:3]
+    except Exception:
+        return None
+    if not (16 <= n <= 4096 and 1 <= c <= 8 and hop >= 1):
+        return None
+    from array import array
+
+    frames = n + min(hop, n, max(256, getattr(sensor, "_fifo", 0)))
+    return array("h", range(c * frames))
+
+
+def allocate(model, sensor, backend, speed, config, default_sensor):
+    # Everything the loop needs, in the order that measured best in a small heap: the ring's
+    # frames first, the model's arrays (the loader's code is dropped once used), the sensor,
+    # then the code of the ring, the alarm and the backend (into the loader's hole) and the
+    # backend's buffers (it loads its kernels after them), the alarm's few bytes.
+    if backend not in _BACKENDS:
+        from . import backend_class
+
+        backend_class(backend)  # raises the ValueError that names the backends
+    if sensor is not None:
+        unload("wav")  # a replay keeps only its file (a caller's own Wav objects keep theirs)
+    gc.collect()
+    buf = _ring_buffer(model, sensor)
     m = _load(model, config)
-    unload("model")
     if m.n_train == 0 and m.estimator == 3:  # OAS, nothing learned: docs/model-format.md
         raise ValueError("model %s is a template (settings, nothing learned): learn on the "
                          "board first, vwatch.learn(seconds) or `vibrawatch learn`"
                          % m.model_id)
     if sensor is None:
         sensor = default_sensor(speed)
-    unload("wav")  # a replay keeps only its file (a caller's own Wav objects keep theirs)
+        unload("wav")
     gc.collect()
     check_sensor(sensor, m)
-    ring = Ring(m.channels, m.window, m.hop, sensor.scale)
-    fe = cls(m)
+    from . import backend_class
+    from .alarm import Alarm
+    from .ring import Ring
+
+    if buf is not None and (len(buf) % m.channels or len(buf) < m.channels * m.window):
+        buf = None  # (a header that disagreed with the file would have been refused)
+    ring = Ring(m.channels, m.window, m.hop, sensor.scale, fifo=getattr(sensor, "_fifo", 0),
+                buf=buf)
+    buf = None
+    fe = backend_class(backend)(m)
     alarm = Alarm(m.alarm_k, m.alarm_n, m.threshold, m.clear)
     return m, sensor, fe, ring, alarm
 
