@@ -37,7 +37,10 @@ def deploy_until_staged(model_path, emulated, **popen):
         if staged.is_dir() and len(list(staged.iterdir())) >= 4:
             break
         time.sleep(0.01)
-    assert proc.poll() is None, "the deploy finished before it could be cut off"
+    if proc.poll() is not None:
+        out, err = proc.communicate()
+        raise AssertionError("the deploy finished (exit %d) before it could be cut off:\n%s%s"
+                             % (proc.returncode, out or "", err or ""))
     return proc, staged
 
 
@@ -98,8 +101,9 @@ def test_deploy_cut_off_midway_leaves_the_old_version_running(emulated, models):
     (path_a, id_a), (path_b, id_b) = models["A"], models["B"]
     with Board(emulated.port) as board:
         deploy(board, path_a, say=lambda s: None)
-    proc, staged = deploy_until_staged(path_b, emulated, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL)
+    # Pipes, not DEVNULL: deploy writes a few lines, and a failure must show them.
+    proc, staged = deploy_until_staged(path_b, emulated, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True)
     os.kill(proc.pid, signal.SIGKILL)  # the host dies mid-transfer
     proc.wait()
     assert staged.is_dir()  # half an upload is on the board...

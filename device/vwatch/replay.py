@@ -16,7 +16,8 @@ Samples come out as raw int16, as from a chip:
   infinite sample is delivered alone, as zeros, and counted in ``invalid``, so the ring can
   flag exactly the windows it falls in.
 In real time (speed > 0) the recording is a sensor with an unbounded FIFO: what was not read in
-time waits, and the ring counts what it cannot hold as dropped.
+time waits, and the ring counts what it cannot hold as dropped (its ``_fifo`` asks the ring for a
+hop of slack, as before vwatch.ring sized it by the chip's FIFO).
 Costs: the WAV header parser's few hundred bytes; float32 files a 1 KB conversion buffer and
 the code of vwatch.replayf (loaded only for them).
 Reading allocates nothing but, in real time, a boxed float per call (the time bookkeeping).
@@ -50,6 +51,10 @@ class Replay(Sensor):
         self.speed = speed
         self.loop = loop
         self.realtime = speed > 0
+        # In real time the file is a FIFO without bound, so the ring gets its largest slack (a
+        # hop, up to a window): the emulated board shares its CPU with the host, and a window
+        # that comes late there is not a board's fault.
+        self._fifo = 0x3FFF if self.realtime else 0
         self.exact_rate = True  # the file's rate: `vwatch.record` reports it, not a measurement
         self.ended = False
         self.dropped = 0

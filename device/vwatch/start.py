@@ -107,8 +107,12 @@ def _ring_buffer(model, sensor):
         return None
     from array import array
 
-    frames = n + min(hop, n, max(256, getattr(sensor, "_fifo", 0)))
-    return array("h", range(c * frames))
+    return array("h", range(c * _frames(n, hop, sensor)))
+
+
+def _frames(n, hop, sensor):
+    # vwatch.ring's default slots for this sensor: a window plus up to a hop of its FIFO
+    return n + min(hop, n, max(256, getattr(sensor, "_fifo", 0)))
 
 
 def allocate(model, sensor, backend, speed, config, default_sensor):
@@ -138,8 +142,12 @@ def allocate(model, sensor, backend, speed, config, default_sensor):
     from .alarm import Alarm
     from .ring import Ring
 
-    if buf is not None and (len(buf) % m.channels or len(buf) < m.channels * m.window):
-        buf = None  # (a header that disagreed with the file would have been refused)
+    if buf is not None and (len(buf) % m.channels
+                            or len(buf) < m.channels * _frames(m.window, m.hop, sensor)):
+        # (a header that disagreed with the file would have been refused); the default
+        # sensor, made after the buffer, may ask for more slack (a real-time replay does)
+        buf = None
+        gc.collect()
     ring = Ring(m.channels, m.window, m.hop, sensor.scale, fifo=getattr(sensor, "_fifo", 0),
                 buf=buf)
     buf = None
