@@ -151,7 +151,7 @@ def write_inputs(folder, name, cfg):
         edges=np.asarray(edges, np.uint16), stats=cfg["stats"], epsilon=1e-6,
         mu=rng.normal(-4, 1, d).astype(np.float32),
         packed_l=np.concatenate([lower[j:, j] for j in range(d)]).astype(np.float32),
-        threshold=float(2 * d), clear_threshold=float(d), **zoom)
+        threshold=float(2 * d), clear_threshold=float(d), n_train=1000, **zoom)
     path = folder / (name + ".vwm")
     model.write(path)
     x = simulate.machine(1.0, cfg["rate"], cfg["channels"], seed=1)

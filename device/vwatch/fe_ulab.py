@@ -5,29 +5,31 @@
     fe.compute(source, start)        # fe.f: the window's features (array('f'), d values)
     s = fe.score()                   # squared Mahalanobis distance of fe.f (either model form;
                                      # with K operating modes the smallest of the K)
-    fe.form                          # how it scores: 'dense' L^T, 'packed' L, or 'pca'
+    fe.form                          # how it scores: 'blocked' L^T, 'packed' L, or 'pca'
     fe.fft                           # 'fft' (np.fft.fft) or 'spectrogram' (small heaps)
 
 Same results and interface as fe_pure (docs/features.md). Per channel a window costs a fixed
-handful of ulab calls and no view: the ring's raw int16 samples are picked (viper) into the
-upper half of the window buffer x and converted in place by ``utils.from_int16_buffer(out=x)``;
-the mean is removed and the Hann window applied in place; ``np.fft.fft(x)`` (measured the
-cheapest FFT on Cortex-M7 and M3: 2.5x and 1.2x faster than ``utils.spectrogram``) returns its
-complex result, read as interleaved floats, squared and copied into the persistent power
-buffer, over which the band views were made once (where the heap has no room for that
-result, fft='spectrogram': the window in the upper half of its 2N-float scratchpad, no
-allocation); one ``np.sum`` per band, then the scale, the epsilon and the log for all bands
-of a channel (all channels at once without statistics) in three calls. The sensor's units
-per count and 16/(3N^2) are folded into one scale per window.
+handful of ulab calls: the ring's int16 frames of the channel (a strided view of the ring,
+made per window) are added into the zeroed window buffer x; the mean is removed and the Hann
+window applied in place; ``np.fft.fft(x)`` (measured the cheapest FFT on Cortex-M7 and M3:
+2.5x and 1.2x faster than ``utils.spectrogram``) returns its complex result, read as
+interleaved floats, squared and copied into the persistent power buffer, over which the band
+views were made once (where the heap has no room for that result, fft='spectrogram': the
+window in the upper half of its 2N-float scratchpad, no allocation); one ``np.sum`` per band
+written into the array('f') of features (a store into an ndarray costs a view), then the
+scale, the epsilon and the log for all bands of a channel (all channels at once without
+statistics) in three calls. The sensor's units per count and 16/(3N^2) are folded into one
+scale per window.
 Costs (float = 4 bytes on float32 builds as on boards, 8 on float64 builds such as the unix
 port): buffers of 2N + 2 floats (x and the power, Hann), a view per band (the kurtosis
 statistic reads and converts the channel twice rather than keep x^2); per window the FFT's
-own result (2N floats per channel, garbage at once) and a boxed float per band. The score:
-one ``np.dot`` of a dense d x d L^T (4d^2 bytes, twice the model's packed triangle, which it
-replaces) where the heap holds it (the probe wants the dense matrix plus 32 KB in one piece
-beside it), else the packed loop (a view per feature and window); a PCA model in three dots.
-Float64 builds score with the pure backend's loops on the model's float32 arrays (a float64
-copy of L would double its size).
+own result (2N floats per channel, garbage at once), a view per channel and a boxed float per
+band. The score: L^T in row blocks of 12 (ulab_k.blocked_lt: 11 % more floats than the packed
+triangle, which it replaces), one ``np.dot`` per block (8 at d = 96, measured 6x faster than
+one dot per row and faster than one dot of the dense d x d matrix) where the heap holds both
+for a moment, else the packed loop (two views per feature and window); a PCA model in three
+dots. Float64 builds score with the pure backend's loops on the model's float32 arrays (a
+float64 copy of L would double its size).
 """
 
 import math
@@ -37,7 +39,7 @@ from ulab import numpy as np
 
 from . import ulab_k  # before the buffers: its code must not land between them
 
-_SPARE = 16384  # bytes left free after a dense L^T: the FFT results and the loop's garbage
+_SPARE = 8192  # bytes left free beside the blocked L^T and an FFT result
 
 
 class Features:
@@ -80,6 +82,7 @@ class Features:
         else:  # every channel's bands; the zoom block's bands (zoom_ulab) follow them
             self.bv = [self.fa[: model.channels * nb]]
         self.buf = buf
+        self.src = self.r16 = None  # the last source, and its int16 view (a Ring's)
         self.scale = 16.0 / (3.0 * n * n)
         self.zu = self.low = None  # the zoom block (vwatch.zoom, zoom_ulab), fed by the caller
         if model.zoom_r:
@@ -110,27 +113,27 @@ class Features:
         if model.p:
             self.form = "pca"
             return
-        # K dense copies would not fit: the packed triangles. A template's packed triangle is
+        # K blocked copies would not fit: the packed triangles. A template's packed triangle is
         # where vwatch.learn accumulates its co-moments and then the factor: scored as it is.
         if len(self.comps) > 1 or not model.n_train:
             return
         import gc
 
         gc.collect()
-        if gc.mem_free() < 4 * d * d + 4 * isz * n + _SPARE:
+        # both forms at once for a moment; then the blocks cost 11 % more than the triangle
+        if gc.mem_free() < ulab_k.blocked_bytes(d) + 2 * isz * n + _SPARE:
             return
         try:
-            lt = ulab_k.dense_lt(self.comps[0][1], d)
-            probe = bytearray(_SPARE + 4 * isz * n)  # room left for the windows, in one piece
+            blocks = ulab_k.blocked_lt(self.comps[0][1], d)
         except MemoryError:  # the packed triangle then
             return
-        probe = None
-        self.lt = lt
-        # the dense copy replaces the packed triangle
+        # the row blocks of L^T and the views of v they multiply (made once)
+        self.lt = [(b, self.v[r:]) for r, b in blocks]
+        # the blocks replace the packed triangle
         model.lp = None
         model.comps = ((model.comps[0][0], None, None, None, None),)
         self.comps = [(self.comps[0][0], None, None, None, None)]  # type: ignore[list-item]
-        self.form = "dense"
+        self.form = "blocked"
 
     def __repr__(self):
         return "<Features ulab N=%d d=%d fft=%s score=%s>" % (self.n, len(self.f), self.fft,

@@ -30,19 +30,54 @@ def pick_fft(n, isz):
     return "spectrogram"
 
 
-def dense_lt(lp, d):
-    # The packed rows of L^T (row j: columns j..d-1) spread into a dense d x d array.
-    lt = np.zeros((d, d))
+_BLOCK = 12  # rows of L^T per block: 8 dots at d = 96, 11 % more floats than the triangle
+
+
+def blocked_bytes(d, s=_BLOCK):
+    # bytes of blocked_lt's arrays (4-byte floats) and their headers
+    k = (d + s - 1) // s
+    return 4 * (d * (d + 1) // 2 + k * s * (s - 1) // 2) + 64 * k
+
+
+def blocked_lt(lp, d, s=_BLOCK):
+    # The packed rows of L^T (row j: columns j..d-1) as row blocks [(r, B)]: B holds rows
+    # r..r+s-1 over columns r..d-1 (zeros left of the diagonal), so that L^T v is
+    # concatenate(dot(B, v[r:])) with one dot per block instead of one per row.
+    out = []
     p = 0
-    for j in range(d):
-        q = p + d - j
-        lt[j, j:] = lp[p:q]
-        p = q
-    return lt
+    for r in range(0, d, s):
+        rows = min(s, d - r)
+        b = np.zeros((rows, d - r))
+        for i in range(rows):
+            j = r + i
+            q = p + d - j
+            b[i, i:] = lp[p:q]
+            p = q
+        out.append((r, b))
+    return out
 
 
 def _fill(fe, source, ch, start):
     # The channel's samples into fe.x; return the units per value of x.
+    r16 = fe.r16
+    if r16 is not None:  # a Ring: its int16 frames through a strided view, converted by ulab
+        x = fe.x
+        n = fe.n
+        c = source.channels
+        cap = source.cap
+        i = source.head + start
+        if i >= cap:
+            i -= cap
+        k = cap - i
+        x *= 0.0  # (ulab has no copy into an array that does not allocate)
+        if k >= n:
+            x += r16[i * c + ch : (i + n) * c : c]
+        else:  # the window wraps around the ring's end
+            a = x[:k]
+            a += r16[i * c + ch : cap * c : c]
+            a = x[k:]
+            a += r16[ch : (n - k) * c : c]
+        return source.scale
     if utils is not None and hasattr(source, "read_int16"):
         source.read_int16(ch, start, fe.n, fe.hi)
         utils.from_int16_buffer(fe.hi, out=fe.x)
@@ -87,10 +122,18 @@ def compute(fe, source, start):
     n = fe.n
     x = fe.x
     fa = fe.fa
+    # single values go into the array('f') under fa (a store into an ndarray costs a view,
+    # about 480 bytes and thousands of instructions); float64 builds keep fa apart
+    out = fe.f if fe.f32 else fa
     eps = m.eps
     stats = m.stats
     nb = m.bands
     pos = 0
+    if source is not fe.src:  # a Ring's frames as one int16 array (viper would be slower)
+        fe.src = source
+        fe.r16 = None
+        if hasattr(source, "head") and hasattr(source, "buf") and hasattr(source, "cap"):
+            fe.r16 = np.frombuffer(source.buf, dtype=np.int16)
     for ch in range(m.channels):
         s = _fill(fe, source, ch, start)
         mean = np.mean(x)
@@ -105,7 +148,7 @@ def compute(fe, source, start):
             m2 = np.dot(x, x) * s2 / n
             peak = max(np.max(x), -np.min(x)) * s
         x *= fe.hann
-        _bands(fe, fa, pos)
+        _bands(fe, out, pos)
         if stats:  # this channel's bands now, its statistics after them
             v = fe.bv[ch]
             v *= fe.scale * s * s
@@ -113,13 +156,13 @@ def compute(fe, source, start):
             np.log(v, out=v)
         pos += nb
         if stats & 1:
-            fa[pos] = 0.5 * math.log(m2 + eps)
+            out[pos] = 0.5 * math.log(m2 + eps)
             pos += 1
         if stats & 2:
-            fa[pos] = math.log((m4 + eps * eps) / (m2 * m2 + eps * eps))
+            out[pos] = math.log((m4 + eps * eps) / (m2 * m2 + eps * eps))
             pos += 1
         if stats & 4:
-            fa[pos] = 0.5 * math.log((peak * peak + eps) / (m2 + eps))
+            out[pos] = 0.5 * math.log((peak * peak + eps) / (m2 + eps))
             pos += 1
     if not stats:  # all bands of all channels at once (a zoom block's come later)
         v = fe.bv[0]
@@ -145,9 +188,11 @@ def score(fe):
         v *= 0.0
         v += fe.fa
         v -= mu
-        if fe.lt is not None:  # one dot: z = L^T v (K = 1 only)
-            z = np.dot(fe.lt, v)
-            s = np.dot(z, z)
+        if fe.lt is not None:  # L^T v a block of rows at a time (K = 1 only)
+            s = 0.0
+            for b, vb in fe.lt:
+                z = np.dot(b, vb)
+                s += np.dot(z, z)
         elif a is not None:  # PCA: sum_i w_i v_i^2 + sum_k g_k (A_k . v)^2
             z = np.dot(a, v)
             z *= z
