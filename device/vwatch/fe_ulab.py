@@ -39,7 +39,24 @@ from ulab import numpy as np
 
 from . import ulab_k  # before the buffers: its code must not land between them
 
-_SPARE = 8192  # bytes left free beside the blocked L^T and an FFT result
+_SPARE = 16384  # bytes left free in one piece beside the blocked L^T, with 2 FFT results
+
+
+def _complex():
+    # True when np.fft.fft returns a complex array (current ulab), not a (re, im) tuple
+    return hasattr(np, "complex") and not isinstance(ulab_k.FFT(np.zeros(4)), tuple)
+
+
+def _room(m, isz):
+    # Channel pairs where the heap has room for their larger buffer (N floats more) beside
+    # four FFT results, the zoom block's buffers and a margin; else one channel per FFT in
+    # the smaller buffer.
+    import gc
+
+    gc.collect()
+    n = m.window
+    zoom = (3 * isz + 4 * m.channels) * m.zoom_window + 2048 if m.zoom_r else 0
+    return gc.mem_free() > 12 * isz * n + 16384 + zoom
 
 
 class Features:
@@ -53,30 +70,61 @@ class Features:
         isz = np.zeros(1).itemsize
         self.f32 = isz == 4
         self.fft = fft or ulab_k.pick_fft(n, isz)
-        if self.fft == "spectrogram":  # the window in the upper half of the scratchpad
-            buf = np.zeros(2 * n)
-            self.x = buf[n:]
-            self.pw = buf[:n]  # |X_k|^2
-            self.sp = buf
-            k = 1
-        else:  # the window (first N), then |X_k|^2 interleaved (re^2, im^2: N + 2)
-            buf = np.zeros(n + 2)
-            self.x = buf[:n]
-            self.pw = buf
-            k = 2
+        m = n // 2
+        # One buffer reused by every step. np.fft.fft, one channel: N + 2 floats, the window
+        # x (raw int16 samples at its top for a read_int16 source), then |X_k|^2 as (re^2,
+        # im^2) pairs, k = 0..N/2. Channel pairs (two channels per complex FFT): 2N floats,
+        # z = x1 + i x2 interleaved (zr, zi), then 4|X1_k|^2 and 4|X2_k|^2, one float per bin
+        # k = 0..N/2 each. Spectrogram: 2N floats, the window in the upper half, |X_k| then
+        # |X_k|^2 in the lower.
+        pairs = self.fft == "fft" and model.channels > 1 and _complex() and _room(model, isz)
+        self.pairs = None
+        if pairs:  # before the buffers, as ulab_k
+            from . import ulab_pair
+
+            self.pairs = ulab_pair.bands
+        buf = np.zeros(2 * n if pairs or self.fft == "spectrogram" else n + 2)
+        self.sp = buf
+        self.x = buf[n:] if self.fft == "spectrogram" else buf[:n]
+        if self.fft == "spectrogram":
+            self.spo = buf[:n]  # |X_k|, k = 0..N-1
+            self.pw = buf[: m + 1]  # squared: |X_k|^2, k = 0..N/2
+        self.zc = None
+        if pairs:
+            self.zc = np.frombuffer(buf, dtype=np.complex)
+            self.zr = buf[0::2]
+            self.zi = buf[1::2]
+            self.lo = buf[1 : m + 1]  # bins 1..N/2 of 4|X1|^2 and of 4|X2|^2
+            self.lo2 = buf[m + 2 : 2 * m + 2]
+            self.tv = buf[2 * m + 2 : 3 * m + 2]  # scratch after them
         # raw int16 samples go to the last 2N bytes of x: converted in place (ulab reads
         # sample i before it writes float i, and float i never reaches sample i + 1)
-        top = n if k == 2 else 2 * n
-        self.hi = memoryview(buf)[top - 2 * n // isz : top]
-        self.hann = np.zeros(n)
-        for i in range(n):
-            self.hann[i] = 0.5 - 0.5 * math.cos(2 * math.pi * i / n)
+        self.hi = memoryview(buf)[n - 2 * n // isz : n]
+        # 0 and the mean as 1-element arrays: an in-place op with a float allocates its
+        # conversion (160 bytes on x86-64), in the hole the next FFT result needs
+        self.z0 = np.zeros(1)
+        self.m1 = np.zeros(1)
+        self.m1v = memoryview(self.m1)
+        # the periodic Hann window in three ulab calls (a store per element into an ndarray
+        # leaves about 480 bytes of garbage each: a fragmented heap at start-up)
+        self.hann = h = np.linspace(0, 2 * math.pi, n, endpoint=False)
+        np.cos(h, out=h)
+        h *= -0.5
+        h += 0.5
         e = model.edges
         nb = model.bands
-        self.views = [self.pw[k * e[b] : k * e[b + 1]] for b in range(nb)]
+        k = 2 if self.fft == "fft" and not pairs else 1  # (re^2, im^2) pairs or one per bin
+        self.views = [buf[k * e[b] : k * e[b + 1]] for b in range(nb)]
+        self.views2 = None
+        self.dc = e[0] == 0  # bin 0 in a band (pairs: set apart, see ulab_pair._pair)
+        if self.dc:
+            self.mv = memoryview(buf)
+        if self.zc is not None:
+            self.views2 = [buf[m + 1 + e[b] : m + 1 + e[b + 1]] for b in range(nb)]
         self.f = array("f", range(d))
         self.fa = np.frombuffer(self.f, dtype=np.float) if self.f32 else np.zeros(d)
         per = nb + (model.stats & 1) + (model.stats >> 1 & 1) + (model.stats >> 2 & 1)
+        self.per = per
         if model.stats:  # the band features of each channel
             self.bv = [self.fa[c * per : c * per + nb] for c in range(model.channels)]
         else:  # every channel's bands; the zoom block's bands (zoom_ulab) follow them
@@ -120,13 +168,16 @@ class Features:
         import gc
 
         gc.collect()
-        # both forms at once for a moment; then the blocks cost 11 % more than the triangle
-        if gc.mem_free() < ulab_k.blocked_bytes(d) + 2 * isz * n + _SPARE:
+        # both forms at once for a moment, and room for the windows' garbage in one piece
+        # beside the blocks (a fragmented heap failed a float replay after 1,800 windows)
+        if gc.mem_free() < ulab_k.blocked_bytes(d) + 4 * isz * n + _SPARE:
             return
         try:
             blocks = ulab_k.blocked_lt(self.comps[0][1], d)
+            probe = bytearray(_SPARE + 4 * isz * n)
         except MemoryError:  # the packed triangle then
             return
+        probe = None
         # the row blocks of L^T and the views of v they multiply (made once)
         self.lt = [(b, self.v[r:]) for r, b in blocks]
         # the blocks replace the packed triangle

@@ -29,9 +29,12 @@ class Zoom:
         self.sp = np.zeros(2 * nz)
         self.x = self.sp[nz:]
         self.lo = self.sp[:nz]
-        self.hann = np.zeros(nz)
-        for i in range(nz):
-            self.hann[i] = 0.5 - 0.5 * math.cos(2 * math.pi * i / nz)
+        # the periodic Hann window in three ulab calls (a store per element into an ndarray
+        # leaves about 480 bytes of garbage each: a fragmented heap at start-up)
+        self.hann = h = np.linspace(0, 2 * math.pi, nz, endpoint=False)
+        np.cos(h, out=h)
+        h *= -0.5
+        h += 0.5
         # frames in (the low ring's scratch), and on float64 builds a channel's blocks out
         self.buf = array("f", range(128 if f32 else nz))
         self.f32 = f32
@@ -80,11 +83,7 @@ class Zoom:
                 x -= 2097152.0  # zoom._SOFF
                 x *= low.scale / low.r
             elif self.f32:
-                ring = self.rv[ch]
-                old = self.low.pos  # the oldest block's slot
-                x[: nz - old] = ring[old:]
-                if old:
-                    x[nz - old :] = ring[:old]
+                _rotate(x, self.rv[ch], low.pos, nz)  # from the oldest block's slot
             else:
                 self.low.copy(ch, self.buf)
                 buf = self.buf
@@ -111,15 +110,12 @@ class Zoom:
 
 
 def _rotate(x, ring, old, nz, add=False):
-    # x = ring oldest first (slot ``old`` first), or x += that
+    # x = ring oldest first (slot ``old`` first), or x += that (in place: a slice assignment
+    # would copy its right-hand side first, garbage that fragments a small heap)
+    if not add:
+        x *= 0.0
     head = x[: nz - old]
-    if add:
-        head += ring[old:]
-    else:
-        head[:] = ring[old:]
+    head += ring[old:]
     if old:
         tail = x[nz - old :]
-        if add:
-            tail += ring[:old]
-        else:
-            tail[:] = ring[:old]
+        tail += ring[:old]
