@@ -136,7 +136,7 @@ class Features:
         if model.zoom_r:
             from .zoom_ulab import Zoom
 
-            self.zu = Zoom(model, self.f32)  # its spectrum's buffers, then the low ring
+            self.zu = Zoom(model, self.f32, pairs)  # its spectrum's buffers, then the low ring
             self.low = self.zu.low
         self.form = "packed"
         self.lt = None

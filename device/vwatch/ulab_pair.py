@@ -34,11 +34,21 @@ def bands(fe, source, start, out):
 
 
 def _pair(fe, f, p1, p2, two):
-    # Two channels, x1 in fe.zr and x2 in fe.zi, through one complex FFT of z = x1 + i x2:
-    # X1_k = (Z_k + conj Z_(N-k)) / 2 and X2_k = (Z_k - conj Z_(N-k)) / 2i, so 4 |X1_k|^2 =
-    # (re_k + re_(N-k))^2 + (im_k - im_(N-k))^2 and 4 |X2_k|^2 = (im_k + im_(N-k))^2 +
-    # (re_k - re_(N-k))^2 (each from its own channel's values: no cancellation between the
-    # two). Band sums of 4 |X1_k|^2 into f[p1 ...], of 4 |X2_k|^2 into f[p2 ...] when two.
+    # Band sums of 4 |X1_k|^2 into f[p1 ...], of 4 |X2_k|^2 into f[p2 ...] when two.
+    spectra(fe, two)
+    for v in fe.views:
+        f[p1] = np.sum(v)
+        p1 += 1
+    if two:
+        for v in fe.views2:
+            f[p2] = np.sum(v)
+            p2 += 1
+
+
+def spectra(fe, two):
+    """4 |X1_k|^2 into fe.lo (bins 1..N/2; bin 0 before it) and, when two, 4 |X2_k|^2 into
+    fe.lo2, of x1 in fe.zr and x2 in fe.zi (fe: a Features or a zoom_ulab.Zoom)."""
+    # One complex FFT of z = x1 + i x2:
     n = fe.n
     c = ulab_k.FFT(fe.zc)
     zf = np.frombuffer(c, dtype=np.float)
@@ -74,10 +84,3 @@ def _pair(fe, f, p1, p2, two):
         mv[0] = 4.0 * r * r
         r = zf[1]
         mv[fe.n // 2 + 1] = 4.0 * r * r
-    for v in fe.views:
-        f[p1] = np.sum(v)
-        p1 += 1
-    if two:
-        for v in fe.views2:
-            f[p2] = np.sum(v)
-            p2 += 1
