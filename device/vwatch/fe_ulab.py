@@ -39,7 +39,7 @@ from ulab import numpy as np
 
 from . import ulab_k  # before the buffers: its code must not land between them
 
-_SPARE = 16384  # bytes left free in one piece beside the blocked L^T, with 2 FFT results
+_SPARE = 16384  # bytes left free beside the blocked L^T and two FFT results
 
 
 def _complex():
@@ -49,14 +49,14 @@ def _complex():
 
 def _room(m, isz):
     # Channel pairs where the heap has room for their larger buffer (N floats more) beside
-    # four FFT results, the zoom block's buffers and a margin; else one channel per FFT in
+    # two FFT results, the zoom block's buffers and a margin; else one channel per FFT in
     # the smaller buffer.
     import gc
 
     gc.collect()
     n = m.window
     zoom = (3 * isz + 4 * m.channels) * m.zoom_window + 2048 if m.zoom_r else 0
-    return gc.mem_free() > 12 * isz * n + 16384 + zoom
+    return gc.mem_free() > 8 * isz * n + 16384 + zoom
 
 
 class Features:
@@ -168,13 +168,13 @@ class Features:
         import gc
 
         gc.collect()
-        # both forms at once for a moment, and room for the windows' garbage in one piece
-        # beside the blocks (a fragmented heap failed a float replay after 1,800 windows)
+        # both forms at once for a moment, and room for an FFT result in one piece beside
+        # the blocks (without it a fragmented heap failed a replay after 1,800 windows)
         if gc.mem_free() < ulab_k.blocked_bytes(d) + 4 * isz * n + _SPARE:
             return
         try:
             blocks = ulab_k.blocked_lt(self.comps[0][1], d)
-            probe = bytearray(_SPARE + 4 * isz * n)
+            probe = bytearray(2 * isz * n + 4096)
         except MemoryError:  # the packed triangle then
             return
         probe = None

@@ -43,15 +43,19 @@ def blocked_lt(lp, d, s=_BLOCK):
     # The packed rows of L^T (row j: columns j..d-1) as row blocks [(r, B)]: B holds rows
     # r..r+s-1 over columns r..d-1 (zeros left of the diagonal), so that L^T v is
     # concatenate(dot(B, v[r:])) with one dot per block instead of one per row.
+    import gc
+
     out = []
     p = 0
     for r in range(0, d, s):
         rows = min(s, d - r)
+        gc.collect()  # the last block's garbage (row views) goes before this block comes
         b = np.zeros((rows, d - r))
         for i in range(rows):
             j = r + i
             q = p + d - j
-            b[i, i:] = lp[p:q]
+            row = b[i, i:]
+            row += lp[p:q]  # in place: a slice assignment would copy lp[p:q] first
             p = q
         out.append((r, b))
     return out
