@@ -7,24 +7,28 @@
                                      # with K operating modes the smallest of the K)
     fe.form                          # how it scores: 'blocked' L^T, 'packed' L, or 'pca'
     fe.fft                           # 'fft' (np.fft.fft) or 'spectrogram' (small heaps)
+    fe.pairs                         # ulab_pair.bands when two channels share each FFT
 
 Same results and interface as fe_pure (docs/features.md). Per channel a window costs a fixed
 handful of ulab calls: the ring's int16 frames of the channel (a strided view of the ring,
 made per window) are added into the zeroed window buffer x; the mean is removed and the Hann
 window applied in place; ``np.fft.fft(x)`` (measured the cheapest FFT on Cortex-M7 and M3:
-2.5x and 1.2x faster than ``utils.spectrogram``) returns its complex result, read as
-interleaved floats, squared and copied into the persistent power buffer, over which the band
-views were made once (where the heap has no room for that result, fft='spectrogram': the
-window in the upper half of its 2N-float scratchpad, no allocation); one ``np.sum`` per band
+2.5x and 1.2x faster than ``utils.spectrogram``) returns its complex result. Where the heap
+has room (see _room), two channels share one complex FFT (ulab_pair: z = x1 + i x2 in a
+2N-float buffer, the two power spectra split off by symmetry into the same buffer, over which
+the band views were made once: half the FFTs and half their garbage); else one channel's
+result is read as interleaved floats, squared and copied into the persistent power buffer
+(where the heap has no room for that result, fft='spectrogram': the window in the upper half
+of its 2N-float scratchpad, no allocation); one ``np.sum`` per band
 written into the array('f') of features (a store into an ndarray costs a view), then the
 scale, the epsilon and the log for all bands of a channel (all channels at once without
 statistics) in three calls. The sensor's units per count and 16/(3N^2) are folded into one
 scale per window.
 Costs (float = 4 bytes on float32 builds as on boards, 8 on float64 builds such as the unix
-port): buffers of 2N + 2 floats (x and the power, Hann), a view per band (the kurtosis
-statistic reads and converts the channel twice rather than keep x^2); per window the FFT's
-own result (2N floats per channel, garbage at once), a view per channel and a boxed float per
-band. The score: L^T in row blocks of 12 (ulab_k.blocked_lt: 11 % more floats than the packed
+port): buffers of N + 2 floats (x and the power; 2N with pairs or the spectrogram) and N
+(Hann), a view per band (two with pairs; the kurtosis statistic reads and converts the
+channel twice rather than keep x^2); per window the FFT's own result (2N floats per channel
+or pair, garbage at once), a few views per channel and a boxed float per band. The score: L^T in row blocks of 12 (ulab_k.blocked_lt: 11 % more floats than the packed
 triangle, which it replaces), one ``np.dot`` per block (8 at d = 96, measured 6x faster than
 one dot per row and faster than one dot of the dense d x d matrix) where the heap holds both
 for a moment, else the packed loop (two views per feature and window); a PCA model in three
