@@ -28,7 +28,8 @@ Costs (float = 4 bytes on float32 builds as on boards, 8 on float64 builds such 
 port): buffers of N + 2 floats (x and the power; 2N with pairs or the spectrogram) and N
 (Hann), a view per band (two with pairs; the kurtosis statistic reads and converts the
 channel twice rather than keep x^2); per window the FFT's own result (2N floats per channel
-or pair, garbage at once), a few views per channel and a boxed float per band. The score: L^T in row blocks of 12 (ulab_k.blocked_lt: 11 % more floats than the packed
+or pair, garbage at once), a few views per channel and a boxed float per band.
+The score: L^T in row blocks of 12 (ulab_k.blocked_lt: 11 % more floats than the packed
 triangle, which it replaces), one ``np.dot`` per block (8 at d = 96, measured 6x faster than
 one dot per row and faster than one dot of the dense d x d matrix) where the heap holds both
 for a moment, else the packed loop (two views per feature and window); a PCA model in three
@@ -53,14 +54,14 @@ def _complex():
 
 def _room(m, isz):
     # Channel pairs where the heap has room for their larger buffer (N floats more) beside
-    # two FFT results, the zoom block's buffers and a margin; else one channel per FFT in
+    # four FFT results, the zoom block's buffers and a margin; else one channel per FFT in
     # the smaller buffer.
     import gc
 
     gc.collect()
     n = m.window
     zoom = (3 * isz + 4 * m.channels) * m.zoom_window + 2048 if m.zoom_r else 0
-    return gc.mem_free() > 8 * isz * n + 16384 + zoom
+    return gc.mem_free() > 12 * isz * n + 16384 + zoom
 
 
 class Features:
@@ -93,7 +94,7 @@ class Features:
         if self.fft == "spectrogram":
             self.spo = buf[:n]  # |X_k|, k = 0..N-1
             self.pw = buf[: m + 1]  # squared: |X_k|^2, k = 0..N/2
-        self.zc = None
+        self.zc = self.up = None
         if pairs:
             self.zc = np.frombuffer(buf, dtype=np.complex)
             self.zr = buf[0::2]
@@ -101,6 +102,8 @@ class Features:
             self.lo = buf[1 : m + 1]  # bins 1..N/2 of 4|X1|^2 and of 4|X2|^2
             self.lo2 = buf[m + 2 : 2 * m + 2]
             self.tv = buf[2 * m + 2 : 3 * m + 2]  # scratch after them
+            self.up = buf[n:]  # one channel's window (a source that is no Ring)
+            self.upv = memoryview(buf)[n:]
         # raw int16 samples go to the last 2N bytes of x: converted in place (ulab reads
         # sample i before it writes float i, and float i never reaches sample i + 1)
         self.hi = memoryview(buf)[n - 2 * n // isz : n]

@@ -86,7 +86,8 @@ def _fill(fe, source, ch, start, x):
         source.read_int16(ch, start, fe.n, fe.hi)
         utils.from_int16_buffer(fe.hi, out=x)
         return source.scale
-    source.read(ch, start, fe.n, x)
+    # (fe.up: through its memoryview, no ndarray store per sample)
+    source.read(ch, start, fe.n, fe.upv if x is fe.up else x)
     return 1.0
 
 
