@@ -54,14 +54,14 @@ def _complex():
 
 def _room(m, isz):
     # Channel pairs where the heap has room for their larger buffer (N floats more) beside
-    # four FFT results, the zoom block's buffers and a margin; else one channel per FFT in
+    # two FFT results, the zoom block's buffers and a margin; else one channel per FFT in
     # the smaller buffer.
     import gc
 
     gc.collect()
     n = m.window
     zoom = (3 * isz + 4 * m.channels) * m.zoom_window + 2048 if m.zoom_r else 0
-    return gc.mem_free() > 12 * isz * n + 16384 + zoom
+    return gc.mem_free() > 8 * isz * n + 16384 + zoom
 
 
 class Features:
