@@ -137,7 +137,7 @@ class Features:
         else:  # every channel's bands; the zoom block's bands (zoom_ulab) follow them
             self.bv = [self.fa[: model.channels * nb]]
         self.buf = buf
-        self.src = self.r16 = None  # the last source, and its int16 view (a Ring's)
+        self.r16 = None  # during compute: the Ring's frames as an int16 array
         self.scale = 16.0 / (3.0 * n * n)
         self.zu = self.low = None  # the zoom block (vwatch.zoom, zoom_ulab), fed by the caller
         if model.zoom_r:

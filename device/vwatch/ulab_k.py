@@ -161,11 +161,12 @@ def compute(fe, source, start):
     nb = m.bands
     per = fe.per
     nc = m.channels
-    if source is not fe.src:  # a Ring's frames as one int16 array (viper would be slower)
-        fe.src = source
-        fe.r16 = None
-        if hasattr(source, "head") and hasattr(source, "buf") and hasattr(source, "cap"):
-            fe.r16 = np.frombuffer(source.buf, dtype=np.int16)
+    # A Ring's frames as one int16 array (viper would be slower), for this window only: kept
+    # on fe, it would hold the ring's buffer alive as long as fe (a stale pointer to fe on
+    # the C stack after run() then kept 30 KB from the collector)
+    fe.r16 = None
+    if hasattr(source, "head") and hasattr(source, "buf") and hasattr(source, "cap"):
+        fe.r16 = np.frombuffer(source.buf, dtype=np.int16)
     scale = fe.scale
     if fe.pairs is not None:  # two channels per FFT (ulab_pair)
         s = fe.pairs(fe, source, start, out)
@@ -179,6 +180,7 @@ def compute(fe, source, start):
         v *= scale
         v += eps
         np.log(v, out=v)
+    fe.r16 = None
     f = fe.f
     if not fe.f32:  # fa is float64 here: f gets its values
         for i in range(len(f)):
