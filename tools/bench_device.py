@@ -22,7 +22,8 @@ At 64 MHz (about one instruction per cycle on a Cortex-M4F; flash wait states ad
 in real time (over 1: it cannot keep up at that hop); `analysed` = the share of the signal a
 duty-cycled detector (hop > N, skipping samples) covers: min(1, 64 M x N / rate / window).
 
-    python tools/bench_device.py [--windows 8]
+    python tools/bench_device.py [--windows 8] [--backends ulab] [--configs seed,IMU]
+        [--cores m7] [--no-heap]
 """
 
 import argparse
@@ -151,7 +152,7 @@ def write_inputs(folder, name, cfg):
         edges=np.asarray(edges, np.uint16), stats=cfg["stats"], epsilon=1e-6,
         mu=rng.normal(-4, 1, d).astype(np.float32),
         packed_l=np.concatenate([lower[j:, j] for j in range(d)]).astype(np.float32),
-        threshold=float(2 * d), clear_threshold=float(d), **zoom)
+        threshold=float(2 * d), clear_threshold=float(d), n_train=1000, **zoom)
     path = folder / (name + ".vwm")
     model.write(path)
     x = simulate.machine(1.0, cfg["rate"], cfg["channels"], seed=1)
@@ -218,25 +219,31 @@ def smallest_heap(mpy, model, wav, backend, lo=8, hi=512):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--windows", type=int, default=8, help="windows per qemu run")
+    parser.add_argument("--backends", default=",".join(BACKENDS), help="e.g. ulab")
+    parser.add_argument("--configs", default=",".join(CONFIGS), help="e.g. seed,seed+zoom")
+    parser.add_argument("--cores", default="m3,m7", help="qemu cores: m3, m7")
+    parser.add_argument("--no-heap", action="store_true", help="skip the smallest-heap search")
     args = parser.parse_args()
-    for core in qemu_board.CORES:
+    cores = args.cores.split(",")
+    for core in cores:
         reason = qemu_board.missing(core)
         if reason:
             sys.exit("bench_device: " + reason)
     if not I386.is_file():
         sys.exit("bench_device: no %s (../shared/boards)" % I386)
-    boards = {core: qemu_board.QemuBoard(core, timeout=3600) for core in ("m3", "m7")}
+    boards = {core: qemu_board.QemuBoard(core, timeout=3600) for core in cores}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         mpy = qemu_board.precompile(tmp / "mpy-x86", "x86")
-        for name, cfg in CONFIGS.items():
+        for name in args.configs.split(","):
+            cfg = CONFIGS[name]
             model, wav, d = write_inputs(tmp, name, cfg)
             period = CLOCK * cfg["hop"] / cfg["rate"]  # instructions per hop at 64 MHz
             ffts = {core: fft_on_qemu(b, wav, cfg["window"]) for core, b in boards.items()}
-            for backend in BACKENDS:
+            for backend in args.backends.split(","):
                 per = bytes_per_window(mpy, model, wav, backend)
-                heap = smallest_heap(mpy, model, wav, backend)
+                heap = None if args.no_heap else smallest_heap(mpy, model, wav, backend)
                 for core, b in boards.items():
                     win, cmp_ = on_qemu(b, model, wav, backend, args.windows)
                     rows.append((name, d, b.core.name, backend, win / 1e3, cmp_ / 1e3,
@@ -251,7 +258,7 @@ def main():
           "| bytes/window (i386) | smallest heap (i386) | load at 64 MHz | analysed |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        heap = "%d KB" % r[9] if r[9] else "> 512 KB"
+        heap = "%d KB" % r[9] if r[9] else "-" if args.no_heap else "> 512 KB"
         print("| %s | %d | %s | %s | %.2f | %.2f | %.2f | %.1fx | %s | %s | %.2f | %.0f %% |"
               % (r[:8] + ("{:,}".format(r[8]), heap, r[10], 100 * r[11])))
 

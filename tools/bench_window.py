@@ -135,7 +135,7 @@ def write_inputs(folder, name, cfg):
         edges=np.asarray(edges, np.uint16), stats=cfg["stats"], epsilon=1e-6,
         mu=rng.normal(-4, 1, d).astype(np.float32),
         packed_l=np.concatenate([lower[j:, j] for j in range(d)]).astype(np.float32),
-        threshold=float(2 * d), clear_threshold=float(d))
+        threshold=float(2 * d), clear_threshold=float(d), n_train=1000)
     model.write(folder / (name + ".vwm"))
     frames = cfg["window"] + (cfg["windows"] + 1) * cfg["hop"]
     x = simulate.machine(frames / cfg["rate"] + 0.01, cfg["rate"], cfg["channels"], seed=1)

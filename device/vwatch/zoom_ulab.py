@@ -23,15 +23,39 @@ except ImportError:
 
 
 class Zoom:
-    def __init__(self, m, f32):
+    def __init__(self, m, f32, pairs=False):
         nz = m.zoom_window
         self.nz = nz
-        self.sp = np.zeros(2 * nz)
-        self.x = self.sp[nz:]
-        self.lo = self.sp[:nz]
-        self.hann = np.zeros(nz)
-        for i in range(nz):
-            self.hann[i] = 0.5 - 0.5 * math.cos(2 * math.pi * i / nz)
+        self.n = nz
+        self.sp = sp = np.zeros(2 * nz)
+        self.x = sp[nz:]
+        self.lo = sp[:nz]
+        # pairs (fe_ulab's choice): two channels per complex FFT as in ulab_pair, the same
+        # buffer read as z = x1 + i x2, then 4|X1_k|^2 and 4|X2_k|^2 (N_z/2 + 1 floats each)
+        self.pairs = None
+        mz = nz // 2
+        e = m.zoom_edges
+        if pairs and m.channels > 1:
+            from . import ulab_pair
+
+            self.pairs = ulab_pair.spectra
+            self.zc = np.frombuffer(sp, dtype=np.complex)
+            self.zr = sp[0::2]
+            self.zi = sp[1::2]
+            self.lo = sp[1 : mz + 1]
+            self.lo2 = sp[mz + 2 : 2 * mz + 2]
+            self.tv = sp[2 * mz + 2 : 3 * mz + 2]
+            self.z0 = np.zeros(1)
+            self.dc = e[0] == 0
+            self.mv = memoryview(sp)
+            self.pviews = [sp[e[b] : e[b + 1]] for b in range(m.zoom_bands)]
+            self.pviews2 = [sp[mz + 1 + e[b] : mz + 1 + e[b + 1]] for b in range(m.zoom_bands)]
+        # the periodic Hann window in three ulab calls (a store per element into an ndarray
+        # leaves about 480 bytes of garbage each: a fragmented heap at start-up)
+        self.hann = h = np.linspace(0, 2 * math.pi, nz, endpoint=False)
+        np.cos(h, out=h)
+        h *= -0.5
+        h += 0.5
         # frames in (the low ring's scratch), and on float64 builds a channel's blocks out
         self.buf = array("f", range(128 if f32 else nz))
         self.f32 = f32
@@ -40,7 +64,7 @@ class Zoom:
         self.low = None
         self.lo16 = self.hi16 = None
         self.spectrogram = False
-        if utils is not None and hasattr(utils, "spectrogram"):
+        if self.pairs is None and utils is not None and hasattr(utils, "spectrogram"):
             try:
                 utils.spectrogram(self.x, scratchpad=self.sp, out=self.lo)
                 self.spectrogram = True
@@ -58,40 +82,39 @@ class Zoom:
         u16 = [np.frombuffer(b, dtype=np.uint16) for b in self.low.bufs]
         self.lo16 = [u[0::2] for u in u16]
         self.hi16 = [u[1::2] for u in u16]
-        e = m.zoom_edges
-        self.views = [self.lo[e[b] : e[b + 1]] for b in range(m.zoom_bands)]
+        self.views = [sp[e[b] : e[b + 1]] for b in range(m.zoom_bands)]
         self.scale = 16.0 / (3.0 * nz * nz)
 
     def compute(self, fe, pos):
         """fe.f[pos ...] = ln(E_z[b] + eps) for every channel's zoom bands."""
         m = fe.model
         f = fe.f
-        x = self.x
-        nz = self.nz
         eps = m.eps
         scale = self.scale
         e = m.zoom_edges
-        low = self.low
+        if self.pairs is not None:
+            zb = m.zoom_bands
+            scale *= 0.25
+            for ch in range(0, m.channels, 2):
+                two = ch + 1 < m.channels
+                self._fill(ch, self.zr)
+                if two:
+                    self._fill(ch + 1, self.zi)
+                else:
+                    self.zi *= 0.0
+                self.pairs(self, two)
+                p = pos + ch * zb
+                for v in self.pviews:
+                    f[p] = math.log(np.sum(v) * scale + eps)
+                    p += 1
+                if two:
+                    for v in self.pviews2:
+                        f[p] = math.log(np.sum(v) * scale + eps)
+                        p += 1
+            return
         for ch in range(m.channels):
-            if low.ints:
-                _rotate(x, self.hi16[ch], low.pos, nz)
-                x *= 65536.0
-                _rotate(x, self.lo16[ch], low.pos, nz, True)
-                x -= 2097152.0  # zoom._SOFF
-                x *= low.scale / low.r
-            elif self.f32:
-                ring = self.rv[ch]
-                old = self.low.pos  # the oldest block's slot
-                x[: nz - old] = ring[old:]
-                if old:
-                    x[nz - old :] = ring[:old]
-            else:
-                self.low.copy(ch, self.buf)
-                buf = self.buf
-                for i in range(nz):
-                    x[i] = buf[i]
-            x -= np.sum(x) / nz
-            x *= self.hann
+            self._fill(ch, self.x)
+            x = self.x
             p = None
             if self.spectrogram:
                 utils.spectrogram(x, scratchpad=self.sp, out=self.lo)
@@ -109,17 +132,34 @@ class Zoom:
                 f[pos + b] = math.log(acc * scale + eps)
             pos += m.zoom_bands
 
+    def _fill(self, ch, x):
+        # x = channel ch's low-rate blocks, oldest first, mean removed, Hann applied
+        nz = self.nz
+        low = self.low
+        if low.ints:
+            _rotate(x, self.hi16[ch], low.pos, nz)
+            x *= 65536.0
+            _rotate(x, self.lo16[ch], low.pos, nz, True)
+            x -= 2097152.0  # zoom._SOFF
+            x *= low.scale / low.r
+        elif self.f32:
+            _rotate(x, self.rv[ch], low.pos, nz)  # from the oldest block's slot
+        else:
+            low.copy(ch, self.buf)
+            buf = self.buf
+            for i in range(nz):
+                x[i] = buf[i]
+        x -= np.mean(x)
+        x *= self.hann
+
 
 def _rotate(x, ring, old, nz, add=False):
-    # x = ring oldest first (slot ``old`` first), or x += that
+    # x = ring oldest first (slot ``old`` first), or x += that (in place: a slice assignment
+    # would copy its right-hand side first, garbage that fragments a small heap)
+    if not add:
+        x *= 0.0
     head = x[: nz - old]
-    if add:
-        head += ring[old:]
-    else:
-        head[:] = ring[old:]
+    head += ring[old:]
     if old:
         tail = x[nz - old :]
-        if add:
-            tail += ring[:old]
-        else:
-            tail[:] = ring[:old]
+        tail += ring[:old]
