@@ -194,7 +194,7 @@ def _run(model, sensor, backend, speed, windows, out, report):
 
 
 _RUN_MODULES = ("fe_ulab", "ulab_k", "fe_q15", "q15k", "q15s", "fe_pure", "dsp", "vec", "ring",
-                "alarm", "fpu", "zoom", "zoom_pure", "zoom_q15", "zoom_ulab")
+                "alarm", "fpu", "zoom", "zoom_pure", "zoom_q15", "zoom_ulab", "ulab_pair")
 
 
 def _release():
