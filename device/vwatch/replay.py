@@ -54,7 +54,8 @@ class Replay(Sensor):
         # In real time the file is a FIFO without bound, so the ring gets its largest slack (a
         # hop, up to a window): the emulated board shares its CPU with the host, and a window
         # that comes late there is not a board's fault.
-        self._fifo = 0x3FFF if self.realtime else 0
+        if self.realtime:  # (an instance attribute only here: one more slot moved the heap)
+            self._fifo = 0x3FFF
         self.exact_rate = True  # the file's rate: `vwatch.record` reports it, not a measurement
         self.ended = False
         self.dropped = 0

@@ -97,8 +97,8 @@ def _ring_buffer(model, sensor):
     # The ring's frames, sized from the model file's header, before anything else: the ring
     # is the largest buffer (20 KB at 8 x (1024 + 256) frames) and needs one free run of the
     # heap, which the loader's code and the model's small objects would cut into pieces.
-    # Slots as vwatch.ring's default. None when the header cannot be read or is out of
-    # range: the loader then says what is wrong.
+    # Slots as vwatch.ring's default (and allocate's check). None when the header cannot be
+    # read or is out of range: the loader then says what is wrong.
     try:
         n, hop, c = _header(model)[:3]
     except Exception:
@@ -107,12 +107,8 @@ def _ring_buffer(model, sensor):
         return None
     from array import array
 
-    return array("h", range(c * _frames(n, hop, sensor)))
-
-
-def _frames(n, hop, sensor):
-    # vwatch.ring's default slots for this sensor: a window plus up to a hop of its FIFO
-    return n + min(hop, n, max(256, getattr(sensor, "_fifo", 0)))
+    frames = n + min(hop, n, max(256, getattr(sensor, "_fifo", 0)))
+    return array("h", range(c * frames))
 
 
 def allocate(model, sensor, backend, speed, config, default_sensor):
@@ -142,14 +138,14 @@ def allocate(model, sensor, backend, speed, config, default_sensor):
     from .alarm import Alarm
     from .ring import Ring
 
-    if buf is not None and (len(buf) % m.channels
-                            or len(buf) < m.channels * _frames(m.window, m.hop, sensor)):
+    fifo = getattr(sensor, "_fifo", 0)
+    if buf is not None and (len(buf) % m.channels or len(buf) < m.channels * (
+            m.window + min(m.hop, m.window, max(256, fifo)))):
         # (a header that disagreed with the file would have been refused); the default
-        # sensor, made after the buffer, may ask for more slack (a real-time replay does)
+        # sensor, made after the buffer, may want more slack (a real-time replay does)
         buf = None
         gc.collect()
-    ring = Ring(m.channels, m.window, m.hop, sensor.scale, fifo=getattr(sensor, "_fifo", 0),
-                buf=buf)
+    ring = Ring(m.channels, m.window, m.hop, sensor.scale, fifo=fifo, buf=buf)
     buf = None
     fe = backend_class(backend)(m)
     alarm = Alarm(m.alarm_k, m.alarm_n, m.threshold, m.clear)
