@@ -27,14 +27,20 @@ Q15_RTOL = 2e-2  # the same table: q15, relative to max(score, d)
 NAMES = ("normal.wav", "outer_race.wav", "outer_race_int16.wav")
 
 
-@pytest.fixture(scope="module", params=sorted(qemu_board.CORES))
-def board(request):
-    reason = qemu_board.missing(request.param)
+def started_board(core, timeout):
+    """A QemuBoard on ``core`` for a module's tests, closed after them (a fixture's body);
+    skips with the reason where qemu-system-arm or the firmware is missing."""
+    reason = qemu_board.missing(core)
     if reason:
         pytest.skip(reason)
-    b = qemu_board.QemuBoard(request.param, timeout=300)
+    b = qemu_board.QemuBoard(core, timeout=timeout)
     yield b
     b.close()
+
+
+@pytest.fixture(scope="module", params=sorted(qemu_board.CORES))
+def board(request):
+    yield from started_board(request.param, 300)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 import scipy.io.wavfile
 
 from test_cli import FAULTS, NORMAL, refused, vibrawatch
-from test_qemu import board_rows, qemu_board
+from test_qemu import board_rows, qemu_board, started_board
 from vibrawatch import features as F
 from vibrawatch import modelfile, zoomrule
 from vibrawatch.errors import VibrawatchError
@@ -408,9 +408,4 @@ def test_qemu_cores_score_the_1x_band_as_the_host_does(qemu_core, fitted, backen
 
 @pytest.fixture(scope="module", params=sorted(qemu_board.CORES))
 def qemu_core(request):
-    reason = qemu_board.missing(request.param)
-    if reason:
-        pytest.skip(reason)
-    b = qemu_board.QemuBoard(request.param, timeout=600)
-    yield b
-    b.close()
+    yield from started_board(request.param, 600)
