@@ -294,6 +294,36 @@ def test_float_replay_is_quantised_per_file(device, mpy_dir, configs, tmp_path):
     assert np.all(np.abs(board_s - host) <= 2e-2 * np.maximum(host, 57)), (board_s, host)
 
 
+RING_PEAK = """
+from vwatch.ring import Ring
+r = Ring(2, 64, 32, frames=96)
+for i in range(2 * 96):
+    r.buf[i] = %(values)s[i]
+for head in (0, 20, 32, 95):
+    r.head = head
+    print('P', head, r.peak())
+"""
+
+
+def test_ring_peak_is_the_largest_magnitude_in_the_window(device, mpy_dir):
+    # The saturation flag's input, a viper loop over raw int16 frames: the extremes of int16,
+    # negative samples and a window that wraps around the ring's end.
+    rng = np.random.default_rng(3)
+    values = rng.integers(-20000, 20000, 2 * 96)
+    values[2 * 70 + 1] = -32768  # frame 70, channel 1: in the windows from heads 20, 32, 95
+    values[2 * 10] = 32767  # frame 10: in the windows from heads 0 and 95 (wrapped)
+    values[2 * 50] = -32767
+    code = RING_PEAK % dict(values=repr([int(v) for v in values]))
+    out = board(device[1], mpy_dir, code, "64K")
+    got = {int(h): int(p) for _, h, p in (ln.split() for ln in out.splitlines()
+                                          if ln.startswith("P "))}
+    frames = values.reshape(96, 2)
+    want = {h: int(np.abs(frames[[(h + i) % 96 for i in range(64)]]).max())
+            for h in (0, 20, 32, 95)}
+    assert got == want
+    assert want[20] == 32768 and want[0] == 32767
+
+
 def test_ring_overflow_is_counted_as_dropped(device, mpy_dir, configs):
     cfg, model_path, wav, _ = configs["imu"]
     # 1000x real time: 952,000 frames/s, far more than any backend here keeps up with.

@@ -67,12 +67,12 @@ def _pick16(buf: ptr16, out: ptr16, at: int, span: int):
 
 @micropython.viper
 def _peak(buf: ptr16, a: int, b: int) -> int:
-    # max |buf[i]| for a <= i < b (int16 samples, which viper reads as unsigned 16-bit).
-    # Viper, not native: a native loop subscripts the array through the runtime, 2.2 M
-    # instructions per 8 x 1024 window on Cortex-M7, 44 % of the ulab window.
+    # max |buf[i]| for a <= i < b (int16 samples; the load's 16 bits taken as unsigned
+    # whichever way the port extends them). Viper, not native: a native loop subscripts the
+    # array through the runtime, 2.2 M instructions per 8 x 1024 window on Cortex-M7.
     m = 0
     for i in range(a, b):
-        v = buf[i]
+        v = buf[i] & 0xFFFF
         if v & 0x8000:
             v = 0x10000 - v
         if v > m:
