@@ -296,8 +296,8 @@ def test_float_replay_is_quantised_per_file(device, mpy_dir, configs, tmp_path):
 
 RING_PEAK = """
 from vwatch.ring import Ring
-r = Ring(2, 64, 32, frames=96)
-for i in range(2 * 96):
+r = Ring(%(c)d, 64, 32, frames=96)
+for i in range(%(c)d * 96):
     r.buf[i] = %(values)s[i]
 for head in (0, 20, 32, 95):
     r.head = head
@@ -305,23 +305,37 @@ for head in (0, 20, 32, 95):
 """
 
 
-def test_ring_peak_is_the_largest_magnitude_in_the_window(device, mpy_dir):
+@pytest.mark.parametrize("channels", [2, 3])
+def test_ring_peak_is_the_largest_magnitude_in_the_window(device, mpy_dir, channels):
     # The saturation flag's input, a viper loop over raw int16 frames: the extremes of int16,
-    # negative samples and a window that wraps around the ring's end.
+    # negative samples, a window that wraps around the ring's end, and (3 channels) windows
+    # that start and end on odd samples.
+    c = channels
     rng = np.random.default_rng(3)
-    values = rng.integers(-20000, 20000, 2 * 96)
-    values[2 * 70 + 1] = -32768  # frame 70, channel 1: in the windows from heads 20, 32, 95
-    values[2 * 10] = 32767  # frame 10: in the windows from heads 0 and 95 (wrapped)
-    values[2 * 50] = -32767
-    code = RING_PEAK % dict(values=repr([int(v) for v in values]))
+    values = rng.integers(-20000, 20000, c * 96)
+    values[c * 70 + 1] = -32768  # frame 70, channel 1: in the windows from heads 20, 32, 95
+    values[c * 10] = 32767  # frame 10: in the windows from heads 0 and 95 (wrapped)
+    values[c * 50] = -32767
+    code = RING_PEAK % dict(c=c, values=repr([int(v) for v in values]))
     out = board(device[1], mpy_dir, code, "64K")
     got = {int(h): int(p) for _, h, p in (ln.split() for ln in out.splitlines()
                                           if ln.startswith("P "))}
-    frames = values.reshape(96, 2)
+    frames = values.reshape(96, c)
     want = {h: int(np.abs(frames[[(h + i) % 96 for i in range(64)]]).max())
             for h in (0, 20, 32, 95)}
     assert got == want
     assert want[20] == 32768 and want[0] == 32767
+    # one sample at a time too: every start and end parity, a single sample, an empty run
+    code = ("from vwatch.ring import _peak\nfrom array import array\n"
+            "b = array('h', %r)\n" % [int(v) for v in values[:9]]
+            + "for a in range(9):\n    for e in range(a, 10):\n"
+            "        print('Q', a, e, _peak(b, a, e))\n")
+    out = board(device[1], mpy_dir, code, "64K")
+    rows = [ln.split()[1:] for ln in out.splitlines() if ln.startswith("Q ")]
+    assert len(rows) == 9 * 10 - 36
+    for a, e, p in rows:
+        a, e = int(a), int(e)
+        assert int(p) == (int(np.abs(values[a:e]).max()) if e > a else 0), (a, e)
 
 
 def test_ring_overflow_is_counted_as_dropped(device, mpy_dir, configs):
