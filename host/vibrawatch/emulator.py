@@ -18,14 +18,12 @@ What makes it behave like a board rather than a shell:
   KeyboardInterrupt. At a prompt, Ctrl-C stays a byte, as MicroPython expects.
 """
 
-import fcntl
 import os
 import select
 import shutil
 import signal
 import subprocess
 import sys
-import termios
 import threading
 import time
 import tty
@@ -39,6 +37,11 @@ CTRL_A, CTRL_B, CTRL_C = 0x01, 0x02, 0x03
 PROMPTS = (b">>> ", b"... ", b"CTRL-B to exit\r\n>", b"\x04>")
 STARTUP_CHECK_S = 5.0  # a silent child still running after this long has started
 RESTART_PAUSE_S = 0.1  # between a child's exit and the next start: no busy loop on a crash
+
+# Make stdin (the pty) the controlling terminal of this new session, then become MicroPython.
+_CTTY_EXEC = ("import fcntl, os, sys, termios\n"
+              "fcntl.ioctl(0, termios.TIOCSCTTY, 0)\n"
+              "os.execv(sys.argv[1], sys.argv[1:])\n")
 
 _PRELUDE = """\
 import os, sys, vfs
@@ -169,15 +172,17 @@ class EmulatedBoard:
         master, slave = os.openpty()
         tty.setraw(slave)  # no echo, no CR/LF rewriting, no signals: bytes as a UART has them
 
-        def make_controlling_terminal():
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
         self._tail = b""
         prelude = _PRELUDE % {"fs": str(self.fs_dir), "run_main": run_main}
+        # The terminal becomes the child's controlling terminal in a small Python that then
+        # execs MicroPython, not in a preexec_fn: this runs in the relay thread while the
+        # host's main thread may hold locks (a fit's numpy threads), and a forked child that
+        # runs Python code before exec can deadlock on them; the board then stays silent.
         self._child = subprocess.Popen(
-            [self.micropython, "-X", "heapsize=" + self.heap, "-i", "-c", prelude],
+            [sys.executable, "-c", _CTTY_EXEC, self.micropython, "-X", "heapsize=" + self.heap,
+             "-i", "-c", prelude],
             stdin=slave, stdout=slave, stderr=slave, cwd=self.fs_dir, start_new_session=True,
-            preexec_fn=make_controlling_terminal, close_fds=True)
+            close_fds=True)
         os.close(slave)
         self._child_fd = master
 
