@@ -754,8 +754,7 @@ def test_the_detector_runs_on_q15(dev, configs, name, windows):  # noqa: F811 (f
                     windows=windows, every=windows // 10)
     assert run.start["backend"] == "q15" and run.stop == windows - 1
     assert not (run.column(3) & 2).any() and not run.column(4).any()  # finite, none dropped
-    heap = [h for _, h in run.heap]
-    assert len(heap) == 10 and max(heap[1:]) <= heap[0], heap  # no leak
+    run.assert_no_leak(10)
     n, hop, period = cfg["window"], cfg["hop"], cfg["loop_hops"] * cfg["hop"]
     worst = 0.0
     thr = model.threshold
