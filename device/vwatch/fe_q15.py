@@ -64,27 +64,14 @@ def tables(n):
     bits = 0
     while 1 << bits < m:
         bits += 1
-    # counted first, then filled: a growing list would leave its copies between the buffers
-    count = 0
+    pairs = []
     for i in range(m):
-        if i < _reverse(i, bits):
-            count += 1
-    pairs = array("H", range(2 * count))
-    k = 0
-    for i in range(m):
-        r = _reverse(i, bits)
+        r = 0
+        for b in range(bits):
+            r |= (i >> b & 1) << (bits - 1 - b)
         if i < r:
-            pairs[k] = i
-            pairs[k + 1] = r
-            k += 2
-    return tw, hann, pairs
-
-
-def _reverse(i, bits):
-    r = 0
-    for b in range(bits):
-        r |= (i >> b & 1) << (bits - 1 - b)
-    return r
+            pairs += (i, r)
+    return tw, hann, array("H", pairs)
 
 
 def spectrum(k, z, tab, pr, n, edges, acc):
