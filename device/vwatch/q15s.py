@@ -342,14 +342,12 @@ def score(lp, le, mu, fq, wo, d: int, sv):
     # float32, converted column by column into w[3d ..]. w: 4d words: v, then per column its
     # rounded sum squared and the exponent, then that scratch.
     w = ptr32(wo)
-    e = ptr32(le if le else wo)
-    fix = 0 if le else 1
     _diff(mu, fq, wo, d)
     p = 0
     for j in range(d):
         r = d + 2 * j
-        if fix == 0:
-            _dot(lp, p, wo, j, d - j, r, e[j])
+        if le:
+            _dot(lp, p, wo, j, d - j, r, ptr32(le)[j])
         else:
             _dot(wo, 3 * d, wo, j, d - j, r, int(_fix(lp, p, d - j, wo, 3 * d)))
         t = w[r]
@@ -383,8 +381,6 @@ def lowrank(wt, a, ae, g, mu, fq, wo, d: int, p: int, sv):
     # of d values from a[k d] (made by fixed() with exponents ae, or, ae None, float32 as in
     # score()). w: 4d + 2p words: v, then a term and its exponent per i and k, then scratch.
     w = ptr32(wo)
-    e = ptr32(ae if ae else wo)
-    fix = 0 if ae else 1
     _diff(mu, fq, wo, d)
     for i in range(d):
         r = d + 2 * i
@@ -400,8 +396,8 @@ def lowrank(wt, a, ae, g, mu, fq, wo, d: int, p: int, sv):
         _times(wo, r, wt, i, 2 * (k - 16))
     for j in range(p):
         r = 3 * d + 2 * j
-        if fix == 0:
-            _dot(a, j * d, wo, 0, d, r, e[j])
+        if ae:
+            _dot(a, j * d, wo, 0, d, r, ptr32(ae)[j])
         else:
             q = 3 * d + 2 * p
             _dot(wo, q, wo, 0, d, r, int(_fix(a, j * d, d, wo, q)))
