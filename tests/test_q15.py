@@ -133,7 +133,7 @@ def q15_window(x, edges, stats=7, sign_extend=False):
     pkg.q15s = load_viper(Q15S, sign_extend)
     model = types.SimpleNamespace(  # the device model's fields that fe_q15 reads
         window=n, bands=nb, stats=stats, d=nb + stats_count(stats), p=0, k=1, eps=1e-6,
-        zoom_r=0, channels=1, edges=array("H", edges), comps=(), n_train=1)
+        zoom_r=0, channels=1, edges=array("H", edges), comps=())
     shim = types.ModuleType("micropython")
     shim.const = lambda v: v
     saved = {k: sys.modules.get(k) for k in ("micropython", "vwatch_checked")}
@@ -503,22 +503,15 @@ def packed(lower):
 
 
 def run_score(k2, lp, mu, fq_q16):
-    """q15s.score of a learned model (L made integers in place once, as fe_q15 does) and of
-    a model being learned (L in floats, a column at a time): the same bits, returned once."""
     from array import array
 
     d = len(mu)
-    got = []
-    for fixed_first in (True, False):
-        sv = array("f", [0.0])
-        lq, le = array("f", lp), array("i", [0] * d)
-        if fixed_first:
-            k2.fixed(lq, d, 1, d, le)
-        k2.score(lq, le if fixed_first else None, array("f", mu),
-                 array("i", [v + OFF for v in fq_q16]), array("i", [0] * (4 * d)), d, sv)
-        got.append(sv[0])
-    assert got[0] == got[1], got
-    return got[0]
+    sv = array("f", [0.0])
+    lq, le = array("f", lp), array("i", [0] * d)
+    k2.fixed(lq, d, 1, d, le)  # as fe_q15 does once per model
+    k2.score(lq, le, array("f", mu), array("i", [v + OFF for v in fq_q16]),
+             array("i", [0] * (3 * d)), d, sv)
+    return sv[0]
 
 
 @pytest.mark.parametrize("sign_extend", [False, True], ids=["zero-extending", "sign-extending"])
@@ -621,14 +614,11 @@ f = array('f', range(%(d)d))
 q15s.floats(fq, f, %(d)d)
 print('F', ' '.join(str(v) for v in array('I', bytes(f))))
 sv = array('f', [0.0])
-lf = array('f', %(lp)r)
-lp = array('f', lf)
+lp = array('f', %(lp)r)
 le = array('i', range(%(d)d))
 q15s.fixed(lp, %(d)d, 1, %(d)d, le)
 q15s.score(lp, le, array('f', %(mu)r), fq, array('i', range(%(w)d)), %(d)d, sv)
 print('S', array('I', bytes(sv))[0])
-q15s.score(lf, None, array('f', %(mu)r), fq, array('i', range(%(w)d)), %(d)d, sv)
-print('U', array('I', bytes(sv))[0])
 a = array('f', %(a)r)
 ae = array('i', range(%(p)d))
 q15s.fixed(a, %(d)d, 0, %(p)d, ae)
@@ -665,8 +655,8 @@ def test_q15s_under_cpython_is_the_device_arithmetic_bit_for_bit(dev):
     a = [float(np.float32(v)) for v in rng.standard_normal(p * d)]
     g = [float(np.float32(v)) for v in -rng.uniform(0.01, 0.1, p)]
     out = dev.run(KERNEL_DRIVER % dict(lt=list(lt), st=list(st), acc=acc, nl=nb + 3, pr=pr, d=d,
-                                       channels=channels, per=per, lp=lp, mu=mu, w=4 * d, w8=w8,
-                                       a=a, g=g, w2=4 * d + 2 * p, p=p))
+                                       channels=channels, per=per, lp=lp, mu=mu, w=3 * d, w8=w8,
+                                       a=a, g=g, w2=3 * d + 2 * p, p=p))
     got = dict((ln[0], [int(v) for v in ln[2:].split()]) for ln in out.splitlines())
     # the same in CPython
     lnv = array("i", [0] * (nb + 3))
@@ -681,15 +671,15 @@ def test_q15s_under_cpython_is_the_device_arithmetic_bit_for_bit(dev):
     sv = array("f", [0.0])
     lq, le = array("f", lp), array("i", [0] * d)
     k2.fixed(lq, d, 1, d, le)
-    k2.score(lq, le, array("f", mu), fq, array("i", [0] * (4 * d)), d, sv)
+    k2.score(lq, le, array("f", mu), fq, array("i", [0] * (3 * d)), d, sv)
     assert got["L"] == list(lnv)
     assert got["Q"] == list(fq)
     assert got["F"] == list(array("I", bytes(f)))
-    assert got["S"] == got["U"] == [array("I", bytes(sv))[0]]  # learned and float L alike
+    assert got["S"] == [array("I", bytes(sv))[0]]
     aq, ae = array("f", a), array("i", [0] * p)
     k2.fixed(aq, d, 0, p, ae)
     k2.lowrank(array("f", w8), aq, ae, array("f", g), array("f", mu), fq,
-               array("i", [0] * (4 * d + 2 * p)), d, p, sv)
+               array("i", [0] * (3 * d + 2 * p)), d, p, sv)
     assert got["P"] == [array("I", bytes(sv))[0]]
 
 
@@ -824,18 +814,13 @@ def run_lowrank(k2, w, a, g, mu, fq_q16):
     from array import array
 
     d, p = len(mu), len(g)
-    got = []
-    for fixed_first in (True, False):  # as run_score
-        sv = array("f", [0.0])
-        aq, ae = array("f", a), array("i", [0] * p)
-        if fixed_first:
-            k2.fixed(aq, d, 0, p, ae)
-        k2.lowrank(array("f", w), aq, ae if fixed_first else None, array("f", g),
-                   array("f", mu), array("i", [v + OFF for v in fq_q16]),
-                   array("i", [0] * (4 * d + 2 * p)), d, p, sv)
-        got.append(sv[0])
-    assert got[0] == got[1], got
-    return got[0]
+    sv = array("f", [0.0])
+    aq, ae = array("f", a), array("i", [0] * p)
+    k2.fixed(aq, d, 0, p, ae)
+    k2.lowrank(array("f", w), aq, ae, array("f", g), array("f", mu),
+               array("i", [v + OFF for v in fq_q16]), array("i", [0] * (3 * d + 2 * p)), d, p,
+               sv)
+    return sv[0]
 
 
 @pytest.mark.parametrize("sign_extend", [False, True], ids=["zero-extending", "sign-extending"])

@@ -28,7 +28,7 @@ float at all); the kernels (vwatch.q15k) then work on int views of that same arr
 Per window on a ring, nothing is allocated, not even a boxed float (tests/test_q15.py).
 Costs: 4N bytes for z, N/2 for a quarter-wave Q15 sine table, N for half a Hann window,
 about N for the bit reversal's pairs, 12(B + 3) for the band and
-moment sums and their logs, 24d (+ 8p for a PCA model) for the features (float and Q16)
+moment sums and their logs, 20d (+ 8p for a PCA model) for the features (float and Q16)
 and the score's words, and 1.5 KB of log tables. Models with d > 1000 score in floats.
 """
 
@@ -121,12 +121,11 @@ class Features:
         self.sc = array("f", [0.0]) if model.k > 1 else None  # one component's (K modes)
         self.per = nb + (model.stats & 1) + (model.stats >> 1 & 1) + (model.stats >> 2 & 1)
         # The score's words: v, then a term and its exponent per column of L, or per feature
-        # and component of a low-rank (PCA) model, then d words for a float model's column
-        # (q15s.score). Beyond _MAX_D: floats (boxed).
+        # and component of a low-rank (PCA) model. Beyond _MAX_D: floats (boxed).
         p = model.p
         self.float_score = d > _MAX_D
         self.v = array("f", range(d)) if self.float_score else None
-        self.w = None if self.float_score else array("i", range(4 * d + 2 * p))
+        self.w = None if self.float_score else array("i", range(3 * d + 2 * p))
         from . import q15k, q15s  # compiled after the buffers exist, into the heap left
 
         if self.float_score:
@@ -135,12 +134,11 @@ class Features:
             self.vec = vec
         self.k = q15k
         self.k2 = q15s
-        # A learned model's score arrays as integers, converted in place once (q15s.fixed):
-        # this backend owns the model from here, as fe_ulab does when it blocks L^T. A model
-        # being learned (n_train 0: vwatch.learn accumulates into lp, then writes it) stays
-        # float. Per component (mu, lp, L's exponents, w, a, A's exponents, g).
-        self.comps = tuple((mu, lp, None, w, a, None, g) for mu, lp, w, a, g in model.comps)
-        if not self.float_score and model.n_train:
+        # The score's model arrays as integers, converted in place once (q15s.fixed): this
+        # backend owns the model from here, as fe_ulab does when it blocks L^T. Per component
+        # (mu, lp, L's exponents, w, a, A's exponents, g).
+        self.comps = model.comps
+        if not self.float_score:
             comps = ()
             for mu, lp, w, a, g in model.comps:
                 le = ae = None

@@ -5,7 +5,6 @@
     q15s.floats(fq, f, d)                 # all of them as float32 in f
     q15s.fixed(lp, d, 1, d, le)           # once: L's columns as integers, in place
     q15s.score(lp, le, mu, fq, work, d, sv)   # squared Mahalanobis distance into sv[0]
-    q15s.score(lp, None, mu, fq, work, d, sv)   # the same of a float L (a model being learned)
     q15s.fixed(a, d, 0, p, ae)            # once: A's rows likewise, for a PCA (low-rank) model
     q15s.lowrank(w, a, ae, g, mu, fq, work, d, p, sv)   # its score
     q15s.smaller(sc, sv, first)           # sv[0] = sc[0] if first or smaller (K components)
@@ -14,9 +13,8 @@ Logarithms are Q16 integers (2^-16 nats, 1.5e-5): ln A for A = hi 2^15 + lo from
 leading bit and a 257-entry table of ln(1 + i/256) (Q15, linear interpolation); ln(x + eps)
 as max(ln x, ln eps) + ln(1 + e^-|ln x - ln eps|), the last from a table in steps of 1/32 nat.
 Features are written twice: Q16 (+ _OFF) for the score and as float32 bits, built from the
-integer, for whoever reads fe.f. For the score, fixed() turns each column of L (row of A) of
-a learned model, once and in place, into 28-bit integers against its largest exponent (a
-model being learned stays float, a column converted at a time); v = f - mu as Q16, products summed exactly in three 15-bit words, then each sum rounded to 15 bits before
+integer, for whoever reads fe.f. For the score, fixed() turns each column of L (row of A),
+once and in place, into 28-bit integers against its largest exponent; v = f - mu as Q16, products summed exactly in three 15-bit words, then each sum rounded to 15 bits before
 it is squared; the low-rank form's weights (w, g) multiply as 15-bit mantissas. Every
 intermediate fits a signed 32-bit word (tests/test_q15.py runs this very code under CPython
 with integers that check it). Floats are written as their bits through ptr16 halves,
@@ -200,39 +198,31 @@ def _diff(muo, fqo, wo, d: int):
 
 
 @micropython.viper
-def _fix(co, o: int, n: int, ko, q: int) -> int:
-    # The run c[o .. o + n) of float32 values as integers k = c 2^(154 - emax) (|k| < 2^28:
-    # 28 bits against the run's largest exponent emax, the smaller values' lowest bits
-    # dropped), stored as k + _KOFF in k[q .. q + n) (k may be c itself, q = o); returns emax.
-    c = ptr32(co)
-    kq = ptr32(ko)
-    emax = 0
-    for i in range(o, o + n):
-        ex = (c[i] >> 23) & 0xFF
-        if ex > emax:
-            emax = ex
-    for i in range(n):
-        b = c[o + i]
-        ex = (b >> 23) & 0xFF
-        k = 0
-        if ex != 0 and emax - ex <= 28:
-            k = (((b & 0x7FFFFF) | 0x800000) << 4) >> (emax - ex)
-            if (b >> 31) & 1:
-                k = 0 - k
-        kq[q + i] = k + _KOFF
-    return emax
-
-
-@micropython.viper
 def fixed(co, n: int, step: int, count: int, eo):
-    # In place, once per learned model: `count` runs of float32 values in c (run j: n - j step
-    # values, one after the other: the columns of a packed L, step 1, or the rows of A, step
-    # 0) as _fix's integers; e[j] = run j's largest exponent.
+    # In place, once per model: `count` runs of float32 values in c (run j: n - j step values,
+    # one after the other: the columns of a packed L, step 1, or the rows of A, step 0)
+    # become integers k = c 2^(154 - emax) (|k| < 2^28, 28 bits against the run's largest
+    # exponent emax, the smaller values' lowest bits dropped), stored as k + _KOFF; e[j] = emax.
+    c = ptr32(co)
     e = ptr32(eo)
     o = 0
     for j in range(count):
         m = n - j * step
-        e[j] = int(_fix(co, o, m, co, o))
+        emax = 0
+        for i in range(o, o + m):
+            ex = (c[i] >> 23) & 0xFF
+            if ex > emax:
+                emax = ex
+        e[j] = emax
+        for i in range(o, o + m):
+            b = c[i]
+            ex = (b >> 23) & 0xFF
+            k = 0
+            if ex != 0 and emax - ex <= 28:
+                k = (((b & 0x7FFFFF) | 0x800000) << 4) >> (emax - ex)
+                if (b >> 31) & 1:
+                    k = 0 - k
+            c[i] = k + _KOFF
         o += m
 
 
@@ -338,18 +328,15 @@ def _total(wo, first: int, count: int, svo):
 @micropython.viper
 def score(lp, le, mu, fq, wo, d: int, sv):
     # sum_j (sum_{i>=j} L[i][j] v[i])^2, v = f - mu, column j of L the run of d - j values
-    # from lp[p]: made by fixed() with exponents le, or (le None: a model being learned) still
-    # float32, converted column by column into w[3d ..]. w: 4d words: v, then per column its
-    # rounded sum squared and the exponent, then that scratch.
+    # from lp[p] (made fixed() with exponents le). w: 3d words: v, then per column its
+    # rounded sum squared and the exponent.
     w = ptr32(wo)
+    e = ptr32(le)
     _diff(mu, fq, wo, d)
     p = 0
     for j in range(d):
         r = d + 2 * j
-        if le:
-            _dot(lp, p, wo, j, d - j, r, ptr32(le)[j])
-        else:
-            _dot(wo, 3 * d, wo, j, d - j, r, int(_fix(lp, p, d - j, wo, 3 * d)))
+        _dot(lp, p, wo, j, d - j, r, e[j])
         t = w[r]
         w[r] = t * t  # <= 2^30
         w[r + 1] = 2 * (w[r + 1] - _EOFF) + _EOFF
@@ -378,9 +365,10 @@ def _times(wo, r: int, fo, i: int, ex: int):
 @micropython.viper
 def lowrank(wt, a, ae, g, mu, fq, wo, d: int, p: int, sv):
     # sum_i wt[i] v[i]^2 + sum_k g[k] (sum_i A[k][i] v[i])^2, v = f - mu, row k of A the run
-    # of d values from a[k d] (made by fixed() with exponents ae, or, ae None, float32 as in
-    # score()). w: 4d + 2p words: v, then a term and its exponent per i and k, then scratch.
+    # of d values from a[k d] (made fixed() with exponents ae). w: 3d + 2p words: v, then a
+    # term and its exponent per i and k.
     w = ptr32(wo)
+    e = ptr32(ae)
     _diff(mu, fq, wo, d)
     for i in range(d):
         r = d + 2 * i
@@ -396,11 +384,7 @@ def lowrank(wt, a, ae, g, mu, fq, wo, d: int, p: int, sv):
         _times(wo, r, wt, i, 2 * (k - 16))
     for j in range(p):
         r = 3 * d + 2 * j
-        if ae:
-            _dot(a, j * d, wo, 0, d, r, ptr32(ae)[j])
-        else:
-            q = 3 * d + 2 * p
-            _dot(wo, q, wo, 0, d, r, int(_fix(a, j * d, d, wo, q)))
+        _dot(a, j * d, wo, 0, d, r, e[j])
         t = w[r]
         w[r] = t * t
         _times(wo, r, g, j, 2 * (w[r + 1] - _EOFF))
