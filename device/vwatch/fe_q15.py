@@ -26,8 +26,7 @@ float at all); the kernels (vwatch.q15k) then work on int views of that same arr
    steps 1 to 3 added as multiples of ln 2, eps added in the log domain: the features in Q16
    (fq) and as float32 (f). The score runs on fq and the model's float32 arrays in integers.
 Per window on a ring, nothing is allocated, not even a boxed float (tests/test_q15.py).
-Costs: 4N bytes for z, N/2 for a quarter-wave Q15 sine table, N for half a Hann window,
-about N for the bit reversal's pairs, 12(B + 3) for the band and
+Costs: 4N bytes for z, N/2 for a quarter-wave Q15 sine table, N for half a Hann window, 12(B + 3) for the band and
 moment sums and their logs, 20d (+ 8p for a PCA model) for the features (float and Q16)
 and the score's words, and 1.5 KB of log tables. Models with d > 1000 score in floats.
 """
@@ -47,11 +46,9 @@ def _q16(x):
     return int(math.floor(x * 65536 + 0.5))
 
 
-def tables(n):
-    """An N-point window's tables: round(2^15 sin(2 pi k / N)) for k <= N/4 (the FFT's
-    twiddles); the periodic Hann window (1 - cos(2 pi i / N)) / 2 times 2^15 for i <= N/2
-    (q15k.window); the pairs (i, r), i < r, that the N/2-point FFT's bit reversal swaps
-    (q15k.bitrev)."""
+def sine_tables(n):
+    """round(2^15 sin(2 pi k / N)) for k <= N/4 (the FFT's twiddles), and the periodic Hann
+    window (1 - cos(2 pi i / N)) / 2 times 2^15 for i <= N/2 from it (q15k.window)."""
     q = n // 4
     tw = array("H", range(q + 1))
     for k in range(q + 1):
@@ -60,39 +57,7 @@ def tables(n):
     for i in range(2 * q + 1):
         c = tw[q - i] if i <= q else -tw[i - q]
         hann[i] = (32769 - c) >> 1  # <= 32768
-    m = n // 2
-    bits = 0
-    while 1 << bits < m:
-        bits += 1
-    pairs = []
-    for i in range(m):
-        r = 0
-        for b in range(bits):
-            r |= (i >> b & 1) << (bits - 1 - b)
-        if i < r:
-            pairs += (i, r)
-    return tw, hann, array("H", pairs)
-
-
-def spectrum(k, z, tab, pr, n, edges, acc):
-    """Steps 2 to 4 (window, FFT with block floating point, split, band sums) on the centred
-    int32 values in z, with the tables tab.tw, tab.hann, tab.swaps; returns stages halved.
-    The zoom block (vwatch.zoom_q15) runs the same on its own buffers."""
-    k.window(z, z, tab.hann, pr)
-    k.bitrev(z, tab.swaps, len(tab.swaps))
-    tw = tab.tw
-    l1 = pr[k.L1]
-    t = 0
-    span = 2
-    while span <= n >> 1:
-        sh = 1 if l1 > _GROW else 0
-        pr[k.SHIFT] = sh
-        t += sh
-        l1 = k.stage(z, tw, span, pr)
-        span <<= 1
-    k.split(z, z, tw, pr)
-    k.bands(z, edges, acc, pr)
-    return t
+    return tw, hann
 
 
 class Features:
@@ -104,7 +69,7 @@ class Features:
         self.model = model
         self.n = n
         self.z = array("f", range(n))  # float samples, then int16 spectrum + int32 powers
-        self.tw, self.hann, self.swaps = tables(n)
+        self.tw, self.hann = sine_tables(n)
         # Q15 tables of q15s: ln(1 + i/256), i <= 256, and ln(1 + e^(-j/32)), j <= 512
         self.lt = array("H", range(257))
         for i in range(257):
@@ -177,7 +142,25 @@ class Features:
 
     def _spectrum(self):
         # Steps 2 to 4 on the centred int32 values in z; returns stages halved.
-        return spectrum(self.k, self.z, self, self.pr, self.n, self.model.edges, self.acc)
+        k = self.k
+        z = self.z
+        pr = self.pr
+        n = self.n
+        k.window(z, z, self.hann, pr)
+        k.bitrev(z, n >> 1)
+        tw = self.tw
+        l1 = pr[k.L1]
+        t = 0
+        span = 2
+        while span <= n >> 1:
+            sh = 1 if l1 > _GROW else 0
+            pr[k.SHIFT] = sh
+            t += sh
+            l1 = k.stage(z, tw, span, pr)
+            span <<= 1
+        k.split(z, z, tw, pr)
+        k.bands(z, self.model.edges, self.acc, pr)
+        return t
 
     def _source(self, source):
         # Once per source (getattr and the float log would allocate every window).

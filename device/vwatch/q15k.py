@@ -4,7 +4,7 @@
     e = q15k.fexp(z, n); top = q15k.fconv(z, n, e, pr)   # float samples, or
     top = q15k.iconv(z, z, n, pr)                          # raw int16 ones (a ring's)
     top = q15k.center(z, n, pr)      # max |v - mean| of values converted otherwise
-    q15k.window(z, z, hann, pr); q15k.bitrev(z, pairs, len(pairs))
+    q15k.window(z, z, hann, pr); q15k.bitrev(z, n >> 1)
     l1 = q15k.stage(z, tw, span, pr)      # once per FFT stage, pr[_SHIFT] = 0 or 1
     q15k.split(z, z, tw, pr); q15k.bands(z, edges, acc, pr)
 
@@ -181,15 +181,20 @@ def window(z: ptr32, y: ptr16, hann: ptr16, pr: ptr32):
 
 
 @micropython.viper
-def bitrev(z: ptr32, pairs: ptr16, count: int):
-    # Bit-reversal permutation of the complex int16 pairs, each moved as one raw 32-bit word:
-    # swaps z[i] and z[r] for the (i, r) in pairs[0 .. count) (fe_q15.tables).
-    for t in range(0, count, 2):
-        i = int(pairs[t])
-        r = int(pairs[t + 1])
-        v = z[i]
-        z[i] = z[r]
-        z[r] = v
+def bitrev(z: ptr32, m: int):
+    # Bit-reversal permutation of m complex int16 pairs, each moved as one raw 32-bit word.
+    r = 0
+    h = m >> 1
+    for i in range(m):
+        if i < r:
+            t = z[i]
+            z[i] = z[r]
+            z[r] = t
+        bit = h
+        while r & bit:
+            r ^= bit
+            bit >>= 1
+        r |= bit
 
 
 @micropython.viper

@@ -17,7 +17,7 @@ from array import array
 import micropython
 from micropython import const
 
-from .fe_q15 import spectrum, tables
+from .fe_q15 import sine_tables
 
 _SOFF = const(0x200000)  # 2^21: an int block sum S is stored as S + _SOFF >= 0 (ptr32 rule)
 _OFF = const(0x40000)  # vwatch.q15k's offset of v
@@ -62,7 +62,7 @@ class Zoom:
         # the window buffer is free once the main features are done: shared when it is long
         # enough (N_z <= N)
         self.z = fe.z if len(fe.z) >= nz else array("f", range(nz))
-        self.tw, self.hann, self.swaps = tables(nz)
+        self.tw, self.hann = sine_tables(nz)
         nb = m.zoom_bands
         self.acc = array("i", range(2 * nb))  # band sums; no statistics on the zoom block
         self.lnv = array("i", range(nb))
@@ -119,9 +119,28 @@ class Zoom:
                     e -= 1
                 pr[k.RS] = e if e > 0 else 0
                 pr[k.LS] = -e if e < 0 else 0
-                t = spectrum(k, z, self, pr, nz, fe.model.zoom_edges, acc)
+                t = _spectrum(k, z, self.tw, self.hann, pr, nz, fe.model.zoom_edges, acc)
                 pr[k2.E] = e + 0x2000000
                 pr[k2.T] = t
             pr[k2.POS] = self.pos0 + ch * nb
             k2.logs(acc, nb, self.lnv, fe.lt)
             k2.chan(self.lnv, pr, fe.st, fe.fq)
+
+
+def _spectrum(k, z, tw, hann, pr, n, edges, acc):
+    # fe_q15's steps 2 to 4 (window, FFT with block floating point, split, bands) on the
+    # zoom block's buffers; returns the stages halved.
+    k.window(z, z, hann, pr)
+    k.bitrev(z, n >> 1)
+    l1 = pr[k.L1]
+    t = 0
+    span = 2
+    while span <= n >> 1:
+        sh = 1 if l1 > 16370 else 0  # fe_q15._GROW
+        pr[k.SHIFT] = sh
+        t += sh
+        l1 = k.stage(z, tw, span, pr)
+        span <<= 1
+    k.split(z, z, tw, pr)
+    k.bands(z, edges, acc, pr)
+    return t
