@@ -26,7 +26,7 @@ float at all); the kernels (vwatch.q15k) then work on int views of that same arr
    steps 1 to 3 added as multiples of ln 2, eps added in the log domain: the features in Q16
    (fq) and as float32 (f). The score runs on fq and the model's float32 arrays in integers.
 Per window on a ring, nothing is allocated, not even a boxed float (tests/test_q15.py).
-Costs: 4N bytes for z, N/2 for a quarter-wave Q15 sine table, N for half a Hann window, 12(B + 3) for the band and
+Costs: 4N bytes for z, N/2 for a quarter-wave Q15 sine table, 12(B + 3) for the band and
 moment sums and their logs, 20d (+ 8p for a PCA model) for the features (float and Q16)
 and the score's words, and 1.5 KB of log tables. Models with d > 1000 score in floats.
 """
@@ -46,20 +46,6 @@ def _q16(x):
     return int(math.floor(x * 65536 + 0.5))
 
 
-def sine_tables(n):
-    """round(2^15 sin(2 pi k / N)) for k <= N/4 (the FFT's twiddles), and the periodic Hann
-    window (1 - cos(2 pi i / N)) / 2 times 2^15 for i <= N/2 from it (q15k.window)."""
-    q = n // 4
-    tw = array("H", range(q + 1))
-    for k in range(q + 1):
-        tw[k] = int(math.floor(32768 * math.sin(2 * math.pi * k / n) + 0.5))
-    hann = array("H", range(2 * q + 1))
-    for i in range(2 * q + 1):
-        c = tw[q - i] if i <= q else -tw[i - q]
-        hann[i] = (32769 - c) >> 1  # <= 32768
-    return tw, hann
-
-
 class Features:
     name = "q15"
 
@@ -69,7 +55,10 @@ class Features:
         self.model = model
         self.n = n
         self.z = array("f", range(n))  # float samples, then int16 spectrum + int32 powers
-        self.tw, self.hann = sine_tables(n)
+        q = n // 4
+        self.tw = array("H", range(q + 1))  # round(2^15 sin(2 pi k / N)), k = 0 .. N/4
+        for k in range(q + 1):
+            self.tw[k] = int(math.floor(32768 * math.sin(2 * math.pi * k / n) + 0.5))
         # Q15 tables of q15s: ln(1 + i/256), i <= 256, and ln(1 + e^(-j/32)), j <= 512
         self.lt = array("H", range(257))
         for i in range(257):
@@ -99,24 +88,6 @@ class Features:
             self.vec = vec
         self.k = q15k
         self.k2 = q15s
-        # The score's model arrays as integers, converted in place once (q15s.fixed): this
-        # backend owns the model from here, as fe_ulab does when it blocks L^T. Per component
-        # (mu, lp, L's exponents, w, a, A's exponents, g).
-        self.comps = model.comps
-        if not self.float_score:
-            comps = ()
-            for mu, lp, w, a, g in model.comps:
-                le = ae = None
-                if lp is not None:
-                    le = array("i", range(d))
-                    q15s.fixed(lp, d, 1, d, le)
-                if a is not None:
-                    ae = array("i", range(p))
-                    q15s.fixed(a, d, 0, p, ae)
-                comps += ((mu, lp, le, w, a, ae, g),)
-            self.comps = comps
-            model.lp = model.a = None  # integers now: no other backend may read them
-            model.comps = tuple((mu, None, w, None, g) for mu, lp, w, a, g in model.comps)
         pr = self.pr = array("i", range(q15s.SIZE))
         pr[q15k.N] = n
         pr[q15k.NB] = nb
@@ -146,7 +117,7 @@ class Features:
         z = self.z
         pr = self.pr
         n = self.n
-        k.window(z, z, self.hann, pr)
+        k.window(z, z, self.tw, pr)
         k.bitrev(z, n >> 1)
         tw = self.tw
         l1 = pr[k.L1]
@@ -195,7 +166,7 @@ class Features:
             top = 0
             if self.ints:  # raw int16 (a ring): v = raw * 8, x = v * scale / 8
                 source.read_int16(ch, start, n, z)
-                top = k.iconv(z, z, n, pr)
+                k.iconv(z, z, n, pr)
                 emax = 1
                 pr[k2.KU] = self.ku + _OFF
             else:  # floats: v = x * 2^(144 - emax), one exponent for the window
@@ -205,8 +176,10 @@ class Features:
                     self.nonfinite = True
                     emax = 0
                 if emax:
-                    top = k.fconv(z, n, emax, pr)
+                    k.fconv(z, n, emax, pr)
                     pr[k2.KU] = 2 * (emax - 144) + _OFF
+            if emax:
+                top = k.center(z, n, pr)
             if top == 0:  # silence or DC: every band and moment is exactly 0
                 for i in range(2 * nb + 6):
                     acc[i] = 0
@@ -244,15 +217,17 @@ class Features:
         m = self.model
         if self.float_score:
             self.sv[0] = self.vec.score(m, self.f, self.v)
-            return
-        sv = self.sv if m.k == 1 else self.sc
-        first = 1
-        for mu, lp, le, w, a, ae, g in self.comps:  # a tuple: iterating allocates nothing
-            if m.p:
-                self.k2.lowrank(w, a, ae, g, mu, self.fq, self.w, m.d, m.p, sv)
-            else:
-                self.k2.score(lp, le, mu, self.fq, self.w, m.d, sv)
-            if m.k > 1:  # K components (operating modes): the smallest distance
+        elif m.k == 1 and m.p:
+            self.k2.lowrank(m.w, m.a, m.g, m.mu, self.fq, self.w, m.d, m.p, self.sv)
+        elif m.k == 1:
+            self.k2.score(m.lp, m.mu, self.fq, self.w, m.d, self.sv)
+        else:  # K components (operating modes): the smallest distance, kept in integers
+            first = 1
+            for mu, lp, w, a, g in m.comps:  # a tuple: iterating and unpacking allocate nothing
+                if m.p:
+                    self.k2.lowrank(w, a, g, mu, self.fq, self.w, m.d, m.p, self.sc)
+                else:
+                    self.k2.score(lp, mu, self.fq, self.w, m.d, self.sc)
                 self.k2.smaller(self.sc, self.sv, first)
                 first = 0
 

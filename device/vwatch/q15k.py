@@ -1,10 +1,10 @@
 """The q15 backend's kernels: viper code on int views of fe_q15's buffers, no float, no heap.
 
     from vwatch import q15k
-    e = q15k.fexp(z, n); top = q15k.fconv(z, n, e, pr)   # float samples, or
-    top = q15k.iconv(z, z, n, pr)                          # raw int16 ones (a ring's)
-    top = q15k.center(z, n, pr)      # max |v - mean| of values converted otherwise
-    q15k.window(z, z, hann, pr); q15k.bitrev(z, n >> 1)
+    e = q15k.fexp(z, n); q15k.fconv(z, n, e, pr)   # float samples, or
+    q15k.iconv(z, z, n, pr)                          # raw int16 ones (a ring's read_int16)
+    q15k.center(z, n, pr)
+    q15k.window(z, z, tw, pr); q15k.bitrev(z, n >> 1)
     l1 = q15k.stage(z, tw, span, pr)      # once per FFT stage, pr[_SHIFT] = 0 or 1
     q15k.split(z, z, tw, pr); q15k.bands(z, edges, acc, pr)
 
@@ -57,12 +57,10 @@ def fexp(z: ptr32, n: int) -> int:
 
 
 @micropython.viper
-def fconv(z: ptr32, n: int, emax: int, pr: ptr32) -> int:
+def fconv(z: ptr32, n: int, emax: int, pr: ptr32):
     # float32 x -> v = round(x * 2^(126 + K - emax)), |v| <= 2^K, stored as v + _OFF in place;
-    # their sum and rounded mean. Returns max |v - mean|, as center() would.
+    # their sum and rounded mean.
     acc = 0
-    lo = 0x40000
-    hi = 0 - 0x40000
     for i in range(n):
         b = z[i]
         e = (b >> 23) & 0xFF
@@ -75,42 +73,23 @@ def fconv(z: ptr32, n: int, emax: int, pr: ptr32) -> int:
                 v = 0 - v
         acc += v
         z[i] = v + _OFF
-        if v < lo:
-            lo = v
-        if v > hi:
-            hi = v
     pr[SUM] = acc
-    mean = (acc + (n >> 1)) >> pr[LOG2N]  # |acc| <= 2^30
-    pr[MEAN] = mean + _OFF
-    if hi - mean > mean - lo:
-        return hi - mean
-    return mean - lo
+    pr[MEAN] = ((acc + (n >> 1)) >> pr[LOG2N]) + _OFF  # |acc| <= 2^30
 
 
 @micropython.viper
-def iconv(z: ptr32, y: ptr16, n: int, pr: ptr32) -> int:
+def iconv(z: ptr32, y: ptr16, n: int, pr: ptr32):
     # raw int16 y[i] (in the first 2n bytes of z) -> v = y[i] * 8 (|v| <= 2^18) stored as
     # v + _OFF in z[i], from the top down: z[i] overwrites y[2i] and y[2i + 1], done before.
-    # Returns max |v - mean|, as center() would: no second pass over the samples.
     acc = 0
-    lo = 0x40000
-    hi = 0 - 0x40000
     i = n - 1
     while i >= 0:
         v = ((int(y[i]) ^ 0x8000) - 0x8000) << 3
         acc += v
         z[i] = v + _OFF
-        if v < lo:
-            lo = v
-        if v > hi:
-            hi = v
         i -= 1
     pr[SUM] = acc
-    mean = (acc + (n >> 1)) >> pr[LOG2N]
-    pr[MEAN] = mean + _OFF
-    if hi - mean > mean - lo:
-        return hi - mean
-    return mean - lo
+    pr[MEAN] = ((acc + (n >> 1)) >> pr[LOG2N]) + _OFF
 
 
 @micropython.viper
@@ -128,10 +107,9 @@ def center(z: ptr32, n: int, pr: ptr32) -> int:
 
 
 @micropython.viper
-def window(z: ptr32, y: ptr16, hann: ptr16, pr: ptr32):
+def window(z: ptr32, y: ptr16, tw: ptr16, pr: ptr32):
     # dn = (v - mean) shifted to |dn| < 2^15; statistics of dn; y = dn * Hann / 2 as int16,
     # written over the int32 values in increasing order (y[i] lies in z[i >> 1], already read).
-    # hann: the window's first half times 2^15 (fe_q15.sine_tables).
     n = pr[N]
     mean = pr[MEAN]
     rs = pr[RS]
@@ -140,6 +118,7 @@ def window(z: ptr32, y: ptr16, hann: ptr16, pr: ptr32):
     if rs:
         rnd = 1 << (rs - 1)
     stats = pr[STATS]
+    q = n >> 2
     h = n >> 1
     s2h = 0
     s2l = 0
@@ -163,7 +142,10 @@ def window(z: ptr32, y: ptr16, hann: ptr16, pr: ptr32):
             s4l += q2 & 0x7FFF
             if d2 > peak:
                 peak = d2
-        hw = int(hann[i if i <= h else n - i])  # <= 32768
+        # Hann weight * 2^15: (1 - cos(2 pi i / N)) / 2, cos from the quarter-wave sine table
+        j = i if i <= h else n - i
+        c = int(tw[q - j]) if j <= q else 0 - int(tw[j - q])
+        hw = (32769 - c) >> 1  # <= 32768
         v = (dn * hw + 0x8000) >> 16  # |v| <= 2^14
         y[i] = v
         if v < 0:
