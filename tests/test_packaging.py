@@ -29,9 +29,12 @@ def wheel(tmp_path_factory):
 
 def test_wheel_holds_the_host_package_the_board_package_and_the_demo_data(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    device = {p.name for p in (ROOT / "device" / "vwatch").iterdir() if p.suffix == ".py"}
-    assert device and {"vibrawatch/_device/vwatch/" + n for n in device} <= names
-    assert "vibrawatch/_device/vwatch/package.json" in names
+    pkg = ROOT / "device" / "vwatch"
+    device = {p.relative_to(pkg).as_posix() for p in pkg.rglob("*.py")}
+    assert "sensors/lsm9ds1.py" in device  # the drivers' subpackage, which deploy uploads too
+    assert {"vibrawatch/_device/vwatch/" + n for n in device} <= names
+    assert {"vibrawatch/_device/vwatch/package.json",
+            "vibrawatch/_device/vwatch/sensors/package.json"} <= names
     assert "vibrawatch/_device/vwatch/__init__.pyi" in names  # the board API for editors
     assert {"vibrawatch/_device/main.py", "vibrawatch/_device/vw_swap.py"} <= names
     assert {"vibrawatch/cli.py", "vibrawatch/reference.py",
@@ -47,21 +50,35 @@ def test_installed_wheel_finds_its_board_package(wheel, tmp_path):
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            cwd=tmp_path, env={"PYTHONPATH": str(target)}, check=True).stdout
     assert found.strip() == str(target / "vibrawatch" / "_device" / "vwatch")
+    code = ("from vibrawatch.device_files import device_modules, device_package_dir\n"
+            "print('\\n'.join(p.relative_to(device_package_dir()).as_posix() "
+            "for p in device_modules()))")
+    modules = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             cwd=tmp_path, env={"PYTHONPATH": str(target)}, check=True).stdout
+    pkg = ROOT / "device" / "vwatch"
+    assert modules.split() == sorted(p.relative_to(pkg).as_posix() for p in pkg.rglob("*.py"))
 
 
 def test_source_checkout_finds_device_folder():
-    assert device_files.device_package_dir() == ROOT / "device" / "vwatch"
-    assert ROOT / "device" / "vwatch" / "__init__.py" in device_files.device_sources()
+    pkg = ROOT / "device" / "vwatch"
+    assert device_files.device_package_dir() == pkg
+    assert pkg / "__init__.py" in device_files.device_sources()
+    assert pkg / "sensors" / "package.json" in device_files.device_sources()
+    assert device_files.device_modules() == sorted(pkg.rglob("*.py"))
+    assert pkg / "sensors" / "i2cs.py" in device_files.device_modules()
 
 
-def test_mip_package_lists_every_board_module():
+def test_mip_packages_list_every_board_module():
     import json
 
-    package = json.loads((ROOT / "device" / "vwatch" / "package.json").read_text())
-    listed = {src for _, src in package["urls"]}
-    on_disk = {p.name for p in (ROOT / "device" / "vwatch").glob("*.py")}
-    assert listed == on_disk
-    assert all(dest == "vwatch/" + src for dest, src in package["urls"])
+    # The core's package.json and the sensor drivers' (an optional install of its own)
+    for folder, dest_dir in (("device/vwatch", "vwatch/"),
+                             ("device/vwatch/sensors", "vwatch/sensors/")):
+        package = json.loads((ROOT / folder / "package.json").read_text())
+        listed = [src for _, src in package["urls"]]
+        on_disk = {p.name for p in (ROOT / folder).glob("*.py")}
+        assert sorted(listed) == sorted(on_disk), folder
+        assert all(dest == dest_dir + src for dest, src in package["urls"])
 
 
 def test_the_board_extra_brings_the_unix_port_that_emulate_and_demo_run(wheel):

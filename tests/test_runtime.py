@@ -404,6 +404,7 @@ def test_missing_sensor_and_model_say_what_to_do(micropython, mpy_dir, configs, 
             % (str(tmp_path / "replay.wav"), str(model_path)))
     proc = board(micropython, mpy_dir, code, IMU["heap"], check=False)
     assert "no sensor given and no" in proc.stdout and "lsm9ds1.LSM9DS1(i2c)" in proc.stdout
+    assert "from vwatch.sensors, lsm9ds1" in proc.stdout  # where the drivers are imported from
     code = "import vwatch\nvwatch.run(%r)" % str(tmp_path / "nothing.vwm")
     proc = board(micropython, mpy_dir, code, IMU["heap"], check=False)
     assert proc.returncode == 1 and "ModelError: " in proc.stdout and "nothing.vwm" in proc.stdout

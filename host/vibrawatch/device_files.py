@@ -1,8 +1,8 @@
 """Where the board package `vwatch` lives on this computer, for deploying it to a board.
 
-A wheel carries device/ as data under vibrawatch/_device (vwatch/, plus main.py and
-vw_swap.py that deploy puts at the board's root); a source checkout (and an editable install)
-has it at device/ beside host/.
+A wheel carries device/ as data under vibrawatch/_device (vwatch/ with its subpackage
+vwatch/sensors/, plus main.py and vw_swap.py that deploy puts at the board's root); a source
+checkout (and an editable install) has it at device/ beside host/.
 """
 
 from pathlib import Path
@@ -23,10 +23,16 @@ def device_root():
 
 
 def device_package_dir():
-    """The folder holding vwatch's .py files."""
+    """The folder holding vwatch's .py files (and the sensors/ subpackage's folder)."""
     return device_root() / "vwatch"
 
 
+def device_modules():
+    """The board package's modules, the sensors/ subpackage's included, sorted by path."""
+    return sorted(device_package_dir().rglob("*.py"))
+
+
 def device_sources():
-    """The board package's source files, sorted by name."""
-    return sorted(p for p in device_package_dir().iterdir() if p.suffix in (".py", ".json"))
+    """The board package's source files (modules and mip package.json files), sorted by
+    path."""
+    return sorted(p for p in device_package_dir().rglob("*") if p.suffix in (".py", ".json"))

@@ -1,6 +1,6 @@
 """BMI270 accelerometer (the IMU of the Nano 33 BLE Sense Rev2), read through its FIFO.
 
-    from vwatch.bmi270 import BMI270
+    from vwatch.sensors.bmi270 import BMI270
     imu = BMI270(machine.I2C(1), rate=1600, range_g=4, config="/bmi270_config.bin")
     buf = array("h", [0] * 96)
     n = imu.read_into(buf)        # raw int16 frames x y z; buf[i] * imu.scale is g

@@ -1,6 +1,6 @@
 """One analog channel (a piezo or an analog accelerometer) read with machine.ADC.read_u16.
 
-    from vwatch.adc import Analog
+    from vwatch.sensors.adc import Analog
     s = Analog(machine.ADC(26), rate=2000)                     # paced by the caller's polls
     s = Analog(machine.ADC(26), rate=2000, timer=machine.Timer(0))   # paced by a timer
     buf = array("h", [0] * 256)
@@ -20,7 +20,7 @@ Allocates the ring (2 bytes a sample) at construction, nothing per read or per t
 from array import array
 from time import ticks_add, ticks_diff, ticks_us
 
-from .sensor import Sensor
+from ..sensor import Sensor
 
 
 class Analog(Sensor):

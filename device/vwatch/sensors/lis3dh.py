@@ -1,6 +1,6 @@
 """LIS3DH accelerometer in high-resolution mode, read through its FIFO.
 
-    from vwatch.lis3dh import LIS3DH
+    from vwatch.sensors.lis3dh import LIS3DH
     acc = LIS3DH(machine.I2C(0), rate=1344, range_g=2)
     buf = array("h", [0] * 96)
     n = acc.read_into(buf)        # raw int16 frames x y z; buf[i] * acc.scale is g

@@ -2,7 +2,7 @@
 
     from machine import I2C
     from array import array
-    from vwatch.lsm9ds1 import LSM9DS1
+    from vwatch.sensors.lsm9ds1 import LSM9DS1
     imu = LSM9DS1(I2C(1), rate=952, range_g=4)   # imu.rate: the ODR actually chosen
     buf = array("h", [0] * 96)                 # room for 32 frames
     n = imu.read_into(buf)                       # frames read: x0 y0 z0 x1 .. raw int16

@@ -16,7 +16,7 @@ import micropython
 from micropython import const
 from time import ticks_diff, ticks_us
 
-from .sensor import Sensor
+from ..sensor import Sensor
 
 _RETRIES = const(2)  # a failed transfer is tried again this many times, then re-raised
 

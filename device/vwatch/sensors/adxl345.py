@@ -1,6 +1,6 @@
 """ADXL345 accelerometer in full-resolution mode, read through its FIFO.
 
-    from vwatch.adxl345 import ADXL345
+    from vwatch.sensors.adxl345 import ADXL345
     acc = ADXL345(machine.I2C(0), rate=800, range_g=16)
     buf = array("h", [0] * 96)
     n = acc.read_into(buf)        # raw int16 frames x y z; buf[i] * acc.scale is g

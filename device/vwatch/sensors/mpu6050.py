@@ -1,6 +1,6 @@
 """MPU-6050 accelerometer, read through its FIFO.
 
-    from vwatch.mpu6050 import MPU6050
+    from vwatch.sensors.mpu6050 import MPU6050
     imu = MPU6050(machine.I2C(0), rate=1000, range_g=4)
     buf = array("h", [0] * 96)
     n = imu.read_into(buf)        # raw int16 frames x y z; buf[i] * imu.scale is g
