@@ -19,7 +19,7 @@ from conftest import DEVICE_DIR
 
 TESTS = Path(__file__).resolve().parent
 # The core's __init__ and sensor interface, and the vwatch.sensors subpackage
-MODULES = ("__init__", "sensor", "sensors/__init__", "sensors/i2cs", "sensors/lsm9ds1",
+MODULES = ("__init__", "sensor", "sensors/__init__", "sensors/i2c_sensor", "sensors/lsm9ds1",
            "sensors/lis3dh", "sensors/adxl345", "sensors/mpu6050", "sensors/bmi270",
            "sensors/adc")
 WHERE = {"path": str(TESTS), "heap": "256K"}
@@ -47,12 +47,12 @@ import sys, gc, json
 sys.path.insert(0, TESTS_DIR)
 from array import array
 import chipsim
-import vwatch.sensors.i2cs as i2cs
+import vwatch.sensors.i2c_sensor as i2c_sensor
 CFG = CFG_PATH   # a stand-in for Bosch's 8 KB BMI270 configuration file, read in pieces
 
 def make(sim, drv_cls, **kw):
     bus = chipsim.Bus(sim, chipsim.Other(0x3C))
-    i2cs.ticks_us = bus.ticks_us       # the driver sees the chip's clock
+    i2c_sensor.ticks_us = bus.ticks_us       # the driver sees the chip's clock
     return bus, drv_cls(bus, **kw)
 
 def lsb_error(drv, sim, buf, n, k0):
@@ -141,7 +141,7 @@ print(json.dumps(seen))
     seen = json.loads(out.strip().splitlines()[-1])
     core = ["vwatch", "vwatch.sensor", "vwatch.sensors"]
     for name in NAMES:
-        assert seen[name] == sorted(core + ["vwatch.sensors.i2cs", "vwatch.sensors." + name])
+        assert seen[name] == sorted(core + ["vwatch.sensors.i2c_sensor", "vwatch.sensors." + name])
     assert seen["adc"] == sorted(core + ["vwatch.sensors.adc"])
 
 
@@ -152,7 +152,7 @@ def test_configures_rate_range_and_fifo(micropython, name):
 del drv                         # once more, measuring what the driver itself keeps
 sim = chipsim.%s
 bus = chipsim.Bus(sim, chipsim.Other(0x3C))
-i2cs.ticks_us = bus.ticks_us
+i2c_sensor.ticks_us = bus.ticks_us
 gc.collect()
 a = gc.mem_alloc()
 drv = D(bus, %s)
@@ -293,9 +293,9 @@ for devices in ([chipsim.Other(0x1E), chipsim.Other(0x3C)],
     try:
         D(chipsim.Bus(*devices)%(extra)s)
         msgs.append(None)
-    except i2cs.SensorNotFound as e:
+    except i2c_sensor.SensorNotFound as e:
         msgs.append(str(e))
-print(json.dumps({"msgs": msgs, "isos": issubclass(i2cs.SensorNotFound, OSError)}))
+print(json.dumps({"msgs": msgs, "isos": issubclass(i2c_sensor.SensorNotFound, OSError)}))
 """ % dict(c, extra=", config=CFG" if name == "bmi270" else ""))
     absent, wrong = out["msgs"]
     assert absent.startswith(c["cls"] + " not found") and "nothing answers" in absent

@@ -65,7 +65,7 @@ def test_source_checkout_finds_device_folder():
     assert pkg / "__init__.py" in device_files.device_sources()
     assert pkg / "sensors" / "package.json" in device_files.device_sources()
     assert device_files.device_modules() == sorted(pkg.rglob("*.py"))
-    assert pkg / "sensors" / "i2cs.py" in device_files.device_modules()
+    assert pkg / "sensors" / "i2c_sensor.py" in device_files.device_modules()
 
 
 def test_mip_packages_list_every_board_module():

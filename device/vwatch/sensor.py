@@ -18,7 +18,7 @@ replay sensor, vwatch.replay, implements it too, so it stays in the core):
   was overwritten. The ADC counts sample instants it missed.
 - A bus transfer that raises OSError is tried again twice; each retry adds 1 to ``errors``;
   the third failure is re-raised (so a read loop can count it and go on).
-- A chip that is absent or has the wrong id raises ``vwatch.sensors.i2cs.SensorNotFound``
+- A chip that is absent or has the wrong id raises ``vwatch.sensors.i2c_sensor.SensorNotFound``
   (an OSError) whose message lists the addresses an I2C scan sees; bad settings raise ValueError
   naming the setting. ``rate`` is the nearest rate the chip supports to the one asked for.
 - Buffers are made in the constructor; ``read_into`` allocates nothing.

@@ -8,9 +8,9 @@
     from vwatch.sensors.adc import Analog        # one machine.ADC channel (piezo, analog)
     vwatch.run(sensor=LSM9DS1(machine.I2C(1), rate=952))
 
-i2cs holds what the I2C drivers share. Every driver is a vwatch.sensor.Sensor (the interface
+i2c_sensor holds what the I2C drivers share. Every driver is a vwatch.sensor.Sensor (the interface
 stays in the core, which the replay sensor implements too). This file imports nothing, so
-importing one driver loads only that driver (and i2cs). An optional install beside the core:
+importing one driver loads only that driver (and i2c_sensor). An optional install beside the core:
     mpremote mip install device/vwatch/sensors/package.json
 (`vibrawatch deploy` uploads it with the core). docs/sensors.md: rates, FIFOs, memory, wiring.
 """

@@ -17,7 +17,7 @@ Allocates one 6-byte buffer at construction, nothing per read.
 
 from micropython import const
 
-from .i2cs import I2CSensor, exact, pick
+from .i2c_sensor import I2CSensor, exact, pick
 
 _DEVID = const(0x00)  # reads 0xE5
 _ID = const(0xE5)

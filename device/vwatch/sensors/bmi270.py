@@ -23,7 +23,7 @@ from time import sleep_ms, sleep_us
 
 from micropython import const
 
-from .i2cs import I2CSensor, exact, pick
+from .i2c_sensor import I2CSensor, exact, pick
 
 _CHIP_ID = const(0x00)  # reads 0x24
 _ID = const(0x24)

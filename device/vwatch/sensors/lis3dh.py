@@ -18,7 +18,7 @@ Allocates 192 bytes of burst buffer and six memoryviews at construction, nothing
 
 from micropython import const
 
-from .i2cs import I2CSensor, exact, pick
+from .i2c_sensor import I2CSensor, exact, pick
 
 _WHO_AM_I = const(0x0F)  # reads 0x33
 _ID = const(0x33)

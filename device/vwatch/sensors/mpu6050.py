@@ -18,7 +18,7 @@ Allocates 192 bytes of burst buffer and six memoryviews at construction, nothing
 
 from micropython import const
 
-from .i2cs import I2CSensor, exact
+from .i2c_sensor import I2CSensor, exact
 
 _SMPLRT_DIV = const(0x19)  # Register 25: rate = gyroscope output rate / (1 + div)
 _CONFIG = const(0x1A)  # Register 26: DLPF_CFG (2..0); 1..6 make the gyroscope rate 1 kHz
