@@ -30,18 +30,25 @@ def deploy_until_staged(model_path, emulated, **popen):
     """`vibrawatch deploy` in a child process, returned still running once its upload has
     staged 4 files on the board: (process, the staging folder)."""
     staged = emulated.fs_dir / "vw.new" / "vwatch"
-    proc = subprocess.Popen(vibrawatch_cmd("deploy", model_path, "--port", emulated.port),
-                            **popen)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if staged.is_dir() and len(list(staged.iterdir())) >= 4:
-            break
-        time.sleep(0.01)
-    if proc.poll() is not None:
+    for attempt in (1, 2):
+        proc = subprocess.Popen(vibrawatch_cmd("deploy", model_path, "--port", emulated.port),
+                                **popen)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if staged.is_dir() and len(list(staged.iterdir())) >= 4:
+                break
+            time.sleep(0.01)
+        if proc.poll() is None:
+            return proc, staged
         out, err = proc.communicate()
+        # Open bug (stop 21's note): in about one clean-clone CI run in three the emulated
+        # board, just restarted by the previous deploy, prints nothing to this deploy's
+        # first raw-REPL requests for 10 s. Not what this test is about: said, tried again.
+        if attempt == 1 and "did not answer at the raw REPL" in (err or ""):
+            print("first deploy attempt: the emulated board did not answer; again:\n" + err)
+            continue
         raise AssertionError("the deploy finished (exit %d) before it could be cut off:\n%s%s"
                              % (proc.returncode, out or "", err or ""))
-    return proc, staged
 
 
 @pytest.fixture(scope="module")
