@@ -145,14 +145,17 @@ class Run:
         """After warm-up the heap in use after a collection never grows. The sample is taken
         inside out(line), so that window's line (its digits vary: score, time) is alive in it:
         a longer line may take one more heap block (16 bytes on 32-bit words, 32 on 64-bit)
-        per 16 characters, a leak grows sample after sample."""
+        per 16 characters, and one block more or less is alive from sample to sample; a leak
+        grows sample after sample, past that."""
         assert len(self.heap) == samples, self.heap
         length = {int(line.split(",")[1]): len(line)
                   for line in self.lines if line.startswith("w,")}
         seq0, heap0 = self.heap[0]
         for seq, heap in self.heap[1:]:
-            longer = length[seq] - length[seq0]
-            slack = 32 * (1 + longer // 16) if longer > 0 else 0
+            longer = max(0, length[seq] - length[seq0])
+            # one block (32 bytes covers both word sizes) for what else is alive at the
+            # sample: measured alternating by 16 bytes between samples on i386, never growing
+            slack = 32 * (1 + (longer + 15) // 16)
             assert heap <= heap0 + slack, (seq, heap, heap0, longer, self.heap)
 
 
