@@ -457,6 +457,44 @@ def test_stop_from_the_loop_and_ctrl_c(micropython, mpy_dir, configs):
     assert out.rstrip().endswith("returned")
 
 
+AGAIN = """
+import gc, vwatch
+from vwatch.replay import Replay
+for path in (%(low)r, %(low)r, %(model)r):
+    vwatch.run(path, Replay(%(wav)r, speed=0), backend=%(backend)r, windows=6)
+    gc.collect()
+    print('# heap', gc.mem_alloc())
+vwatch.release()
+gc.collect()
+print('# heap', gc.mem_alloc())
+"""
+
+
+def test_a_second_run_reuses_the_first_and_another_model_is_loaded(device, mpy_dir, configs,
+                                                                   tmp_path):
+    # run() keeps its objects for a next run on the same model file: that run must start
+    # afresh (the same windows, scores and alarms as the first: the model here has a
+    # threshold below every score, so its alarm is raised), and another file (the model
+    # with its own threshold) must be loaded, not reused.
+    _, model_path, wav, _ = configs["imu"]
+    low = modelfile.read(model_path)
+    low.threshold, low.clear_threshold = 1e-3, 1e-4
+    low.write(tmp_path / "low.vwm")
+    code = AGAIN % dict(low=str(tmp_path / "low.vwm"), model=str(model_path), wav=str(wav),
+                        backend=device[0])
+    run = parse(board(device[1], mpy_dir, code, IMU["heap"]))
+    runs = [run.windows[i:i + 6] for i in (0, 6, 12)]
+    assert len(run.windows) == 18 and [w[0] for w in runs[1]] == list(range(6))
+    assert [w[:5] for w in runs[1]] == [w[:5] for w in runs[0]]
+    raised = [w[2] for w in runs[0]]
+    assert raised == [0] * (low.alarm_k - 1) + [1] * (7 - low.alarm_k), raised
+    assert [w[1] for w in runs[2]] == [w[1] for w in runs[0]]  # the same features and score
+    assert all(w[3] & 1 for w in runs[0]) and not any(w[3] & 1 for w in runs[2])
+    assert not any(w[2] for w in runs[2])
+    kept, _, _, released = [h[0] for h in run.heap]
+    assert released < kept - 4096, run.heap  # release() let the buffers and code go
+
+
 # ---- the two reference configurations: 10,000 and 2,000 windows ------------------------------
 
 def long_windows(backend, interp, cfg):

@@ -330,10 +330,10 @@ ALLOC = """
 import sys
 sys.path.insert(0, %(mpy)r)
 import gc, vwatch
-from vwatch import start, runtime
+from vwatch import runtime
 from vwatch.replay import Replay
-m, sensor, fe, ring, alarm = start.allocate(%(model)r, Replay(%(wav)r, speed=0, loop=True),
-                                            'q15', 0, runtime.Config, None)
+m, sensor, fe, ring, alarm = runtime.allocate(%(model)r, Replay(%(wav)r, speed=0, loop=True),
+                                              'q15')
 low = fe.low
 new = m.window - m.hop
 def window(first):

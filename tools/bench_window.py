@@ -3,7 +3,7 @@
 A benchmark, not a test: it prints a table and asserts nothing. For the two reference
 configurations (IMU: 3 x 952 Hz, N=256, hop 128, 16 bands + 3 stats, d=57; seed: 8 x 20 kHz,
 N=1024, hop N, 12 bands, d=96) and each backend, with a random valid model and a simulated
-int16 recording, the runtime's own objects (vwatch.start.allocate, as vwatch.run() makes them)
+int16 recording, the runtime's own objects (vwatch.runtime.allocate, as vwatch.run() makes them)
 process the recording window by window, ring fill to alarm:
 
 - Mi/window: millions of instructions per window (median of the windows after 2 warm-up ones,
@@ -57,12 +57,9 @@ WINDOWS = """
 import gc, time, sys
 sys.path.insert(0, %(lib)r)
 from ulab import numpy as np
-from vwatch import runtime, start
+from vwatch import runtime
 from vwatch.replay import Replay
-m, sensor, fe, ring, alarm = start.allocate(%(model)r, Replay(%(wav)r, speed=0), %(backend)r,
-                                            0, runtime.Config, None)
-start.unload('start')
-del start
+m, sensor, fe, ring, alarm = runtime.allocate(%(model)r, Replay(%(wav)r, speed=0), %(backend)r)
 gc.collect()
 print('INFO', fe, 'free', gc.mem_free(), 'used', gc.mem_alloc())
 parts = [0, 0, 0]

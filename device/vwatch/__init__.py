@@ -7,6 +7,7 @@
     vwatch.run(sensor=LSM9DS1(i2c))   # ... on a real sensor; Ctrl-C stops it
                                       # (from vwatch.sensors.lsm9ds1 import LSM9DS1)
     vwatch.status()                   # the last window's state (seq, score, alarm, drops)
+    vwatch.release()                  # free the buffers a finished run keeps for the next
     vwatch.learn(600)                 # learn normal for 10 min, write /model.vwm, run it
 
 Submodules load on first use, so `import vwatch` costs almost nothing:
@@ -17,6 +18,15 @@ docs/score-lines.md, those of run in docs/protocol.md.
 """
 
 __version__ = "0.1.0"
+
+
+def _unload(name):
+    # Forget the submodule vwatch.<name> so that its code can be collected once its work is
+    # done (importing it again loads it again).
+    import sys
+
+    sys.modules.pop("vwatch." + name, None)
+    globals().pop(name, None)
 
 
 def backend_class(backend=None):
@@ -57,6 +67,7 @@ def check_recording(model, wav):
 
 def score_file(model_path, wav_path, backend=None):
     """Score every window of a WAV recording; print the lines of docs/score-lines.md."""
+    release()
     from .scorefile import score_file
 
     return score_file(model_path, wav_path, backend)
@@ -69,6 +80,15 @@ def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, 
     from . import runtime
 
     return runtime.run(model, sensor, backend, speed, windows, out, report)
+
+
+def release():
+    """Let the last run's buffers go (run() keeps them for a next run on the same model)."""
+    import sys
+
+    runtime = sys.modules.get("vwatch.runtime")
+    if runtime is not None:
+        runtime.release()
 
 
 def status():
@@ -87,6 +107,7 @@ def stop():
 
 def record(seconds, sensor=None, burst=64):
     """Print ``seconds`` of raw sensor samples as checked bursts (see vwatch.recorder)."""
+    release()
     from . import recorder
 
     return recorder.record(seconds, sensor, burst)
@@ -96,6 +117,7 @@ def learn(seconds, model="/model.vwm", sensor=None, backend=None, out=print, tem
           speed=1.0, start=True, false_alarms_per_hour=None, compensate=True):
     """Learn normal operation for ``seconds`` on this board, write ``model``, then run the
     detector on it (start=False: return the learned model instead); see vwatch.learning."""
+    release()
     from .learnrun import learn
 
     return learn(seconds, model, sensor, backend, out, template, speed, start,

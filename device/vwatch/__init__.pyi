@@ -82,6 +82,12 @@ def status() -> object:
     dropped, errors, the microseconds of the last window, heap free and used. Runs one
     gc.collect() (milliseconds on a large heap); allocates the printed line."""
 
+def release() -> None:
+    """Let the buffers a finished run() keeps go: its ring, model arrays, backend buffers and
+    code. run() keeps them so that a next run() on the same model file (same size and CRC),
+    backend and sensor scale allocates nothing big; score_file(), record() and learn() call
+    this first."""
+
 def stop() -> None:
     """Ask a running run() to stop after its current window; only sets a flag, so it may be
     called from a Timer callback or another thread. Allocates nothing."""

@@ -37,6 +37,8 @@ from array import array
 
 from micropython import const
 
+from . import _unload
+
 _EPS_WINDOWS = const(16)
 _TOP = const(64)
 _TRAIN_SHARE = 0.75  # as fit's default --holdout 0.25
@@ -213,7 +215,7 @@ def learn_only(seconds, model, sensor, backend, out, template, speed, false_alar
     if template is None and model is None:
         raise ValueError("model=None learns without saving: give the settings as template=")
     m = st._load(template or model, _Config)
-    st.unload("model")
+    _unload("model")
     if m.p or m.k != 1 or m.zoom_r:
         raise ValueError("template %s has %s: on-board learning writes one component in the "
                          "full form without a zoom block; use a template written by "
@@ -251,7 +253,7 @@ def learn_only(seconds, model, sensor, backend, out, template, speed, false_alar
             gc.collect()
             ring = Ring(m.channels, m.window, m.hop, sensor.scale)
             fe = cls(m)
-        st.unload("start")
+        _unload("start")
         st = None
         win = _Windows(ring, sensor, fe)
     except BaseException:
@@ -278,17 +280,6 @@ def learn_only(seconds, model, sensor, backend, out, template, speed, false_alar
             sensor.close()
         raise
     return learned, sensor, own
-
-
-def _unload(name):
-    # Forget a submodule once its phase is over, so its code can be collected.
-    import vwatch
-
-    sys.modules.pop("vwatch." + name, None)
-    try:
-        delattr(vwatch, name)
-    except (AttributeError, KeyError):
-        pass
 
 
 def _phases(m, win, fe, compensate, counts, budget, path, out, head):

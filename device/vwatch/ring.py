@@ -80,13 +80,19 @@ def _peak(buf: ptr16, a: int, b: int) -> int:
     return m
 
 
+def default_frames(window, hop, fifo=0):
+    """The ring's frames when not given: a window plus what one poll of a sensor with a FIFO
+    of ``fifo`` frames hands over, up to a hop (see the module doc)."""
+    return window + min(hop, window, max(_SLACK, fifo))
+
+
 class Ring:
     def __init__(self, channels, window, hop, scale=1.0 / 32768, frames=None, fifo=0,
                  buf=None):
         if buf is not None:  # frames allocated earlier (vwatch.start: before the model)
             frames = len(buf) // channels
         elif frames is None:
-            frames = window + min(hop, window, max(_SLACK, fifo))
+            frames = default_frames(window, hop, fifo)
         if frames < window:
             raise ValueError("a ring of %d frames cannot hold a window of %d" % (frames, window))
         self.channels = channels

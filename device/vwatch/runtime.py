@@ -15,6 +15,10 @@ Everything is allocated before the first window: the ring (2 * C * (N + min(hop,
 bytes, S = max(256, the sensor's FIFO depth in frames); first, while the heap is in one
 piece), the model's arrays, the backend's buffers, the alarm history. Per window the loop allocates
 the report line and, on ports that box floats, short-lived floats; nothing survives a window.
+When a run ends its objects are kept: a next run() on the same model file (same path, size
+and CRC), backend and sensor scale resets and reuses them, so a user's second run after
+Ctrl-C needs no more heap than the first. Any other run(), release(), score_file(),
+record() and learn() let them go first.
 """
 
 import gc
@@ -22,6 +26,8 @@ import sys
 import time
 
 from micropython import const
+
+from . import _unload
 
 REPLAY = "/replay.wav"  # where `vibrawatch emulate --replay` puts the recording
 _SETTINGS = "/vwatch.json"  # board settings: MQTT broker, Wi-Fi (vwatch.mqtt)
@@ -32,6 +38,7 @@ _RETRIED = const(8)
 _WARN_EVERY = const(1000)  # windows between two warnings of the same kind
 
 _state = None  # the current or last run: see status()
+_kept = None  # the last run's (model fingerprint, backend, m, fe, ring, alarm): see run()
 _stop = False
 
 
@@ -124,39 +131,94 @@ def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, 
     (default: a Replay of /replay.wav at ``speed``); backend: 'ulab', 'pure' or None (ulab
     when it imports); windows: stop after this many windows (None: until stopped);
     report: an object told of every window (vwatch.mqtt.Reporter); None: MQTT when
-    /vwatch.json asks for it (docs/mqtt.md); False: none."""
+    /vwatch.json asks for it (docs/mqtt.md); False: none.
+    The run's buffers are kept when it ends, for a next run() on the same model and backend
+    (a user's run after Ctrl-C), which then allocates nothing big; release() lets them go."""
     global _state, _stop
     _stop = False
     # The last run's state (and the sensor it holds) was allocated after that run's buffers,
     # high in the heap: let it go before this run's buffers look for room.
     _state = None
     gc.collect()
-    st = _run(model, sensor, backend, speed, windows, out, report)
-    # Here, not in _run: MicroPython's GC also scans a running function's stale stack slots,
-    # which would keep the run's buffers alive until it returns (and the caller's next objects
-    # would then be placed around them).
-    _release()
+    try:
+        st = _run(model, sensor, backend, speed, windows, out, report)
+    except BaseException:
+        # Here, not in _run: MicroPython's GC also scans a running function's stale stack
+        # slots, which would keep the run's buffers alive until it returns.
+        release()
+        raise
     return st.seq + 1
 
 
-def _run(model, sensor, backend, speed, windows, out, report):
-    global _state
-    own = sensor is None  # a sensor made here is closed here
-    from . import start
+def release():
+    """Let the last run's buffers and backend code go (run() keeps them for a next run).
+    The backend's modules are forgotten too, so that a run with another model loads them
+    again into the heap the first one found, not into its holes."""
+    global _kept
+    _kept = None
+    for name in _RUN_MODULES:
+        _unload(name)
+    gc.collect()
 
+
+def _fingerprint(model):
+    # What tells one model file from another without reading it: its path, size and stored
+    # CRC-32 (its last 4 bytes, over everything before them). A loaded Model: itself.
+    if not isinstance(model, str):
+        return model
     try:
-        m, sensor, fe, ring, alarm = start.allocate(model, sensor, backend, speed, Config,
-                                                    default_sensor)
-    except MemoryError as e:
-        msg = start.memory_message(e, model, backend)
-        out("vw1 error " + msg.split(";")[0])
-        raise MemoryError(msg)
+        with open(model, "rb") as f:
+            size = f.seek(0, 2)
+            f.seek(size - 4)
+            return "%s %d %s" % (model, size, f.read(4))
+    except (OSError, ValueError):
+        return None  # allocate() says what is wrong with it
+
+
+def _reuse(fp, sensor, backend, speed):
+    # The kept run's (m, sensor, fe, ring, alarm), reset to a fresh start, when this run asks
+    # for the same model (fingerprint fp) and backend with a sensor of the same scale and
+    # FIFO; else None, the kept run let go. Also returns the sensor (made here if None).
+    if _kept is None:
+        return None, sensor
+    kept_fp, kept_backend, m, fe, ring, alarm = _kept
+    if fp != kept_fp or backend != kept_backend:
+        m = fe = ring = alarm = None
+        release()
+        return None, sensor
+    if sensor is None:
+        sensor = default_sensor(speed)
+    from .ring import default_frames
+
+    # (vwatch.start's check_sensor is not loaded for this: a sensor that does not fit the
+    # model is refused by allocate(), with the reason)
+    if (sensor.channels != m.channels or abs(sensor.rate - m.rate) > 0.005 * m.rate
+            or sensor.scale != ring.scale
+            or ring.cap != default_frames(m.window, m.hop, getattr(sensor, "_fifo", 0))):
+        m = fe = ring = alarm = None
+        release()
+        return None, sensor
+    ring.reset()
+    alarm.reset()
+    low = getattr(fe, "low", None)
+    if low:
+        low.reset()
+    return (m, sensor, fe, ring, alarm), sensor
+
+
+def _run(model, sensor, backend, speed, windows, out, report):
+    global _state, _kept
+    own = sensor is None  # a sensor made here is closed here
+    fp = _fingerprint(model)
+    try:
+        got, sensor = _reuse(fp, sensor, backend, speed)
     except Exception as e:
         out("vw1 error %s" % e)
         raise
-    finally:
-        start.unload("start")  # its code is not needed once the run is set up
-        start = None
+    if got is None:
+        got = allocate(model, sensor, backend, speed, out)
+    m, sensor, fe, ring, alarm = got
+    got = None
     st = State(m, sensor, fe.name)
     _state = st
     if report is None and _exists(_SETTINGS):
@@ -190,25 +252,58 @@ def _run(model, sensor, backend, speed, windows, out, report):
         if own:
             sensor.close()
     out("vw1 stop seq=%d" % st.seq)
+    _kept = (fp, backend, m, fe, ring, alarm)
     return st
+
+
+def allocate(model, sensor, backend=None, speed=1.0, out=print):
+    """Everything run()'s loop needs, as (m, sensor, fe, ring, alarm): vwatch.start's half
+    (ring frames, model, sensor), then, with start's code gone, the code of the ring, the
+    alarm and the backend and the backend's buffers (it loads its kernels after them), the
+    alarm's few bytes. A failure is printed as a "vw1 error" line and raised."""
+    from . import start
+
+    try:
+        buf, m, sensor = start.prepare(model, sensor, backend, speed, Config, default_sensor)
+        start = None
+        _unload("start")  # its code is not needed once the run is set up
+        gc.collect()
+        return _build(buf, m, sensor, backend)
+    except MemoryError as e:
+        buf = m = None
+        from . import start
+
+        msg = start.memory_message(e, model, backend)
+        out("vw1 error " + msg.split(";")[0])
+        raise MemoryError(msg)
+    except Exception as e:
+        out("vw1 error %s" % e)
+        raise
+    finally:
+        start = None
+        _unload("start")
+
+
+def _build(buf, m, sensor, backend):
+    from . import backend_class
+    from .alarm import Alarm
+    from .ring import Ring, default_frames
+
+    fifo = getattr(sensor, "_fifo", 0)
+    if buf is not None and (len(buf) % m.channels or
+                            len(buf) < m.channels * default_frames(m.window, m.hop, fifo)):
+        # (a header that disagreed with the file would have been refused); the default
+        # sensor, made after the buffer, may want more slack (a real-time replay does)
+        buf = None
+        gc.collect()
+    ring = Ring(m.channels, m.window, m.hop, sensor.scale, fifo=fifo, buf=buf)
+    buf = None
+    return m, sensor, backend_class(backend)(m), ring, Alarm(m.alarm_k, m.alarm_n,
+                                                             m.threshold, m.clear)
 
 
 _RUN_MODULES = ("fe_ulab", "ulab_k", "fe_q15", "q15k", "q15s", "fe_pure", "dsp", "vec", "ring",
                 "alarm", "fpu", "zoom", "zoom_pure", "zoom_q15", "zoom_ulab", "ulab_pair")
-
-
-def _release():
-    # Forget the run's backend modules and let its buffers go, so that a second run() in the
-    # same session loads them again into the heap the first one found, not into its holes.
-    import vwatch
-
-    for name in _RUN_MODULES:
-        sys.modules.pop("vwatch." + name, None)
-        try:
-            delattr(vwatch, name)
-        except (AttributeError, KeyError):  # never loaded
-            pass
-    gc.collect()
 
 
 def _loop(m, sensor, fe, ring, alarm, st, windows, out, report=None):

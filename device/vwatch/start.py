@@ -9,6 +9,8 @@ import sys
 
 from micropython import const
 
+from . import _unload
+
 _CODE = const(12000)  # bytes of the backend's and the runtime's code, roughly (64-bit port)
 
 
@@ -48,24 +50,13 @@ _MODEL_FIELDS = ("size", "rate", "window", "hop", "channels", "bands", "stats", 
                  "channel_map")
 
 
-def unload(name):
-    # Forget a submodule so its code can be collected (it is imported again when needed).
-    import vwatch
-
-    sys.modules.pop("vwatch." + name, None)
-    try:
-        delattr(vwatch, name)
-    except (AttributeError, KeyError):  # MicroPython: KeyError for a missing attribute
-        pass
-
-
 def _load(model, config):
     # The model's arrays in a Config; the loader's code (about 5 KB) is unloaded here.
     if isinstance(model, str):
         from .model import load
 
         model = load(model)
-        unload("model")
+        _unload("model")
     c = config()
     for k in _MODEL_FIELDS:
         setattr(c, k, getattr(model, k))
@@ -111,17 +102,17 @@ def _ring_buffer(model, sensor):
     return array("h", range(c * frames))
 
 
-def allocate(model, sensor, backend, speed, config, default_sensor):
-    # Everything the loop needs, in the order that measured best in a small heap: the ring's
-    # frames first, the model's arrays (the loader's code is dropped once used), the sensor,
-    # then the code of the ring, the alarm and the backend (into the loader's hole) and the
-    # backend's buffers (it loads its kernels after them), the alarm's few bytes.
+def prepare(model, sensor, backend, speed, config, default_sensor):
+    """The first half of run()'s allocation, in the order that measured best in a small heap:
+    the ring's frames (an array, or None), the model's arrays (the loader's code is dropped
+    once used), the sensor, checked against the model. The runtime builds the rest once this
+    module's code is gone (vwatch.runtime._build)."""
     if backend not in _BACKENDS:
         from . import backend_class
 
         backend_class(backend)  # raises the ValueError that names the backends
     if sensor is not None:
-        unload("wav")  # a replay keeps only its file (a caller's own Wav objects keep theirs)
+        _unload("wav")  # a replay keeps only its file (a caller's own Wav objects keep theirs)
     gc.collect()
     buf = _ring_buffer(model, sensor)
     m = _load(model, config)
@@ -131,25 +122,9 @@ def allocate(model, sensor, backend, speed, config, default_sensor):
                          % m.model_id)
     if sensor is None:
         sensor = default_sensor(speed)
-        unload("wav")
-    gc.collect()
+        _unload("wav")
     check_sensor(sensor, m)
-    from . import backend_class
-    from .alarm import Alarm
-    from .ring import Ring
-
-    fifo = getattr(sensor, "_fifo", 0)
-    if buf is not None and (len(buf) % m.channels or len(buf) < m.channels * (
-            m.window + min(m.hop, m.window, max(256, fifo)))):
-        # (a header that disagreed with the file would have been refused); the default
-        # sensor, made after the buffer, may want more slack (a real-time replay does)
-        buf = None
-        gc.collect()
-    ring = Ring(m.channels, m.window, m.hop, sensor.scale, fifo=fifo, buf=buf)
-    buf = None
-    fe = backend_class(backend)(m)
-    alarm = Alarm(m.alarm_k, m.alarm_n, m.threshold, m.clear)
-    return m, sensor, fe, ring, alarm
+    return buf, m, sensor
 
 
 def _need_of(model, backend):
