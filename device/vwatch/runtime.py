@@ -47,7 +47,7 @@ class State:
 
     def __init__(self, model, sensor, backend):
         self.model = model.model_id
-        self.sensor = sensor
+        self.sensor = "%s" % sensor  # its description: a finished run holds no sensor
         self.backend = backend
         self.running = True
         self.seq = -1
