@@ -124,7 +124,9 @@ def build_mpy(dest, arch="x64"):
     for src in DEVICE_PKG.rglob("*.py"):
         mpy = out / src.relative_to(DEVICE_PKG).with_suffix(".mpy")
         mpy.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([exe, "-march=" + arch, "-o", str(mpy), str(src)], check=True)
+        # -s: the source name vibrawatch deploy embeds (a qstr on the board), not this path
+        subprocess.run([exe, "-march=" + arch, "-s", "vwatch/" + src.relative_to(DEVICE_PKG)
+                        .as_posix(), "-o", str(mpy), str(src)], check=True)
     return str(dest)
 
 

