@@ -37,7 +37,7 @@ from array import array
 from micropython import const
 
 _GROW = const(16370)  # max |re| + |im| below which a stage may skip its halving
-_OFF = const(0x2000000)  # vwatch.q15s: signed slots hold value + _OFF
+_Q16_OFFSET = const(0x2000000)  # vwatch.q15s: signed slots hold value + _Q16_OFFSET
 _MAX_D = const(1000)  # q15s.score's words hold up to this many features (32-bit bound)
 _NAN = float("nan")  # the score of a window that held NaN or infinity
 
@@ -70,7 +70,7 @@ class Features:
         self.acc = array("i", range(2 * (nb + 3)))  # band sums, then the statistics' sums
         self.lnv = array("i", range(nb + 3))
         self.f = array("f", range(d))
-        self.fq = array("i", range(d))  # the features in Q16, + _OFF
+        self.fq = array("i", range(d))  # the features in Q16, + _Q16_OFFSET
         self.sv = array("f", [0.0])  # the last score
         self.sc = array("f", [0.0]) if model.k > 1 else None  # one component's (K modes)
         self.per = nb + (model.stats & 1) + (model.stats >> 1 & 1) + (model.stats >> 2 & 1)
@@ -96,8 +96,9 @@ class Features:
         while 1 << l2n < n:
             l2n += 1
         pr[q15k.LOG2N] = l2n
-        pr[q15s.LNORM] = _q16(math.log(64.0 / (3.0 * n * n))) + _OFF  # P = |X/2|^2 64 / (3 N^2)
-        pr[q15s.LE] = _q16(math.log(model.eps)) + _OFF
+        # P = |X/2|^2 64 / (3 N^2)
+        pr[q15s.LNORM] = _q16(math.log(64.0 / (3.0 * n * n))) + _Q16_OFFSET
+        pr[q15s.LE] = _q16(math.log(model.eps)) + _Q16_OFFSET
         self.low = None  # the zoom block's low ring (vwatch.zoom), fed by the caller
         if model.zoom_r:
             from .zoom_q15 import Zoom
@@ -147,7 +148,7 @@ class Features:
                 mant, ex = 1.0, ex - 1
             cu = _q16(2 * math.log(mant))
             self.ku = 2 * ex
-        self.pr[self.k2.CU] = cu + _OFF
+        self.pr[self.k2.CU] = cu + _Q16_OFFSET
 
     def compute(self, source, start):
         """Fill self.f with the features of the window starting at frame ``start``."""
@@ -168,7 +169,7 @@ class Features:
                 source.read_int16(ch, start, n, z)
                 k.iconv(z, z, n, pr)
                 emax = 1
-                pr[k2.KU] = self.ku + _OFF
+                pr[k2.KU] = self.ku + _Q16_OFFSET
             else:  # floats: v = x * 2^(144 - emax), one exponent for the window
                 source.read(ch, start, n, z)
                 emax = k.fexp(z, n)
@@ -177,7 +178,7 @@ class Features:
                     emax = 0
                 if emax:
                     k.fconv(z, n, emax, pr)
-                    pr[k2.KU] = 2 * (emax - 144) + _OFF
+                    pr[k2.KU] = 2 * (emax - 144) + _Q16_OFFSET
             if emax:
                 top = k.center(z, n, pr)
             if top == 0:  # silence or DC: every band and moment is exactly 0
@@ -195,7 +196,7 @@ class Features:
                 t = self._spectrum()
                 self.shifts = t
                 # x - mean = dn 2^e u1; y = dn w / 2; Z / 2^T
-                pr[k2.E] = e + _OFF
+                pr[k2.E] = e + _Q16_OFFSET
                 pr[k2.T] = t
                 acc[2 * nb] = pr[k.S2HI]
                 acc[2 * nb + 1] = pr[k.S2LO]

@@ -23,7 +23,7 @@ from micropython import const
 # Slots of the int32 parameter array pr (all >= 0 when a kernel loads them).
 N = const(0)  # window length
 SUM = const(1)  # out: sum of v (signed, read only by Python)
-MEAN = const(2)  # out: mean of v (rounded) + _OFF
+MEAN = const(2)  # out: mean of v (rounded) + _V_OFFSET
 RS = const(3)  # right shift d -> dn
 LS = const(4)  # left shift d -> dn
 STATS = const(5)  # nonzero: accumulate the statistics
@@ -40,7 +40,7 @@ LOG2N = const(15)  # log2 N
 SIZE = const(16)  # slots from here on: vwatch.q15s
 
 _K = const(18)  # bits of v: |v| <= 2^18, so N <= 4096 values sum inside 2^30
-_OFF = const(0x40000)  # 2^18: v + _OFF >= 0 in the int32 buffer
+_V_OFFSET = const(0x40000)  # 2^18: v + _V_OFFSET >= 0 in the int32 buffer
 _HALF = const(0x4000)
 
 
@@ -58,7 +58,7 @@ def fexp(z: ptr32, n: int) -> int:
 
 @micropython.viper
 def fconv(z: ptr32, n: int, emax: int, pr: ptr32):
-    # float32 x -> v = round(x * 2^(126 + K - emax)), |v| <= 2^K, stored as v + _OFF in place;
+    # float32 x -> v = round(x * 2^(126 + K - emax)), |v| <= 2^K, stored as v + _V_OFFSET in place;
     # their sum and rounded mean.
     acc = 0
     for i in range(n):
@@ -72,24 +72,24 @@ def fconv(z: ptr32, n: int, emax: int, pr: ptr32):
             if (b >> 31) & 1:
                 v = 0 - v
         acc += v
-        z[i] = v + _OFF
+        z[i] = v + _V_OFFSET
     pr[SUM] = acc
-    pr[MEAN] = ((acc + (n >> 1)) >> pr[LOG2N]) + _OFF  # |acc| <= 2^30
+    pr[MEAN] = ((acc + (n >> 1)) >> pr[LOG2N]) + _V_OFFSET  # |acc| <= 2^30
 
 
 @micropython.viper
 def iconv(z: ptr32, y: ptr16, n: int, pr: ptr32):
     # raw int16 y[i] (in the first 2n bytes of z) -> v = y[i] * 8 (|v| <= 2^18) stored as
-    # v + _OFF in z[i], from the top down: z[i] overwrites y[2i] and y[2i + 1], done before.
+    # v + _V_OFFSET in z[i], from the top down: z[i] overwrites y[2i] and y[2i + 1], done before.
     acc = 0
     i = n - 1
     while i >= 0:
         v = ((int(y[i]) ^ 0x8000) - 0x8000) << 3
         acc += v
-        z[i] = v + _OFF
+        z[i] = v + _V_OFFSET
         i -= 1
     pr[SUM] = acc
-    pr[MEAN] = ((acc + (n >> 1)) >> pr[LOG2N]) + _OFF
+    pr[MEAN] = ((acc + (n >> 1)) >> pr[LOG2N]) + _V_OFFSET
 
 
 @micropython.viper

@@ -10,7 +10,7 @@
 Logarithms are Q16 integers (2^-16 nats, 1.5e-5): ln A for A = hi 2^15 + lo from the
 leading bit and a 257-entry table of ln(1 + i/256) (Q15, linear interpolation); ln(x + eps)
 as max(ln x, ln eps) + ln(1 + e^-|ln x - ln eps|), the last from a table in steps of 1/32 nat.
-Features are written twice: Q16 (+ _OFF) for the score and as float32 bits, built from the
+Features are written twice: Q16 (+ _Q16_OFFSET) for the score and as float32 bits, built from the
 integer, for whoever reads fe.f. The score works on the model's float32 arrays as they are:
 each column of L (row of A) is read as 28-bit integers against its largest exponent, v = f - mu
 as Q16, products summed exactly in three 15-bit words, then each sum rounded to 15 bits before
@@ -28,15 +28,15 @@ STATS = const(5)  # statistics bit set
 NB = const(13)  # bands
 LOG2N = const(15)  # log2 N
 POS = const(16)  # in: first feature of this channel
-E = const(17)  # in: shift exponent e + _OFF (|d| = |dn| 2^e)
+E = const(17)  # in: shift exponent e + _Q16_OFFSET (|d| = |dn| 2^e)
 T = const(18)  # in: FFT stages halved
-KU = const(19)  # in: 2 ln u1 = CU + KU ln 2, KU + _OFF (u1: sample units of v)
-CU = const(20)  # in: Q16 + _OFF
-LNORM = const(21)  # in: ln(64 / (3 N^2)), Q16 + _OFF
-LE = const(23)  # in: ln eps, Q16 + _OFF
+KU = const(19)  # in: 2 ln u1 = CU + KU ln 2, KU + _Q16_OFFSET (u1: sample units of v)
+CU = const(20)  # in: Q16 + _Q16_OFFSET
+LNORM = const(21)  # in: ln(64 / (3 N^2)), Q16 + _Q16_OFFSET
+LE = const(23)  # in: ln eps, Q16 + _Q16_OFFSET
 SIZE = const(28)
 
-_OFF = const(0x2000000)  # 2^25: signed values are stored as value + _OFF >= 0
+_Q16_OFFSET = const(0x2000000)  # 2^25: signed values are stored as value + _Q16_OFFSET >= 0
 _EOFF = const(1024)  # exponents likewise
 _LN2 = const(2907270)  # round(ln 2 * 2^22)
 _NEG = const(-0x10000000)  # ln 0: far below anything, yet 2 _NEG fits 32 bits
@@ -103,9 +103,9 @@ def logs(acc: ptr32, count: int, lnv: ptr32, lt: ptr16):
 
 @micropython.viper
 def floats(fq: ptr32, f: ptr16, d: int):
-    # f[i] = the float32 bits of feature i, fq[i] - _OFF in Q16 (|x| < 2^24: exact)
+    # f[i] = the float32 bits of feature i, fq[i] - _Q16_OFFSET in Q16 (|x| < 2^24: exact)
     for i in range(d):
-        x = fq[i] - _OFF
+        x = fq[i] - _Q16_OFFSET
         if x == 0:
             f[2 * i] = 0
             f[2 * i + 1] = 0
@@ -132,18 +132,18 @@ def chan(lnv: ptr32, pr: ptr32, st, fq: ptr32):
     nb = pr[NB]
     stats = pr[STATS]
     pos = pr[POS]
-    e = pr[E] - _OFF
-    ku = pr[KU] - _OFF
-    cu = pr[CU] - _OFF
-    le = pr[LE] - _OFF
+    e = pr[E] - _Q16_OFFSET
+    ku = pr[KU] - _Q16_OFFSET
+    cu = pr[CU] - _Q16_OFFSET
+    le = pr[LE] - _Q16_OFFSET
     l2n = pr[LOG2N]
-    cb = pr[LNORM] - _OFF + cu + int(_ln2k(2 * (pr[T] + e + 1) + ku))
+    cb = pr[LNORM] - _Q16_OFFSET + cu + int(_ln2k(2 * (pr[T] + e + 1) + ku))
     for b in range(nb):
         a = lnv[b]
         x = le
         if a:
             x = int(_lse(a - 1 + cb, le, st))
-        fq[pos + b] = x + _OFF
+        fq[pos + b] = x + _Q16_OFFSET
     if not stats:
         return
     pos += nb
@@ -153,26 +153,27 @@ def chan(lnv: ptr32, pr: ptr32, st, fq: ptr32):
         m2 = a - 1 + cu + int(_ln2k(2 * e + ku - l2n))
     lm = int(_lse(m2, le, st))  # ln(m2 + eps)
     if stats & 1:
-        fq[pos] = ((lm + 1) >> 1) + _OFF
+        fq[pos] = ((lm + 1) >> 1) + _Q16_OFFSET
         pos += 1
     if stats & 2:
         a = lnv[nb + 1]
         m4 = _NEG
         if a:
             m4 = a - 1 + 2 * cu + int(_ln2k(30 + 4 * e + 2 * ku - l2n))
-        fq[pos] = int(_lse(m4, 2 * le, st)) - int(_lse(2 * m2, 2 * le, st)) + _OFF
+        fq[pos] = int(_lse(m4, 2 * le, st)) - int(_lse(2 * m2, 2 * le, st)) + _Q16_OFFSET
         pos += 1
     if stats & 4:
         a = lnv[nb + 2]
         pk = _NEG
         if a:
             pk = a - 1 + cu + int(_ln2k(2 * e + ku))
-        fq[pos] = ((int(_lse(pk, le, st)) - lm + 1) >> 1) + _OFF
+        fq[pos] = ((int(_lse(pk, le, st)) - lm + 1) >> 1) + _Q16_OFFSET
 
 
 @micropython.viper
 def _diff(muo, fqo, wo, d: int):
-    # w[i] = f - mu in Q16 (+ _OFF) from the float32 bits of mu, |f - mu| clamped to 128 nats
+    # w[i] = f - mu in Q16 (+ _Q16_OFFSET) from the float32 bits of mu, |f - mu| clamped
+    # to 128 nats
     mu = ptr32(muo)
     fq = ptr32(fqo)
     w = ptr32(wo)
@@ -187,17 +188,17 @@ def _diff(muo, fqo, wo, d: int):
             q = (((b & 0x7FFFFF) | 0x800000) + (1 << (sh - 1))) >> sh
         if (b >> 31) & 1:
             q = 0 - q
-        v = fq[i] - _OFF - q
+        v = fq[i] - _Q16_OFFSET - q
         if v > _VMAX:
             v = _VMAX
         if v < 0 - _VMAX:
             v = 0 - _VMAX
-        w[i] = v + _OFF
+        w[i] = v + _Q16_OFFSET
 
 
 @micropython.viper
 def _dot(co, o: int, wo, j: int, n: int, r: int):
-    # z = sum_i c[o + i] v[j + i], i < n (c: float32 bits, v = w[..] - _OFF in Q16), as
+    # z = sum_i c[o + i] v[j + i], i < n (c: float32 bits, v = w[..] - _Q16_OFFSET in Q16), as
     # z = +-w[r] 2^(w[r + 1] - _EOFF) with w[r] <= 2^15: each c as 28 bits against the run's
     # largest exponent, the products summed exactly in three 15-bit words (n <= 1000).
     c = ptr32(co)
@@ -218,7 +219,7 @@ def _dot(co, o: int, wo, j: int, n: int, r: int):
         k = (((b & 0x7FFFFF) | 0x800000) << 4) >> (emax - ex)  # c 2^(154 - emax) < 2^28
         if (b >> 31) & 1:
             k = 0 - k
-        v = w[j + i] - _OFF
+        v = w[j + i] - _Q16_OFFSET
         vh = v >> 15
         vl = v & 0x7FFF
         kh = k >> 15
@@ -348,7 +349,7 @@ def lowrank(wt, a, g, mu, fq, wo, d: int, p: int, sv):
     _diff(mu, fq, wo, d)
     for i in range(d):
         r = d + 2 * i
-        v = w[i] - _OFF
+        v = w[i] - _Q16_OFFSET
         if v < 0:
             v = 0 - v
         k = 0

@@ -18,12 +18,12 @@ import micropython
 from micropython import const
 
 _SOFF = const(0x200000)  # 2^21: an int block sum S is stored as S + _SOFF >= 0 (ptr32 rule)
-_OFF = const(0x40000)  # vwatch.q15k's offset of v
+_V_OFFSET = const(0x40000)  # vwatch.q15k's offset of v
 
 
 @micropython.viper
 def sconv(z: ptr32, low: ptr32, at: int, pr: ptr32):
-    # Block sums S (oldest first from slot ``first``) -> v = S 8 / R (|v| <= 2^18) as v + _OFF
+    # Block sums S (oldest first from slot ``first``) -> v = S 8 / R (|v| <= 2^18) as v + _V_OFFSET
     # in z, like q15k.iconv does for raw samples (v = raw 8): the same units u1 = scale / 8.
     # at = first | (log2 R - 3 + 8) << 16; pr[0] (q15k.N) = N_z.
     nz = pr[0]
@@ -40,12 +40,12 @@ def sconv(z: ptr32, low: ptr32, at: int, pr: ptr32):
         else:
             v = s << (0 - sh)
         acc += v
-        z[j] = v + _OFF
+        z[j] = v + _V_OFFSET
         i += 1
         if i == nz:
             i = 0
     pr[1] = acc  # q15k.SUM, MEAN
-    pr[2] = ((acc + (nz >> 1)) >> pr[15]) + _OFF
+    pr[2] = ((acc + (nz >> 1)) >> pr[15]) + _V_OFFSET
 
 
 class Zoom:
