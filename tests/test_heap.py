@@ -114,15 +114,16 @@ def smallest_heap(m32, name, cfg, backend, top):
     return hi
 
 
-@pytest.mark.xfail(strict=False, reason="measured 2026-12-01 with 4 lengths of the temporary "
-                   "paths (tools/bench_window.py's inputs): a second run needs 0 to 2 KB more "
-                   "than the smallest heap of one (seed pure up to 4 KB); which cases pass "
-                   "depends on those lengths (the heap's layout at its edge), so not strict")
+@pytest.mark.xfail(strict=False, reason="measured 2026-12-01 (README, Heap of the detector): "
+                   "run() keeps its objects for the next run, and the next run's new Replay "
+                   "loads vwatch.wav again beside them: 0 to 4 KB more than the smallest heap "
+                   "of one run; which cases pass depends on the lengths of the temporary paths "
+                   "(the heap's layout at its edge), so not strict")
 @pytest.mark.parametrize("name, cfg, top", [("imu", IMU, 48), ("seed", SEED, 96)])
 @pytest.mark.parametrize("backend", ["ulab", "q15", "pure"])
 def test_a_second_run_fits_the_smallest_heap_of_the_first(m32, backend, name, cfg, top):
-    # A user's second run() after Ctrl-C needing no more heap than the first did: run() lets
-    # its buffers and backend modules go, and starts by letting the last run's state go.
+    # A user's second run() after Ctrl-C needing no more heap than the first did: run() keeps
+    # its objects and the second run reuses them.
     once = smallest_heap(m32, name, cfg, backend, top)
     done, windows = runs(m32, name, cfg, backend, "%dK" % once, 2)
     assert (done, windows) == (2, 6), "%s %s: one run in %d KB, not two" % (name, backend, once)

@@ -69,7 +69,8 @@ def run(
     Without a sensor it replays /replay.wav at ``speed``. Allocates everything before the
     first window: the ring (2C(N + min(hop, N, max(256, the sensor's FIFO frames))) bytes,
     first), the model, the backend's buffers (see features) and the alarm's history; all of
-    it is let go when run() returns; per window only the report line
+    it is kept when run() returns, for a next run() on the same model file, backend and
+    sensor scale, which reuses it (release() lets it go); per window only the report line
     (about 25 bytes) and boxed floats. A window's work is score_file's; the rest of the time
     the loop polls the sensor. A MemoryError names the bytes needed and the bytes free.
     ``report``: None reports over MQTT when /vwatch.json has an "mqtt" section (vwatch.mqtt,
