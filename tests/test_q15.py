@@ -183,6 +183,38 @@ def test_kernels_stay_inside_int32_on_full_scale_input(n, sign_extend):
             assert np.all(np.abs(got - want) <= 0.01 * want + 1e-5), (name, got, want)
 
 
+@pytest.mark.parametrize("sign_extend", [False, True], ids=["zero-extending", "sign-extending"])
+def test_ring_conversion_gathers_a_channel_and_finds_its_extremes(sign_extend):
+    # iconv gathers one channel of a ring's interleaved int16 frames (wrapping at its end),
+    # converts it, and tracks min and max on the way: it returns center's max |v - mean| and
+    # the largest |raw| (the window's saturation check) on full-scale and odd inputs.
+    k = load_viper(Q15K, sign_extend, int16=True)
+    rng = np.random.default_rng(3)
+    for n in (64, 1024):
+        pr = array("i", range(k.RAW + 1))
+        pr[k.LOG2N] = n.bit_length() - 1
+        pr[k.N] = n
+        cases = [rng.integers(-32768, 32768, n), np.full(n, -32768), np.full(n, 32767),
+                 np.where(np.arange(n) % 2, 32767, -32768), np.r_[np.zeros(n - 1), 5],
+                 np.round(300 * np.sin(np.arange(n))) + 1000]
+        for raw in cases:
+            raw = raw.astype("<i2")
+            # as a ring of 3 channels holds channel 1, the window starting 5 frames before
+            # the ring's end
+            ring = np.zeros((n + 8, 3), "<i2")
+            rows = (np.arange(n) + n + 3) % (n + 8)
+            ring[rows, 1] = raw
+            buf = array("h", ring.tobytes())
+            pr[k.WRAP] = len(buf)
+            z = array("i", range(n))
+            top = k.iconv(z, buf, int(rows[0]) * 3 + 1 | 3 << 20, pr)
+            assert list(z) == [8 * int(v) + k._V_OFFSET for v in raw]
+            v = 8 * raw.astype(np.int64)
+            mean = (int(v.sum()) + n // 2) >> pr[k.LOG2N]
+            assert int(top) == int(k.center(z, n, pr)) == int(np.abs(v - mean).max())
+            assert pr[k.RAW] == int(np.abs(raw.astype(np.int64)).max())
+
+
 MODEL_DRIVER = """
 import vwatch
 from vwatch import model, wav
@@ -327,8 +359,7 @@ def raw(fe, k, z, pr, n):
     gc.disable()
     a = gc.mem_alloc()
     for ch in range(c):
-        r.read_int16(ch, 0, n, z)
-        k.iconv(z, z, n, pr)
+        k.iconv(z, r.buf, r.at(ch, 0) | c << 20, pr)
     b = gc.mem_alloc()
     gc.enable()
     return b - a

@@ -298,6 +298,29 @@ def test_nan_and_inf_input_is_flagged_not_scored(device, mpy_dir, configs, tmp_p
     assert line.split(",")[2] == "nan"
 
 
+@pytest.mark.parametrize("backend", ["pure", "q15", "ulab"])
+def test_saturated_windows_are_flagged(backend, request, precompiled_for, tmp_path):
+    # Exactly the windows that hold a sample at full scale (|raw| >= 32767 from an int16
+    # replay) carry the saturation flag, whichever pass finds it: the ring's own (pure,
+    # ulab) or the q15 backend's conversion, which gathers the samples anyway. 32766 is not
+    # full scale; the windows around 4000 wrap around the ring's end.
+    interp = request.getfixturevalue("micropython_ulab" if backend == "ulab" else "micropython")
+    folder = tmp_path
+    model_path = fit(folder, dict(IMU, bands=8, stats="rms"), "sat")
+    x = np.round(simulate.machine(5, 952, 3, seed=5) / 4.0 * 32767).astype(np.int16)
+    clipped = {1000: (2, 32767), 2000: (0, -32768), 3000: (1, -32767), 4000: (2, 32767)}
+    for frame, (ch, v) in clipped.items():
+        x[frame, ch] = v
+    x[2600, 1] = 32766
+    wav = folder / "sat.wav"
+    scipy.io.wavfile.write(wav, 952, x)
+    run = run_board(interp, precompiled_for(interp), backend, model_path, wav, IMU["heap"])
+    assert len(run.windows) == (len(x) - 256) // 128 + 1
+    want = {seq for seq, *_ in run.windows for f in clipped if seq * 128 <= f < seq * 128 + 256}
+    got = {seq for seq, _, _, flags, _, _ in run.windows if flags & 4}
+    assert got == want and len(want) == 8
+
+
 def test_float_replay_is_quantised_per_file(device, mpy_dir, configs, tmp_path):
     cfg, model_path, _, _ = configs["imu"]
     x = simulate.machine(3, 952, 3, seed=6) / 4.0  # the model's units: int16 full scale 4 g

@@ -26,6 +26,7 @@ from array import array
 
 class Features:
     name = "pure"
+    peak = -1  # no max |raw sample| of its own: the runtime asks the ring (q15: its own)
 
     def __init__(self, model):
         n = model.window

@@ -108,6 +108,7 @@ class Features:
         self.src = None  # the last source, and whether it has read_int16
         self.ints = False
         self.nonfinite = False  # did the last window hold NaN or infinity? (not scored)
+        self.peak = -1  # max |raw sample| of the last window read from a ring, else -1
 
     def __repr__(self):
         return "<Features q15 N=%d d=%d>" % (self.n, len(self.f))
@@ -137,7 +138,9 @@ class Features:
     def _source(self, source):
         # Once per source (getattr and the float log would allocate every window).
         self.src = source
-        self.ints = hasattr(source, "read_int16")
+        self.ints = hasattr(source, "at")  # a vwatch.ring.Ring: raw int16, gathered by iconv
+        if self.ints:
+            self.pr[self.k.WRAP] = len(source.buf)
         # 2 ln u1 = CU + KU ln 2 for a ring's u1 = scale / 8 (exactly KU ln 2 when the scale
         # is a power of two, as for int16 full scale: then ring and floats agree bit for bit)
         cu = 0
@@ -163,12 +166,13 @@ class Features:
         if source is not self.src:
             self._source(source)
         self.nonfinite = False
+        peak = -1
         for ch in range(m.channels):
             top = 0
             if self.ints:  # raw int16 (a ring): v = raw * 8, x = v * scale / 8
-                source.read_int16(ch, start, n, z)
-                k.iconv(z, z, n, pr)
-                emax = 1
+                top = k.iconv(z, source.buf, source.at(ch, start) | m.channels << 20, pr)
+                if pr[k.RAW] > peak:
+                    peak = pr[k.RAW]
                 pr[k2.KU] = self.ku + _Q16_OFFSET
             else:  # floats: v = x * 2^(144 - emax), one exponent for the window
                 source.read(ch, start, n, z)
@@ -179,8 +183,7 @@ class Features:
                 if emax:
                     k.fconv(z, n, emax, pr)
                     pr[k2.KU] = 2 * (emax - 144) + _Q16_OFFSET
-            if emax:
-                top = k.center(z, n, pr)
+                    top = k.center(z, n, pr)
             if top == 0:  # silence or DC: every band and moment is exactly 0
                 for i in range(2 * nb + 6):
                     acc[i] = 0
@@ -207,6 +210,7 @@ class Features:
             pr[k2.POS] = ch * self.per
             k2.logs(acc, nb + 3, self.lnv, self.lt)
             k2.chan(self.lnv, pr, self.st, self.fq)
+        self.peak = peak
         if self.low is not None:
             self.zq.compute(self, self.low)
         k2.floats(self.fq, self.f, m.d)

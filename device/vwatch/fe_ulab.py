@@ -66,6 +66,7 @@ def _room(m, isz):
 
 class Features:
     name = "ulab"
+    peak = -1  # no max |raw sample| of its own: the runtime asks the ring (q15: its own)
 
     def __init__(self, model, fft=None):
         n = model.window

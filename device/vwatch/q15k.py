@@ -2,8 +2,8 @@
 
     from vwatch import q15k
     e = q15k.fexp(z, n); q15k.fconv(z, n, e, pr)   # float samples, or
-    q15k.iconv(z, z, n, pr)                          # raw int16 ones (a ring's read_int16)
-    q15k.center(z, n, pr)
+    top = q15k.iconv(z, ring.buf, ring.at(ch, 0) | c << 20, pr)   # raw int16 ones (a ring's)
+    top = q15k.center(z, n, pr)      # max |v - mean| of float samples converted (iconv's own)
     q15k.window(z, z, tw, pr); q15k.bitrev(z, n >> 1)
     l1 = q15k.stage(z, tw, span, pr)      # once per FFT stage, pr[_SHIFT] = 0 or 1
     q15k.split(z, z, tw, pr); q15k.bands(z, edges, acc, pr)
@@ -37,7 +37,9 @@ NYQ = const(12)  # out: |X[N/2] / 2|^2
 NB = const(13)  # bands
 L1 = const(14)  # out of window(): max |re| + |im| of the windowed complex pairs
 LOG2N = const(15)  # log2 N
-SIZE = const(16)  # slots from here on: vwatch.q15s
+SIZE = const(16)  # slots from here on: vwatch.q15s, up to its SIZE, then:
+WRAP = const(28)  # in: int16 slots of the ring iconv gathers from
+RAW = const(29)  # out of iconv: max |raw sample|
 
 _K = const(18)  # bits of v: |v| <= 2^18, so N <= 4096 values sum inside 2^30
 _V_OFFSET = const(0x40000)  # 2^18: v + _V_OFFSET >= 0 in the int32 buffer
@@ -78,18 +80,37 @@ def fconv(z: ptr32, n: int, emax: int, pr: ptr32):
 
 
 @micropython.viper
-def iconv(z: ptr32, y: ptr16, n: int, pr: ptr32):
-    # raw int16 y[i] (in the first 2n bytes of z) -> v = y[i] * 8 (|v| <= 2^18) stored as
-    # v + _V_OFFSET in z[i], from the top down: z[i] overwrites y[2i] and y[2i + 1], done before.
+def iconv(z: ptr32, buf: ptr16, at: int, pr: ptr32) -> int:
+    # One channel of a ring's raw int16 frames, gathered and converted in one pass: pr[N]
+    # samples from buf[first] on, step apart (at = first | step << 20), wrapping at pr[WRAP],
+    # -> v = raw * 8 (|v| <= 2^18) stored as v + _V_OFFSET in z[0 ..); pr[RAW] = max |raw|
+    # (the ring's saturation check needs no pass of its own). Returns max |v - mean|, as
+    # center() would: no second pass over the samples.
+    i = at & 0xFFFFF
+    step = at >> 20
+    wrap = pr[WRAP]
+    n = pr[N]
     acc = 0
-    i = n - 1
-    while i >= 0:
-        v = ((int(y[i]) ^ 0x8000) - 0x8000) << 3
+    lo = 0x40000
+    hi = 0 - 0x40000
+    for j in range(n):
+        v = ((int(buf[i]) ^ 0x8000) - 0x8000) << 3
         acc += v
-        z[i] = v + _V_OFFSET
-        i -= 1
+        z[j] = v + _V_OFFSET
+        if v < lo:
+            lo = v
+        if v > hi:
+            hi = v
+        i += step
+        if i >= wrap:
+            i -= wrap
+    pr[RAW] = (hi if hi > 0 - lo else 0 - lo) >> 3
     pr[SUM] = acc
-    pr[MEAN] = ((acc + (n >> 1)) >> pr[LOG2N]) + _V_OFFSET
+    mean = (acc + (n >> 1)) >> pr[LOG2N]
+    pr[MEAN] = mean + _V_OFFSET
+    if hi - mean > mean - lo:
+        return hi - mean
+    return mean - lo
 
 
 @micropython.viper

@@ -34,7 +34,7 @@ KU = const(19)  # in: 2 ln u1 = CU + KU ln 2, KU + _Q16_OFFSET (u1: sample units
 CU = const(20)  # in: Q16 + _Q16_OFFSET
 LNORM = const(21)  # in: ln(64 / (3 N^2)), Q16 + _Q16_OFFSET
 LE = const(23)  # in: ln eps, Q16 + _Q16_OFFSET
-SIZE = const(28)
+SIZE = const(30)  # slots of pr (28 and 29: q15k's ring gather)
 
 _Q16_OFFSET = const(0x2000000)  # 2^25: signed values are stored as value + _Q16_OFFSET >= 0
 _EOFF = const(1024)  # exponents likewise

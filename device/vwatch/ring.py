@@ -224,6 +224,15 @@ class Ring:
         if k < n:
             _pick(self.buf, ch, c, n - k, out, k, self.scale)
 
+    def at(self, ch, start):
+        """The index in ``buf`` of channel ``ch``'s sample of the window's frame ``start``:
+        its next samples follow ``channels`` apart, wrapping at len(buf) (the q15 backend
+        gathers them in its own conversion pass, q15k.iconv)."""
+        i = self.head + start
+        if i >= self.cap:
+            i -= self.cap
+        return i * self.channels + ch
+
     def read_int16(self, ch, start, n, out):
         """Put frames [start, start + n) of channel ``ch`` into out as raw int16 samples, in
         its first 2n bytes whatever its type (the q15 backend's path: no float, no heap)."""

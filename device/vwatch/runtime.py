@@ -333,10 +333,12 @@ def _loop(m, sensor, fe, ring, alarm, st, windows, out, report=None):
             skipped += 1
             continue
         flags = 0
+        peak = -1
         if ring.tainted():
             flags = _NONFINITE
         else:
             fe.compute(ring, 0)
+            peak = fe.peak  # max |raw sample| when the backend's pass found it (q15), or -1
             s = fe.score()
             if s != s or s * 0.0 != 0.0:  # NaN or infinity out of finite input (overflow)
                 flags = _NONFINITE
@@ -344,7 +346,9 @@ def _loop(m, sensor, fe, ring, alarm, st, windows, out, report=None):
                 if s > thr:
                     flags = _ABOVE
                 raised = 1 if alarm.step(s) else 0
-        if ring.peak() >= full:
+        if peak < 0:
+            peak = ring.peak()
+        if peak >= full:
             flags |= _SATURATED
         e = sensor.errors
         if e != seen_errors:
