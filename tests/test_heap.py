@@ -89,11 +89,15 @@ def test_seed_configuration_runs_twice_in_96k(m32, backend):
 
 
 def runs(m32, name, cfg, backend, heap, times):
+    # Run in the folder, with the short relative paths a board has (/model.vwm): the heap's
+    # layout at its edge moves with the lengths of the strings in play, so absolute temporary
+    # paths made the outcome differ from machine to machine.
     exe, mpy, folder = m32
     model, wav = write_case(folder, name, cfg)
-    code = RUN % dict(mpy=mpy, model=str(model), wav=str(wav), backend=backend, runs=times)
+    code = RUN % dict(mpy=os.path.relpath(mpy, folder), model=model.name, wav=wav.name,
+                      backend=backend, runs=times)
     proc = subprocess.run([exe, "-X", "heapsize=" + heap, "-c", code], capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=600, cwd=folder)
     done = proc.stdout.count("RUN ")
     if done != times:
         print(proc.stdout[-1500:], proc.stderr[-1500:], file=sys.stderr)

@@ -133,7 +133,7 @@ def q15_window(x, edges, stats=7, sign_extend=False):
     pkg.q15s = load_viper(Q15S, sign_extend)
     model = types.SimpleNamespace(  # the device model's fields that fe_q15 reads
         window=n, bands=nb, stats=stats, d=nb + stats_count(stats), p=0, k=1, eps=1e-6,
-        zoom_r=0, channels=1, edges=array("H", edges))
+        zoom_r=0, channels=1, edges=array("H", edges), comps=(), n_train=1)
     shim = types.ModuleType("micropython")
     shim.const = lambda v: v
     saved = {k: sys.modules.get(k) for k in ("micropython", "vwatch_checked")}
@@ -184,10 +184,9 @@ def test_kernels_stay_inside_int32_on_full_scale_input(n, sign_extend):
 
 
 @pytest.mark.parametrize("sign_extend", [False, True], ids=["zero-extending", "sign-extending"])
-def test_ring_conversion_gathers_a_channel_and_finds_its_extremes(sign_extend):
-    # iconv gathers one channel of a ring's interleaved int16 frames (wrapping at its end),
-    # converts it, and tracks min and max on the way: it returns center's max |v - mean| and
-    # the largest |raw| (the window's saturation check) on full-scale and odd inputs.
+def test_conversions_return_the_largest_deviation_from_the_mean(sign_extend):
+    # iconv and fconv track min and max as they convert, so the window needs no second pass
+    # (q15k.center) for the shift: their answer is center's, on full-scale and odd inputs.
     k = load_viper(Q15K, sign_extend, int16=True)
     rng = np.random.default_rng(3)
     for n in (64, 1024):
@@ -199,8 +198,8 @@ def test_ring_conversion_gathers_a_channel_and_finds_its_extremes(sign_extend):
                  np.round(300 * np.sin(np.arange(n))) + 1000]
         for raw in cases:
             raw = raw.astype("<i2")
-            # as a ring of 3 channels holds channel 1, the window starting 5 frames before
-            # the ring's end
+            # as a ring of 3 channels holds them, the window starting 5 frames before the
+            # ring's end: the gather wraps
             ring = np.zeros((n + 8, 3), "<i2")
             rows = (np.arange(n) + n + 3) % (n + 8)
             ring[rows, 1] = raw
@@ -209,10 +208,13 @@ def test_ring_conversion_gathers_a_channel_and_finds_its_extremes(sign_extend):
             z = array("i", range(n))
             top = k.iconv(z, buf, int(rows[0]) * 3 + 1 | 3 << 20, pr)
             assert list(z) == [8 * int(v) + k._V_OFFSET for v in raw]
+            assert pr[k.RAW] == int(np.abs(raw.astype(np.int64)).max())
             v = 8 * raw.astype(np.int64)
             mean = (int(v.sum()) + n // 2) >> pr[k.LOG2N]
             assert int(top) == int(k.center(z, n, pr)) == int(np.abs(v - mean).max())
-            assert pr[k.RAW] == int(np.abs(raw.astype(np.int64)).max())
+            x = array("f", (raw / 32768.0 * 3.7).astype(np.float32))
+            top = k.fconv(x, n, k.fexp(x, n), pr)
+            assert int(top) == int(k.center(x, n, pr))
 
 
 MODEL_DRIVER = """
@@ -508,13 +510,22 @@ def packed(lower):
 
 
 def run_score(k2, lp, mu, fq_q16):
+    """q15s.score of a learned model (L made integers in place once, as fe_q15 does) and of
+    a model being learned (L in floats, a column at a time): the same bits, returned once."""
     from array import array
 
     d = len(mu)
-    sv = array("f", [0.0])
-    k2.score(array("f", lp), array("f", mu), array("i", [v + OFF for v in fq_q16]),
-             array("i", [0] * (3 * d)), d, sv)
-    return sv[0]
+    got = []
+    for fixed_first in (True, False):
+        sv = array("f", [0.0])
+        lq, le = array("f", lp), array("i", [0] * d)
+        if fixed_first:
+            k2.fixed(lq, d, 1, d, le)
+        k2.score(lq, le if fixed_first else None, array("f", mu),
+                 array("i", [v + OFF for v in fq_q16]), array("i", [0] * (4 * d)), d, sv)
+        got.append(sv[0])
+    assert got[0] == got[1], got
+    return got[0]
 
 
 @pytest.mark.parametrize("sign_extend", [False, True], ids=["zero-extending", "sign-extending"])
@@ -617,9 +628,18 @@ f = array('f', range(%(d)d))
 q15s.floats(fq, f, %(d)d)
 print('F', ' '.join(str(v) for v in array('I', bytes(f))))
 sv = array('f', [0.0])
-q15s.score(array('f', %(lp)r), array('f', %(mu)r), fq, array('i', range(%(w)d)), %(d)d, sv)
+lf = array('f', %(lp)r)
+lp = array('f', lf)
+le = array('i', range(%(d)d))
+q15s.fixed(lp, %(d)d, 1, %(d)d, le)
+q15s.score(lp, le, array('f', %(mu)r), fq, array('i', range(%(w)d)), %(d)d, sv)
 print('S', array('I', bytes(sv))[0])
-q15s.lowrank(array('f', %(w8)r), array('f', %(a)r), array('f', %(g)r), array('f', %(mu)r), fq,
+q15s.score(lf, None, array('f', %(mu)r), fq, array('i', range(%(w)d)), %(d)d, sv)
+print('U', array('I', bytes(sv))[0])
+a = array('f', %(a)r)
+ae = array('i', range(%(p)d))
+q15s.fixed(a, %(d)d, 0, %(p)d, ae)
+q15s.lowrank(array('f', %(w8)r), a, ae, array('f', %(g)r), array('f', %(mu)r), fq,
              array('i', range(%(w2)d)), %(d)d, %(p)d, sv)
 print('P', array('I', bytes(sv))[0])
 """
@@ -652,8 +672,8 @@ def test_q15s_under_cpython_is_the_device_arithmetic_bit_for_bit(dev):
     a = [float(np.float32(v)) for v in rng.standard_normal(p * d)]
     g = [float(np.float32(v)) for v in -rng.uniform(0.01, 0.1, p)]
     out = dev.run(KERNEL_DRIVER % dict(lt=list(lt), st=list(st), acc=acc, nl=nb + 3, pr=pr, d=d,
-                                       channels=channels, per=per, lp=lp, mu=mu, w=3 * d, w8=w8,
-                                       a=a, g=g, w2=3 * d + 2 * p, p=p))
+                                       channels=channels, per=per, lp=lp, mu=mu, w=4 * d, w8=w8,
+                                       a=a, g=g, w2=4 * d + 2 * p, p=p))
     got = dict((ln[0], [int(v) for v in ln[2:].split()]) for ln in out.splitlines())
     # the same in CPython
     lnv = array("i", [0] * (nb + 3))
@@ -666,13 +686,17 @@ def test_q15s_under_cpython_is_the_device_arithmetic_bit_for_bit(dev):
     f = array("f", [0.0] * d)
     k2.floats(fq, f, d)
     sv = array("f", [0.0])
-    k2.score(array("f", lp), array("f", mu), fq, array("i", [0] * (3 * d)), d, sv)
+    lq, le = array("f", lp), array("i", [0] * d)
+    k2.fixed(lq, d, 1, d, le)
+    k2.score(lq, le, array("f", mu), fq, array("i", [0] * (4 * d)), d, sv)
     assert got["L"] == list(lnv)
     assert got["Q"] == list(fq)
     assert got["F"] == list(array("I", bytes(f)))
-    assert got["S"] == [array("I", bytes(sv))[0]]
-    k2.lowrank(array("f", w8), array("f", a), array("f", g), array("f", mu), fq,
-               array("i", [0] * (3 * d + 2 * p)), d, p, sv)
+    assert got["S"] == got["U"] == [array("I", bytes(sv))[0]]  # learned and float L alike
+    aq, ae = array("f", a), array("i", [0] * p)
+    k2.fixed(aq, d, 0, p, ae)
+    k2.lowrank(array("f", w8), aq, ae, array("f", g), array("f", mu), fq,
+               array("i", [0] * (4 * d + 2 * p)), d, p, sv)
     assert got["P"] == [array("I", bytes(sv))[0]]
 
 
@@ -807,11 +831,18 @@ def run_lowrank(k2, w, a, g, mu, fq_q16):
     from array import array
 
     d, p = len(mu), len(g)
-    sv = array("f", [0.0])
-    k2.lowrank(array("f", w), array("f", a), array("f", g), array("f", mu),
-               array("i", [v + OFF for v in fq_q16]), array("i", [0] * (3 * d + 2 * p)), d, p,
-               sv)
-    return sv[0]
+    got = []
+    for fixed_first in (True, False):  # as run_score
+        sv = array("f", [0.0])
+        aq, ae = array("f", a), array("i", [0] * p)
+        if fixed_first:
+            k2.fixed(aq, d, 0, p, ae)
+        k2.lowrank(array("f", w), aq, ae if fixed_first else None, array("f", g),
+                   array("f", mu), array("i", [v + OFF for v in fq_q16]),
+                   array("i", [0] * (4 * d + 2 * p)), d, p, sv)
+        got.append(sv[0])
+    assert got[0] == got[1], got
+    return got[0]
 
 
 @pytest.mark.parametrize("sign_extend", [False, True], ids=["zero-extending", "sign-extending"])

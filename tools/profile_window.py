@@ -32,7 +32,9 @@ STEPS = {
              ("ulab_k", None, "FFT"), ("ulab_k", None, "score"),
              ("zoom_ulab", "Zoom", "compute")],
     "q15": [("fe_q15", "Features", "compute"), ("fe_q15", "Features", "_spectrum"),
-            ("q15k", None, "iconv"), ("q15k", None, "center"), ("q15s", None, "logs"),
+            ("q15k", None, "iconv"), ("q15k", None, "center"), ("q15k", None, "window"),
+            ("q15k", None, "bitrev"), ("q15k", None, "stage"), ("q15k", None, "split"),
+            ("q15k", None, "bands"), ("q15s", None, "logs"),
             ("fe_q15", "Features", "mahal"), ("zoom_q15", "Zoom", "compute")],
     "pure": [("fe_pure", "Features", "compute"), ("fe_pure", "Features", "score")],
 }

@@ -26,8 +26,9 @@ float at all); the kernels (vwatch.q15k) then work on int views of that same arr
    steps 1 to 3 added as multiples of ln 2, eps added in the log domain: the features in Q16
    (fq) and as float32 (f). The score runs on fq and the model's float32 arrays in integers.
 Per window on a ring, nothing is allocated, not even a boxed float (tests/test_q15.py).
-Costs: 4N bytes for z, N/2 for a quarter-wave Q15 sine table, 12(B + 3) for the band and
-moment sums and their logs, 20d (+ 8p for a PCA model) for the features (float and Q16)
+Costs: 4N bytes for z, N/2 for a quarter-wave Q15 sine table, N for half a Hann window,
+about N for the bit reversal's pairs, 12(B + 3) for the band and
+moment sums and their logs, 24d (+ 8p for a PCA model) for the features (float and Q16)
 and the score's words, and 1.5 KB of log tables. Models with d > 1000 score in floats.
 """
 
@@ -46,6 +47,54 @@ def _q16(x):
     return int(math.floor(x * 65536 + 0.5))
 
 
+def tables(n):
+    """An N-point window's tables: round(2^15 sin(2 pi k / N)) for k <= N/4 (the FFT's
+    twiddles); the periodic Hann window (1 - cos(2 pi i / N)) / 2 times 2^15 for i <= N/2
+    (q15k.window); the pairs (i, r), i < r, that the N/2-point FFT's bit reversal swaps
+    (q15k.bitrev)."""
+    q = n // 4
+    tw = array("H", range(q + 1))
+    for k in range(q + 1):
+        tw[k] = int(math.floor(32768 * math.sin(2 * math.pi * k / n) + 0.5))
+    hann = array("H", range(2 * q + 1))
+    for i in range(2 * q + 1):
+        c = tw[q - i] if i <= q else -tw[i - q]
+        hann[i] = (32769 - c) >> 1  # <= 32768
+    m = n // 2
+    bits = 0
+    while 1 << bits < m:
+        bits += 1
+    pairs = []
+    for i in range(m):
+        r = 0
+        for b in range(bits):
+            r |= (i >> b & 1) << (bits - 1 - b)
+        if i < r:
+            pairs += (i, r)
+    return tw, hann, array("H", pairs)
+
+
+def spectrum(k, z, tab, pr, n, edges, acc):
+    """Steps 2 to 4 (window, FFT with block floating point, split, band sums) on the centred
+    int32 values in z, with the tables tab.tw, tab.hann, tab.swaps; returns stages halved.
+    The zoom block (vwatch.zoom_q15) runs the same on its own buffers."""
+    k.window(z, z, tab.hann, pr)
+    k.bitrev(z, tab.swaps, len(tab.swaps))
+    tw = tab.tw
+    l1 = pr[k.L1]
+    t = 0
+    span = 2
+    while span <= n >> 1:
+        sh = 1 if l1 > _GROW else 0
+        pr[k.SHIFT] = sh
+        t += sh
+        l1 = k.stage(z, tw, span, pr)
+        span <<= 1
+    k.split(z, z, tw, pr)
+    k.bands(z, edges, acc, pr)
+    return t
+
+
 class Features:
     name = "q15"
 
@@ -55,10 +104,7 @@ class Features:
         self.model = model
         self.n = n
         self.z = array("f", range(n))  # float samples, then int16 spectrum + int32 powers
-        q = n // 4
-        self.tw = array("H", range(q + 1))  # round(2^15 sin(2 pi k / N)), k = 0 .. N/4
-        for k in range(q + 1):
-            self.tw[k] = int(math.floor(32768 * math.sin(2 * math.pi * k / n) + 0.5))
+        self.tw, self.hann, self.swaps = tables(n)
         # Q15 tables of q15s: ln(1 + i/256), i <= 256, and ln(1 + e^(-j/32)), j <= 512
         self.lt = array("H", range(257))
         for i in range(257):
@@ -75,11 +121,12 @@ class Features:
         self.sc = array("f", [0.0]) if model.k > 1 else None  # one component's (K modes)
         self.per = nb + (model.stats & 1) + (model.stats >> 1 & 1) + (model.stats >> 2 & 1)
         # The score's words: v, then a term and its exponent per column of L, or per feature
-        # and component of a low-rank (PCA) model. Beyond _MAX_D: floats (boxed).
+        # and component of a low-rank (PCA) model, then d words for a float model's column
+        # (q15s.score). Beyond _MAX_D: floats (boxed).
         p = model.p
         self.float_score = d > _MAX_D
         self.v = array("f", range(d)) if self.float_score else None
-        self.w = None if self.float_score else array("i", range(3 * d + 2 * p))
+        self.w = None if self.float_score else array("i", range(4 * d + 2 * p))
         from . import q15k, q15s  # compiled after the buffers exist, into the heap left
 
         if self.float_score:
@@ -88,6 +135,25 @@ class Features:
             self.vec = vec
         self.k = q15k
         self.k2 = q15s
+        # A learned model's score arrays as integers, converted in place once (q15s.fixed):
+        # this backend owns the model from here, as fe_ulab does when it blocks L^T. A model
+        # being learned (n_train 0: vwatch.learn accumulates into lp, then writes it) stays
+        # float. Per component (mu, lp, L's exponents, w, a, A's exponents, g).
+        self.comps = tuple((mu, lp, None, w, a, None, g) for mu, lp, w, a, g in model.comps)
+        if not self.float_score and model.n_train:
+            comps = ()
+            for mu, lp, w, a, g in model.comps:
+                le = ae = None
+                if lp is not None:
+                    le = array("i", range(d))
+                    q15s.fixed(lp, d, 1, d, le)
+                if a is not None:
+                    ae = array("i", range(p))
+                    q15s.fixed(a, d, 0, p, ae)
+                comps += ((mu, lp, le, w, a, ae, g),)
+            self.comps = comps
+            model.lp = model.a = None  # integers now: no other backend may read them
+            model.comps = tuple((mu, None, w, None, g) for mu, lp, w, a, g in model.comps)
         pr = self.pr = array("i", range(q15s.SIZE))
         pr[q15k.N] = n
         pr[q15k.NB] = nb
@@ -115,25 +181,7 @@ class Features:
 
     def _spectrum(self):
         # Steps 2 to 4 on the centred int32 values in z; returns stages halved.
-        k = self.k
-        z = self.z
-        pr = self.pr
-        n = self.n
-        k.window(z, z, self.tw, pr)
-        k.bitrev(z, n >> 1)
-        tw = self.tw
-        l1 = pr[k.L1]
-        t = 0
-        span = 2
-        while span <= n >> 1:
-            sh = 1 if l1 > _GROW else 0
-            pr[k.SHIFT] = sh
-            t += sh
-            l1 = k.stage(z, tw, span, pr)
-            span <<= 1
-        k.split(z, z, tw, pr)
-        k.bands(z, self.model.edges, self.acc, pr)
-        return t
+        return spectrum(self.k, self.z, self, self.pr, self.n, self.model.edges, self.acc)
 
     def _source(self, source):
         # Once per source (getattr and the float log would allocate every window).
@@ -173,6 +221,7 @@ class Features:
                 top = k.iconv(z, source.buf, source.at(ch, start) | m.channels << 20, pr)
                 if pr[k.RAW] > peak:
                     peak = pr[k.RAW]
+                emax = 1
                 pr[k2.KU] = self.ku + _Q16_OFFSET
             else:  # floats: v = x * 2^(144 - emax), one exponent for the window
                 source.read(ch, start, n, z)
@@ -181,9 +230,8 @@ class Features:
                     self.nonfinite = True
                     emax = 0
                 if emax:
-                    k.fconv(z, n, emax, pr)
+                    top = k.fconv(z, n, emax, pr)
                     pr[k2.KU] = 2 * (emax - 144) + _Q16_OFFSET
-                    top = k.center(z, n, pr)
             if top == 0:  # silence or DC: every band and moment is exactly 0
                 for i in range(2 * nb + 6):
                     acc[i] = 0
@@ -222,17 +270,15 @@ class Features:
         m = self.model
         if self.float_score:
             self.sv[0] = self.vec.score(m, self.f, self.v)
-        elif m.k == 1 and m.p:
-            self.k2.lowrank(m.w, m.a, m.g, m.mu, self.fq, self.w, m.d, m.p, self.sv)
-        elif m.k == 1:
-            self.k2.score(m.lp, m.mu, self.fq, self.w, m.d, self.sv)
-        else:  # K components (operating modes): the smallest distance, kept in integers
-            first = 1
-            for mu, lp, w, a, g in m.comps:  # a tuple: iterating and unpacking allocate nothing
-                if m.p:
-                    self.k2.lowrank(w, a, g, mu, self.fq, self.w, m.d, m.p, self.sc)
-                else:
-                    self.k2.score(lp, mu, self.fq, self.w, m.d, self.sc)
+            return
+        sv = self.sv if m.k == 1 else self.sc
+        first = 1
+        for mu, lp, le, w, a, ae, g in self.comps:  # a tuple: iterating allocates nothing
+            if m.p:
+                self.k2.lowrank(w, a, ae, g, mu, self.fq, self.w, m.d, m.p, sv)
+            else:
+                self.k2.score(lp, le, mu, self.fq, self.w, m.d, sv)
+            if m.k > 1:  # K components (operating modes): the smallest distance
                 self.k2.smaller(self.sc, self.sv, first)
                 first = 0
 

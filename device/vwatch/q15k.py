@@ -1,10 +1,10 @@
 """The q15 backend's kernels: viper code on int views of fe_q15's buffers, no float, no heap.
 
     from vwatch import q15k
-    e = q15k.fexp(z, n); q15k.fconv(z, n, e, pr)   # float samples, or
+    e = q15k.fexp(z, n); top = q15k.fconv(z, n, e, pr)   # float samples, or
     top = q15k.iconv(z, ring.buf, ring.at(ch, 0) | c << 20, pr)   # raw int16 ones (a ring's)
-    top = q15k.center(z, n, pr)      # max |v - mean| of float samples converted (iconv's own)
-    q15k.window(z, z, tw, pr); q15k.bitrev(z, n >> 1)
+    top = q15k.center(z, n, pr)      # max |v - mean| of values converted otherwise
+    q15k.window(z, z, hann, pr); q15k.bitrev(z, pairs, len(pairs))
     l1 = q15k.stage(z, tw, span, pr)      # once per FFT stage, pr[_SHIFT] = 0 or 1
     q15k.split(z, z, tw, pr); q15k.bands(z, edges, acc, pr)
 
@@ -59,10 +59,12 @@ def fexp(z: ptr32, n: int) -> int:
 
 
 @micropython.viper
-def fconv(z: ptr32, n: int, emax: int, pr: ptr32):
+def fconv(z: ptr32, n: int, emax: int, pr: ptr32) -> int:
     # float32 x -> v = round(x * 2^(126 + K - emax)), |v| <= 2^K, stored as v + _V_OFFSET in place;
-    # their sum and rounded mean.
+    # their sum and rounded mean. Returns max |v - mean|, as center() would.
     acc = 0
+    lo = 0x40000
+    hi = 0 - 0x40000
     for i in range(n):
         b = z[i]
         e = (b >> 23) & 0xFF
@@ -75,8 +77,16 @@ def fconv(z: ptr32, n: int, emax: int, pr: ptr32):
                 v = 0 - v
         acc += v
         z[i] = v + _V_OFFSET
+        if v < lo:
+            lo = v
+        if v > hi:
+            hi = v
     pr[SUM] = acc
-    pr[MEAN] = ((acc + (n >> 1)) >> pr[LOG2N]) + _V_OFFSET  # |acc| <= 2^30
+    mean = (acc + (n >> 1)) >> pr[LOG2N]  # |acc| <= 2^30
+    pr[MEAN] = mean + _V_OFFSET
+    if hi - mean > mean - lo:
+        return hi - mean
+    return mean - lo
 
 
 @micropython.viper
@@ -128,9 +138,10 @@ def center(z: ptr32, n: int, pr: ptr32) -> int:
 
 
 @micropython.viper
-def window(z: ptr32, y: ptr16, tw: ptr16, pr: ptr32):
+def window(z: ptr32, y: ptr16, hann: ptr16, pr: ptr32):
     # dn = (v - mean) shifted to |dn| < 2^15; statistics of dn; y = dn * Hann / 2 as int16,
     # written over the int32 values in increasing order (y[i] lies in z[i >> 1], already read).
+    # hann: the window's first half times 2^15 (fe_q15.sine_tables).
     n = pr[N]
     mean = pr[MEAN]
     rs = pr[RS]
@@ -139,7 +150,6 @@ def window(z: ptr32, y: ptr16, tw: ptr16, pr: ptr32):
     if rs:
         rnd = 1 << (rs - 1)
     stats = pr[STATS]
-    q = n >> 2
     h = n >> 1
     s2h = 0
     s2l = 0
@@ -163,10 +173,7 @@ def window(z: ptr32, y: ptr16, tw: ptr16, pr: ptr32):
             s4l += q2 & 0x7FFF
             if d2 > peak:
                 peak = d2
-        # Hann weight * 2^15: (1 - cos(2 pi i / N)) / 2, cos from the quarter-wave sine table
-        j = i if i <= h else n - i
-        c = int(tw[q - j]) if j <= q else 0 - int(tw[j - q])
-        hw = (32769 - c) >> 1  # <= 32768
+        hw = int(hann[i if i <= h else n - i])  # <= 32768
         v = (dn * hw + 0x8000) >> 16  # |v| <= 2^14
         y[i] = v
         if v < 0:
@@ -184,20 +191,15 @@ def window(z: ptr32, y: ptr16, tw: ptr16, pr: ptr32):
 
 
 @micropython.viper
-def bitrev(z: ptr32, m: int):
-    # Bit-reversal permutation of m complex int16 pairs, each moved as one raw 32-bit word.
-    r = 0
-    h = m >> 1
-    for i in range(m):
-        if i < r:
-            t = z[i]
-            z[i] = z[r]
-            z[r] = t
-        bit = h
-        while r & bit:
-            r ^= bit
-            bit >>= 1
-        r |= bit
+def bitrev(z: ptr32, pairs: ptr16, count: int):
+    # Bit-reversal permutation of the complex int16 pairs, each moved as one raw 32-bit word:
+    # swaps z[i] and z[r] for the (i, r) in pairs[0 .. count) (fe_q15.tables).
+    for t in range(0, count, 2):
+        i = int(pairs[t])
+        r = int(pairs[t + 1])
+        v = z[i]
+        z[i] = z[r]
+        z[r] = v
 
 
 @micropython.viper

@@ -3,17 +3,20 @@
     q15s.logs(acc, count, lnv, lt)        # ln of two-word sums, Q16
     q15s.chan(lnv, pr, st, fq)            # one channel's features, Q16 in fq
     q15s.floats(fq, f, d)                 # all of them as float32 in f
-    q15s.score(lp, mu, fq, work, d, sv)   # squared Mahalanobis distance into sv[0]
-    q15s.lowrank(w, a, g, mu, fq, work, d, p, sv)   # the same for a PCA (low-rank) model
+    q15s.fixed(lp, d, 1, d, le)           # once: L's columns as integers, in place
+    q15s.score(lp, le, mu, fq, work, d, sv)   # squared Mahalanobis distance into sv[0]
+    q15s.score(lp, None, mu, fq, work, d, sv)   # the same of a float L (a model being learned)
+    q15s.fixed(a, d, 0, p, ae)            # once: A's rows likewise, for a PCA (low-rank) model
+    q15s.lowrank(w, a, ae, g, mu, fq, work, d, p, sv)   # its score
     q15s.smaller(sc, sv, first)           # sv[0] = sc[0] if first or smaller (K components)
 
 Logarithms are Q16 integers (2^-16 nats, 1.5e-5): ln A for A = hi 2^15 + lo from the
 leading bit and a 257-entry table of ln(1 + i/256) (Q15, linear interpolation); ln(x + eps)
 as max(ln x, ln eps) + ln(1 + e^-|ln x - ln eps|), the last from a table in steps of 1/32 nat.
 Features are written twice: Q16 (+ _Q16_OFFSET) for the score and as float32 bits, built from the
-integer, for whoever reads fe.f. The score works on the model's float32 arrays as they are:
-each column of L (row of A) is read as 28-bit integers against its largest exponent, v = f - mu
-as Q16, products summed exactly in three 15-bit words, then each sum rounded to 15 bits before
+integer, for whoever reads fe.f. For the score, fixed() turns each column of L (row of A) of
+a learned model, once and in place, into 28-bit integers against its largest exponent (a
+model being learned stays float, a column converted at a time); v = f - mu as Q16, products summed exactly in three 15-bit words, then each sum rounded to 15 bits before
 it is squared; the low-rank form's weights (w, g) multiply as 15-bit mantissas. Every
 intermediate fits a signed 32-bit word (tests/test_q15.py runs this very code under CPython
 with integers that check it). Floats are written as their bits through ptr16 halves,
@@ -43,6 +46,7 @@ _NEG = const(-0x10000000)  # ln 0: far below anything, yet 2 _NEG fits 32 bits
 _VMAX = const(0x7FFFFF)  # |f - mu| is clamped to 128 nats (Q16), see score
 _SPMAX = const(0x100000)  # 16 nats: ln(1 + e^-16) < 2^-23 is 0
 _NEGT = const(0x1000)  # a term's exponent word: this bit set, the term is subtracted
+_KOFF = const(0x10000000)  # 2^28: fixed() stores a model's integers as k + _KOFF >= 0
 
 
 @micropython.viper
@@ -172,8 +176,8 @@ def chan(lnv: ptr32, pr: ptr32, st, fq: ptr32):
 
 @micropython.viper
 def _diff(muo, fqo, wo, d: int):
-    # w[i] = f - mu in Q16 (+ _Q16_OFFSET) from the float32 bits of mu, |f - mu| clamped
-    # to 128 nats
+    # w[i] = f - mu in Q16 (+ _Q16_OFFSET) from the float32 bits of mu, |f - mu| clamped to
+    # 128 nats
     mu = ptr32(muo)
     fq = ptr32(fqo)
     w = ptr32(wo)
@@ -197,28 +201,54 @@ def _diff(muo, fqo, wo, d: int):
 
 
 @micropython.viper
-def _dot(co, o: int, wo, j: int, n: int, r: int):
-    # z = sum_i c[o + i] v[j + i], i < n (c: float32 bits, v = w[..] - _Q16_OFFSET in Q16), as
-    # z = +-w[r] 2^(w[r + 1] - _EOFF) with w[r] <= 2^15: each c as 28 bits against the run's
-    # largest exponent, the products summed exactly in three 15-bit words (n <= 1000).
+def _fix(co, o: int, n: int, ko, q: int) -> int:
+    # The run c[o .. o + n) of float32 values as integers k = c 2^(154 - emax) (|k| < 2^28:
+    # 28 bits against the run's largest exponent emax, the smaller values' lowest bits
+    # dropped), stored as k + _KOFF in k[q .. q + n) (k may be c itself, q = o); returns emax.
     c = ptr32(co)
-    w = ptr32(wo)
+    kq = ptr32(ko)
     emax = 0
-    for i in range(n):
-        ex = (c[o + i] >> 23) & 0xFF
+    for i in range(o, o + n):
+        ex = (c[i] >> 23) & 0xFF
         if ex > emax:
             emax = ex
+    for i in range(n):
+        b = c[o + i]
+        ex = (b >> 23) & 0xFF
+        k = 0
+        if ex != 0 and emax - ex <= 28:
+            k = (((b & 0x7FFFFF) | 0x800000) << 4) >> (emax - ex)
+            if (b >> 31) & 1:
+                k = 0 - k
+        kq[q + i] = k + _KOFF
+    return emax
+
+
+@micropython.viper
+def fixed(co, n: int, step: int, count: int, eo):
+    # In place, once per learned model: `count` runs of float32 values in c (run j: n - j step
+    # values, one after the other: the columns of a packed L, step 1, or the rows of A, step
+    # 0) as _fix's integers; e[j] = run j's largest exponent.
+    e = ptr32(eo)
+    o = 0
+    for j in range(count):
+        m = n - j * step
+        e[j] = int(_fix(co, o, m, co, o))
+        o += m
+
+
+@micropython.viper
+def _dot(co, o: int, wo, j: int, n: int, r: int, emax: int):
+    # z = sum_i c[o + i] v[j + i], i < n (c: a run made by fixed(), largest exponent emax;
+    # v = w[..] - _Q16_OFFSET in Q16), as z = +-w[r] 2^(w[r + 1] - _EOFF) with w[r] <= 2^15: the
+    # products summed exactly in three 15-bit words (n <= 1000).
+    c = ptr32(co)
+    w = ptr32(wo)
     w0 = 0
     w1 = 0
     w2 = 0
     for i in range(n):
-        b = c[o + i]
-        ex = (b >> 23) & 0xFF
-        if ex == 0 or emax - ex > 28:
-            continue
-        k = (((b & 0x7FFFFF) | 0x800000) << 4) >> (emax - ex)  # c 2^(154 - emax) < 2^28
-        if (b >> 31) & 1:
-            k = 0 - k
+        k = c[o + i] - _KOFF
         v = w[j + i] - _Q16_OFFSET
         vh = v >> 15
         vl = v & 0x7FFF
@@ -307,15 +337,22 @@ def _total(wo, first: int, count: int, svo):
 
 
 @micropython.viper
-def score(lp, mu, fq, wo, d: int, sv):
+def score(lp, le, mu, fq, wo, d: int, sv):
     # sum_j (sum_{i>=j} L[i][j] v[i])^2, v = f - mu, column j of L the run of d - j values
-    # from lp[p]. w: 3d words: v, then per column its rounded sum squared and the exponent.
+    # from lp[p]: made by fixed() with exponents le, or (le None: a model being learned) still
+    # float32, converted column by column into w[3d ..]. w: 4d words: v, then per column its
+    # rounded sum squared and the exponent, then that scratch.
     w = ptr32(wo)
+    e = ptr32(le if le else wo)
+    fix = 0 if le else 1
     _diff(mu, fq, wo, d)
     p = 0
     for j in range(d):
         r = d + 2 * j
-        _dot(lp, p, wo, j, d - j, r)
+        if fix == 0:
+            _dot(lp, p, wo, j, d - j, r, e[j])
+        else:
+            _dot(wo, 3 * d, wo, j, d - j, r, int(_fix(lp, p, d - j, wo, 3 * d)))
         t = w[r]
         w[r] = t * t  # <= 2^30
         w[r + 1] = 2 * (w[r + 1] - _EOFF) + _EOFF
@@ -342,10 +379,13 @@ def _times(wo, r: int, fo, i: int, ex: int):
 
 
 @micropython.viper
-def lowrank(wt, a, g, mu, fq, wo, d: int, p: int, sv):
+def lowrank(wt, a, ae, g, mu, fq, wo, d: int, p: int, sv):
     # sum_i wt[i] v[i]^2 + sum_k g[k] (sum_i A[k][i] v[i])^2, v = f - mu, row k of A the run
-    # of d values from a[k d]. w: 3d + 2p words: v, then a term and its exponent per i and k.
+    # of d values from a[k d] (made by fixed() with exponents ae, or, ae None, float32 as in
+    # score()). w: 4d + 2p words: v, then a term and its exponent per i and k, then scratch.
     w = ptr32(wo)
+    e = ptr32(ae if ae else wo)
+    fix = 0 if ae else 1
     _diff(mu, fq, wo, d)
     for i in range(d):
         r = d + 2 * i
@@ -361,7 +401,11 @@ def lowrank(wt, a, g, mu, fq, wo, d: int, p: int, sv):
         _times(wo, r, wt, i, 2 * (k - 16))
     for j in range(p):
         r = 3 * d + 2 * j
-        _dot(a, j * d, wo, 0, d, r)
+        if fix == 0:
+            _dot(a, j * d, wo, 0, d, r, e[j])
+        else:
+            q = 3 * d + 2 * p
+            _dot(wo, q, wo, 0, d, r, int(_fix(a, j * d, d, wo, q)))
         t = w[r]
         w[r] = t * t
         _times(wo, r, g, j, 2 * (w[r + 1] - _EOFF))

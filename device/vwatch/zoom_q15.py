@@ -17,6 +17,8 @@ from array import array
 import micropython
 from micropython import const
 
+from .fe_q15 import spectrum, tables
+
 _SOFF = const(0x200000)  # 2^21: an int block sum S is stored as S + _SOFF >= 0 (ptr32 rule)
 _V_OFFSET = const(0x40000)  # vwatch.q15k's offset of v
 
@@ -60,10 +62,7 @@ class Zoom:
         # the window buffer is free once the main features are done: shared when it is long
         # enough (N_z <= N)
         self.z = fe.z if len(fe.z) >= nz else array("f", range(nz))
-        q = nz // 4
-        self.tw = array("H", range(q + 1))
-        for i in range(q + 1):
-            self.tw[i] = int(math.floor(32768 * math.sin(2 * math.pi * i / nz) + 0.5))
+        self.tw, self.hann, self.swaps = tables(nz)
         nb = m.zoom_bands
         self.acc = array("i", range(2 * nb))  # band sums; no statistics on the zoom block
         self.lnv = array("i", range(nb))
@@ -100,16 +99,15 @@ class Zoom:
             top = 0
             if low.ints:  # integer sums from a ring
                 sconv(z, low.bufs[ch], low.pos | self.sh, pr)
+                top = k.center(z, nz, pr)
                 emax = 1
                 pr[k2.KU] = fe.ku + 0x2000000
             else:  # float averages: one exponent for the block, as fe_q15 does
                 low.copy(ch, z)
                 emax = k.fexp(z, nz)
                 if emax:
-                    k.fconv(z, nz, emax, pr)
+                    top = k.fconv(z, nz, emax, pr)
                     pr[k2.KU] = 2 * (emax - 144) + 0x2000000
-            if emax:
-                top = k.center(z, nz, pr)
             if top == 0:
                 for i in range(2 * nb):
                     acc[i] = 0
@@ -121,28 +119,9 @@ class Zoom:
                     e -= 1
                 pr[k.RS] = e if e > 0 else 0
                 pr[k.LS] = -e if e < 0 else 0
-                t = _spectrum(k, z, self.tw, pr, nz, fe.model.zoom_edges, acc)
+                t = spectrum(k, z, self, pr, nz, fe.model.zoom_edges, acc)
                 pr[k2.E] = e + 0x2000000
                 pr[k2.T] = t
             pr[k2.POS] = self.pos0 + ch * nb
             k2.logs(acc, nb, self.lnv, fe.lt)
             k2.chan(self.lnv, pr, fe.st, fe.fq)
-
-
-def _spectrum(k, z, tw, pr, n, edges, acc):
-    # fe_q15's steps 2 to 4 (window, FFT with block floating point, split, bands) on the
-    # zoom block's buffers; returns the stages halved.
-    k.window(z, z, tw, pr)
-    k.bitrev(z, n >> 1)
-    l1 = pr[k.L1]
-    t = 0
-    span = 2
-    while span <= n >> 1:
-        sh = 1 if l1 > 16370 else 0  # fe_q15._GROW
-        pr[k.SHIFT] = sh
-        t += sh
-        l1 = k.stage(z, tw, span, pr)
-        span <<= 1
-    k.split(z, z, tw, pr)
-    k.bands(z, edges, acc, pr)
-    return t
