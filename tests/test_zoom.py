@@ -347,6 +347,7 @@ window(True)
 for i in range(20):  # the low ring fills; the sensor's own buffers are made
     window(False)
 total = 0
+a = 0  # every global the loop assigns exists before it measures (a new one can grow the dict)
 for i in range(5):
     while not ring.ready():  # the ring's fill allocates a memoryview per read: not counted
         ring.fill(sensor)
