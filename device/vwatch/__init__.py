@@ -20,14 +20,13 @@ docs/score-lines.md, those of run in docs/protocol.md.
 __version__ = "0.1.0"
 
 
-def _unload(*names):
-    # Forget the submodules vwatch.<name> so that their code can be collected once their work
-    # is done (importing them again loads them again).
+def _unload(name):
+    # Forget the submodule vwatch.<name> so that its code can be collected once its work is
+    # done (importing it again loads it again).
     import sys
 
-    for name in names:
-        sys.modules.pop("vwatch." + name, None)
-        globals().pop(name, None)
+    sys.modules.pop("vwatch." + name, None)
+    globals().pop(name, None)
 
 
 def backend_class(backend=None):

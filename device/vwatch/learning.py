@@ -233,7 +233,7 @@ def learn_only(seconds, model, sensor, backend, out, template, speed, false_alar
         sensor = default_sensor(speed)
     try:
         st.check_sensor(sensor, m)
-        _unload("wav", "wav_header")  # a replay keeps only its file
+        _unload("wav")  # a replay keeps only its file
         cls = backend_class(backend)
         gc.collect()
         # The co-moments' compensation first, while the heap is in one piece; given back if

@@ -37,9 +37,9 @@ class Replay(Sensor):
     name = "replay"
 
     def __init__(self, path, speed=1.0, loop=False):
-        from .wav_header import WavHeader
+        from .wav import Wav
 
-        w = WavHeader(path)  # validates the header; its file object is reused below
+        w = Wav(path)  # validates the header; its file object is reused below
         self.path = path
         self.channels = w.channels
         self.rate = float(w.rate)

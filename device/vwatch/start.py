@@ -113,8 +113,7 @@ def prepare(model, sensor, backend, speed, config, default_sensor):
 
         backend_class(backend)  # raises the ValueError that names the backends
     if sensor is not None:
-        # a replay keeps only its file (a caller's own Wav objects keep their code)
-        _unload("wav", "wav_header")
+        _unload("wav")  # a replay keeps only its file (a caller's own Wav objects keep theirs)
     gc.collect()
     buf = _ring_buffer(model, sensor)
     m = _load(model, config)
@@ -124,7 +123,7 @@ def prepare(model, sensor, backend, speed, config, default_sensor):
                          % m.model_id)
     if sensor is None:
         sensor = default_sensor(speed)
-        _unload("wav", "wav_header")
+        _unload("wav")
     check_sensor(sensor, m)
     return buf, m, sensor
 
