@@ -217,7 +217,9 @@ def test_board_and_host_agree_on_the_zoom_block(device, precompiled_for, fitted,
 def test_q15_agrees_on_the_zoom_block(micropython, device_mpy, fitted, which, tmp_path):
     model, _, wavs = fitted
     host = host_scores(model, wavs[which], tmp_path)
-    board = board_scores(micropython, device_mpy, "q15", model, wavs[which])
+    # 72 KB on this 64-bit port: score_file with the zoom block needed 60 KB here before the
+    # q15 window's tables and integer model (README, "Instructions per window"), 66 KB after.
+    board = board_scores(micropython, device_mpy, "q15", model, wavs[which], "72K")
     worst = assert_agree(board, host, modelfile.read(model).n_features, Q15_RTOL)
     print("q15: worst score difference %.2g of max(s, d)" % worst)
 
