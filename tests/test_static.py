@@ -43,7 +43,6 @@ LENIENT = ("assignment", "arg-type", "index", "misc", "union-attr", "var-annotat
 KNOWN = [
     ("device/vwatch/sensors/i2c_sensor.py", "attr-defined", '"I2CSensor" has no attribute "_level"'),
     ("device/vwatch/sensors/i2c_sensor.py", "attr-defined", '"I2CSensor" has no attribute "_burst"'),
-    ("device/vwatch/runtime.py", "attr-defined", '"Config" has no attribute'),
     # imported only where /vwatch.json names a Wi-Fi network (boards with network.WLAN)
     ("device/vwatch/mqtt.py", "import-not-found", 'module named "network"'),
 ]

@@ -53,16 +53,6 @@ class _Stop(Exception):
     pass
 
 
-class _Config:
-    """The template's fields and arrays, then the learned model's (as vwatch.runtime.Config)."""
-
-    def __repr__(self):
-        a = self.__dict__  # fields set by vwatch.start._load
-        return "<Model %s: N=%d hop=%d fs=%g C=%d B=%d stats=%d d=%d thr=%g>" % (
-            a["model_id"], a["window"], a["hop"], a["rate"], a["channels"], a["bands"],
-            a["stats"], a["d"], a["threshold"])
-
-
 def _split(total, gap):
     rest = total - _EPS_WINDOWS
     n1 = int(rest * _TRAIN_SHARE)
@@ -214,8 +204,13 @@ def learn_only(seconds, model, sensor, backend, out, template, speed, false_alar
     gc.collect()
     if template is None and model is None:
         raise ValueError("model=None learns without saving: give the settings as template=")
-    m = st._load(template or model, _Config)
-    _unload("model")
+    m = st.load(template or model)
+    if not isinstance(template or model, str):  # the caller's model stays as it was
+        from .model_record import Model
+
+        m, given = Model(), m
+        for k in given.__dict__:
+            setattr(m, k, getattr(given, k))
     if m.p or m.k != 1 or m.zoom_r:
         raise ValueError("template %s has %s: on-board learning writes one component in the "
                          "full form without a zoom block; use a template written by "

@@ -18,10 +18,9 @@ def learn(seconds, model, sensor, backend, out, template, speed, start, false_al
     try:
         if m is None or not start:
             return m
-        # The detector needs the heap that learning's code held: keep the model's fields
-        # (its class is learning's), drop the module, then load the runtime.
-        fields = m.__dict__
-        m = learning = None
+        # The detector needs the heap that learning's code held: drop the module (the model
+        # is a vwatch.model_record.Model, not learning's), then load the runtime.
+        learning = None
         sys.modules.pop("vwatch.learning", None)
         try:
             delattr(vwatch, "learning")
@@ -30,10 +29,6 @@ def learn(seconds, model, sensor, backend, out, template, speed, start, false_al
         gc.collect()
         from . import runtime
 
-        m = runtime.Config()
-        for k in fields:
-            setattr(m, k, fields[k])
-        fields = None
         runtime.run(m, sensor, backend, speed, None, out)
         return m
     finally:

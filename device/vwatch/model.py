@@ -32,6 +32,8 @@ from array import array
 
 from micropython import const
 
+from .model_record import Model  # noqa: F401 (vwatch.model.Model, as before)
+
 _HEADER = const(64)
 _VERSION = const(3)  # reads 1, 2 and 3; a v2 file with p = 0 has the v1 layout
 _MAX_N = const(4096)
@@ -57,31 +59,19 @@ def n_stats(stats):
     return (stats & 1) + (stats >> 1 & 1) + (stats >> 2 & 1)
 
 
-class Model:
-    """A loaded model: configuration, decision rule and arrays (edges; per component mu, then
-    packed L, or w, A and g when p > 0; zoom edges and channel map when the file has them)."""
-
-    # A plain model's values of the v3 fields (vwatch.modelcheck sets others): kept here, not
-    # in every instance's dict.
-    zoom_r = zoom_bands = zoom_window = flags = 0
-    k = 1
-    zoom_edges = channel_map = None
-
-    def __init__(self, hdr, edges, comps, crc):
-        (_, self.version, _, self.size, self.rate, self.window, self.p, self.hop,
-         self.channels, self.bands, self.stats, self.estimator, self.d, self.alarm_k,
-         self.alarm_n, self.eps, self.threshold, self.clear, self.n_train,
-         self.created) = struct.unpack_from(_FIELDS, hdr)
-        self.edges = edges
-        self.comps = comps
-        self.mu, self.lp, self.w, self.a, self.g = comps[0]
-        self.crc = crc
-        self.model_id = "%08x" % crc
-
-    def __repr__(self):
-        return "<Model %s: N=%d hop=%d fs=%g C=%d B=%d stats=%d d=%d K=%d thr=%g>" % (
-            self.model_id, self.window, self.hop, self.rate, self.channels, self.bands,
-            self.stats, self.d, self.k, self.threshold)
+def record(hdr, edges, comps, crc):
+    """A vwatch.model_record.Model of a checked header (64 bytes), edges, components
+    ((mu, lp, w, a, g), ...) and CRC."""
+    m = Model()
+    (_, m.version, _, m.size, m.rate, m.window, m.p, m.hop, m.channels, m.bands, m.stats,
+     m.estimator, m.d, m.alarm_k, m.alarm_n, m.eps, m.threshold, m.clear, m.n_train,
+     m.created) = struct.unpack_from(_FIELDS, hdr)
+    m.edges = edges
+    m.comps = comps
+    m.mu, m.lp, m.w, m.a, m.g = comps[0]
+    m.crc = crc
+    m.model_id = "%08x" % crc
+    return m
 
 
 def _read_exact(path, f, buf, nbytes):
@@ -212,4 +202,4 @@ def _load(path, f):
                 _refuse(path, "the model's arrays hold NaN or infinity")
             if buf is w and not v > 0:
                 _refuse(path, "a residual weight w is %r, not positive" % v)
-    return Model(hdr, edges, ((mu, lp, w, a, g),), crc)
+    return record(hdr, edges, ((mu, lp, w, a, g),), crc)

@@ -15,7 +15,7 @@ from array import array
 
 from micropython import const
 
-from .model import _FIELDS, Model, _positive, _read_exact, _refuse, n_stats
+from .model import _FIELDS, _positive, _read_exact, _refuse, n_stats, record
 
 _HEADER = const(64)
 _MAX_K = const(4)
@@ -136,7 +136,7 @@ def load_v3(path, f, hdr):
                     _refuse(path, "the model's arrays hold NaN or infinity")
                 if buf is w and not v > 0:
                     _refuse(path, "a residual weight w is %r, not positive" % v)
-    model = Model(hdr, edges, comps, crc)
+    model = record(hdr, edges, comps, crc)
     model.zoom_r, model.zoom_bands, model.zoom_window, model.k, model.flags = (
         zoom_r, zoom_b, zoom_n, k, flags)
     model.zoom_edges = zoom_edges

@@ -1,7 +1,7 @@
 """Write a model learned on the board (vwatch.learning): format version 3, one component, the
 full form, flag bit 0 "learned on the board" (docs/model-format.md), atomically.
 
-    crc = write(m, "/model.vwm")    # m: the fields of vwatch.start's Config; returns the CRC
+XX
 
 The file goes to path + ".tmp", is read back and its CRC checked, then renamed over ``path``:
 a reset or power cut at any point leaves the previous file. Costs: the 64-byte header and a

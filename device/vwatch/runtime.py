@@ -114,15 +114,6 @@ def default_sensor(speed=1.0):
 _default_sensor = default_sensor  # the name vwatch.recorder first used
 
 
-class Config:
-    """A loaded model's fields and arrays without its loader (see vwatch.start)."""
-
-    def __repr__(self):
-        return "<Model %s: N=%d hop=%d fs=%g C=%d B=%d stats=%d d=%d thr=%g>" % (
-            self.model_id, self.window, self.hop, self.rate, self.channels, self.bands,
-            self.stats, self.d, self.threshold)
-
-
 def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, out=print,
         report=None):
     """Run the detector (see the module doc); return the number of windows reported.
@@ -264,7 +255,7 @@ def allocate(model, sensor, backend=None, speed=1.0, out=print):
     from . import start
 
     try:
-        buf, m, sensor = start.prepare(model, sensor, backend, speed, Config, default_sensor)
+        buf, m, sensor = start.prepare(model, sensor, backend, speed, default_sensor)
         start = None
         _unload("start")  # its code is not needed once the run is set up
         gc.collect()

@@ -44,24 +44,15 @@ def _need(n, hop, c, b, d, backend, p=0, k=1):
     return model + ring + fe + _CODE
 
 
-_MODEL_FIELDS = ("size", "rate", "window", "hop", "channels", "bands", "stats", "estimator",
-                 "d", "alarm_k", "alarm_n", "eps", "threshold", "clear", "n_train", "created",
-                 "edges", "mu", "lp", "p", "w", "a", "g", "crc", "model_id", "version", "k",
-                 "comps", "flags", "zoom_r", "zoom_window", "zoom_bands", "zoom_edges",
-                 "channel_map")
-
-
-def _load(model, config):
-    # The model's arrays in a Config; the loader's code (about 5 KB) is unloaded here.
+def load(model):
+    """A model file's vwatch.model_record.Model (the loader's code, about 5 KB, unloaded
+    once used), or the loaded model given, as it is."""
     if isinstance(model, str):
         from .model import load
 
         model = load(model)
-        _unload("model")
-    c = config()
-    for k in _MODEL_FIELDS:
-        setattr(c, k, getattr(model, k))
-    return c
+        _unload("model", "modelcheck")
+    return model
 
 
 def _header(model):
@@ -103,7 +94,7 @@ def _ring_buffer(model, sensor):
     return array("h", range(c * frames))
 
 
-def prepare(model, sensor, backend, speed, config, default_sensor):
+def prepare(model, sensor, backend, speed, default_sensor):
     """The first half of run()'s allocation, in the order that measured best in a small heap:
     the ring's frames (an array, or None), the model's arrays (the loader's code is dropped
     once used), the sensor, checked against the model. The runtime builds the rest once this
@@ -116,7 +107,7 @@ def prepare(model, sensor, backend, speed, config, default_sensor):
         _unload("wav")  # a replay keeps only its file (a caller's own Wav objects keep theirs)
     gc.collect()
     buf = _ring_buffer(model, sensor)
-    m = _load(model, config)
+    m = load(model)
     if m.n_train == 0 and m.estimator == 3:  # OAS, nothing learned: docs/model-format.md
         raise ValueError("model %s is a template (settings, nothing learned): learn on the "
                          "board first, vwatch.learn(seconds) or `vibrawatch learn`"
