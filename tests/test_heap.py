@@ -120,7 +120,7 @@ def smallest_heap(m32, name, cfg, backend, top):
 
 @pytest.mark.xfail(strict=False, reason="measured 2026-12-01 (README, Heap of the detector): "
                    "run() keeps its objects for the next run, and the next run's new Replay "
-                   "loads vwatch.wav_header beside them: 0 to 3 KB more than the smallest heap "
+                   "loads vwatch.wav beside them: 0 to 4 KB more than the smallest heap "
                    "of one run; which cases pass depends on the lengths of the names in play "
                    "(the heap's layout at its edge), so not strict")
 @pytest.mark.parametrize("name, cfg, top", [("imu", IMU, 48), ("seed", SEED, 96)])
