@@ -51,7 +51,8 @@ def load(model):
         from .model import load
 
         model = load(model)
-        _unload("model", "modelcheck")
+        _unload("model")
+        _unload("modelcheck")
     return model
 
 
