@@ -20,6 +20,55 @@ docs/score-lines.md, those of run in docs/protocol.md.
 __version__ = "0.1.0"
 
 
+class Model:
+    """A loaded model: the fields of docs/model-format.md and its arrays. vwatch.model.load()
+    fills one; run() and learn() use it as it is (learning fills in the learned fields and
+    vwatch.modelwrite writes them). Here, in the package, so that the loader's code can be
+    dropped once a model is loaded (an instance keeps only its class) and so that the class
+    sits low in the heap, below a run's buffers. The fields are annotated (a bare annotation
+    costs the board nothing: MicroPython's compiler drops it) and set by the loader."""
+
+    # header (docs/model-format.md)
+    version: int
+    size: int  # bytes of the file
+    rate: float  # sample rate, Hz
+    window: int  # N
+    p: int  # PCA components (0: the full packed L)
+    hop: int
+    channels: int
+    bands: int
+    stats: int  # bit set: rms, kurtosis, crest
+    estimator: int
+    d: int  # features
+    alarm_k: int  # raise when k of the last n windows score above the threshold
+    alarm_n: int
+    eps: float
+    threshold: float
+    clear: float  # the clear threshold
+    n_train: int  # windows learned from (0: a template, nothing learned)
+    created: int
+    crc: int
+    model_id: str  # the CRC-32 as 8 hex digits
+    # arrays: band edges (array 'H'); per component (mu, lp, w, a, g) in comps, component
+    # 0's also as mu, lp (packed L, or None when p > 0), w, a, g (None when p = 0)
+    edges: object
+    comps: tuple
+    mu: object
+    lp: object
+    w: object
+    a: object
+    g: object
+    # v3 fields: a plain model's values, kept in the class, not in every instance's dict
+    zoom_r = zoom_bands = zoom_window = flags = 0  # flags bit 0: learned on the board
+    k = 1  # Gaussian components (operating modes)
+    zoom_edges = channel_map = None
+
+    def __repr__(self):
+        return "<Model %s: N=%d hop=%d fs=%g C=%d B=%d stats=%d d=%d K=%d thr=%g>" % (
+            self.model_id, self.window, self.hop, self.rate, self.channels, self.bands,
+            self.stats, self.d, self.k, self.threshold)
+
+
 def _unload(name):
     # Forget the submodule vwatch.<name> so that its code can be collected once its work is
     # done (importing it again loads it again).

@@ -19,11 +19,49 @@ model with p PCA components, format v2).
 
 from typing import Callable
 
-from .model import Model
 from .sensor import Sensor
 from .wav import Wav
 
 __version__: str
+
+class Model:
+    """A loaded model (vwatch.model.load fills one): the fields of docs/model-format.md and
+    its arrays; run() and learn() use it as it is."""
+
+    version: int
+    size: int
+    rate: float
+    window: int
+    p: int
+    hop: int
+    channels: int
+    bands: int
+    stats: int
+    estimator: int
+    d: int
+    alarm_k: int
+    alarm_n: int
+    eps: float
+    threshold: float
+    clear: float
+    n_train: int
+    created: int
+    crc: int
+    model_id: str
+    edges: object
+    comps: tuple
+    mu: object
+    lp: object
+    w: object
+    a: object
+    g: object
+    zoom_r: int
+    zoom_bands: int
+    zoom_window: int
+    flags: int
+    k: int
+    zoom_edges: object
+    channel_map: object
 
 class _Features:
     name: str  # 'pure', 'ulab' or 'q15'

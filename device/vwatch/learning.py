@@ -206,7 +206,7 @@ def learn_only(seconds, model, sensor, backend, out, template, speed, false_alar
         raise ValueError("model=None learns without saving: give the settings as template=")
     m = st.load(template or model)
     if not isinstance(template or model, str):  # the caller's model stays as it was
-        from .model_record import Model
+        from . import Model
 
         m, given = Model(), m
         for k in given.__dict__:

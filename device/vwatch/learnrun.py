@@ -19,7 +19,7 @@ def learn(seconds, model, sensor, backend, out, template, speed, start, false_al
         if m is None or not start:
             return m
         # The detector needs the heap that learning's code held: drop the module (the model
-        # is a vwatch.model_record.Model, not learning's), then load the runtime.
+        # is a vwatch.Model, not learning's), then load the runtime.
         learning = None
         sys.modules.pop("vwatch.learning", None)
         try:

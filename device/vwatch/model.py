@@ -32,7 +32,7 @@ from array import array
 
 from micropython import const
 
-from .model_record import Model  # noqa: F401 (vwatch.model.Model, as before)
+from . import Model  # noqa: F401 (vwatch.model.Model, as before: the package's record)
 
 _HEADER = const(64)
 _VERSION = const(3)  # reads 1, 2 and 3; a v2 file with p = 0 has the v1 layout
@@ -60,7 +60,7 @@ def n_stats(stats):
 
 
 def record(hdr, edges, comps, crc):
-    """A vwatch.model_record.Model of a checked header (64 bytes), edges, components
+    """A vwatch.Model of a checked header (64 bytes), edges, components
     ((mu, lp, w, a, g), ...) and CRC."""
     m = Model()
     (_, m.version, _, m.size, m.rate, m.window, m.p, m.hop, m.channels, m.bands, m.stats,

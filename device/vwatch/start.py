@@ -45,7 +45,7 @@ def _need(n, hop, c, b, d, backend, p=0, k=1):
 
 
 def load(model):
-    """A model file's vwatch.model_record.Model (the loader's code, about 5 KB, unloaded
+    """A model file's vwatch.Model (the loader's code, about 5 KB, unloaded
     once used), or the loaded model given, as it is."""
     if isinstance(model, str):
         from .model import load
