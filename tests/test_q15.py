@@ -1,12 +1,13 @@
-"""The q15 backend (device/vwatch/fe_q15.py, q15k.py) on real MicroPython, against the reference.
+"""The q15 backend (device/vwatch/backend_q15.py, q15_spectrum.py) on real MicroPython, against
+the reference.
 
 The backend runs precompiled (mpy-cross -march=x64, as deployed): its viper kernels compiled
 from source on the device do not fit beside N = 2048 in 64 KB. Accuracy is judged per band in
 dB, as a function of the band's level below the channel's total band power: fixed point has a
-noise floor where float has none (docs/features.md, "q15 backend"). The backend itself (fe_q15
-with its kernels q15k and q15s) also runs under CPython on integers that fail on leaving the
-signed 32-bit range (what a 32-bit board needs), and that run is the device's arithmetic, bit
-for bit.
+noise floor where float has none (docs/features.md, "q15 backend"). The backend itself
+(backend_q15 with its kernels q15_spectrum and q15_score) also runs under CPython on integers
+that fail on leaving the signed 32-bit range (what a 32-bit board needs), and that run is the
+device's arithmetic, bit for bit.
 """
 
 import math
@@ -105,7 +106,7 @@ def test_features_within_the_q15_bound(dev, tmp_path, case):
         assert np.max(np.abs(np.array(feats) - np.array(ref))) < 1e-5
 
 
-# ---- vwatch.fe_q15 and its kernels (q15k, q15s) run as they are, under CPython ---------------
+# ---- vwatch.backend_q15 and its kernels (q15_spectrum, q15_score) run as they are, under CPython
 
 class FloatSamples:
     """A source of float32 samples, as vwatch.wav.Wav is: read(ch, start, n, out)."""
@@ -118,20 +119,20 @@ class FloatSamples:
 
 
 def q15_window(x, edges, stats=7, sign_extend=False):
-    """One window of float samples x through vwatch.fe_q15.Features.compute, run under CPython
-    on the real q15k and q15s (load_viper): every kernel intermediate a word that fails on
-    leaving 32 bits, every int16 a kernel stores checked; ``sign_extend``: ptr32 loads
-    sign-extend (32-bit ports) or not (64-bit ones). Returns (band words, FFT stages
+    """One window of float samples x through vwatch.backend_q15.Features.compute, run under
+    CPython on the real q15_spectrum and q15_score (load_viper): every kernel intermediate a word
+    that fails on leaving 32 bits, every int16 a kernel stores checked; ``sign_extend``: ptr32
+    loads sign-extend (32-bit ports) or not (64-bit ones). Returns (band words, FFT stages
     halved, statistics words), what MODEL_DRIVER prints on the device."""
     import sys
     import types
 
     n, nb = len(x), len(edges) - 1
-    pkg = types.ModuleType("vwatch_checked")  # the package fe_q15's `from . import` reads
+    pkg = types.ModuleType("vwatch_checked")  # the package backend_q15's `from . import` reads
     pkg.__path__ = []
-    pkg.q15k = load_viper(Q15K, sign_extend, int16=True)
-    pkg.q15s = load_viper(Q15S, sign_extend)
-    model = types.SimpleNamespace(  # the device model's fields that fe_q15 reads
+    pkg.q15_spectrum = load_viper(Q15_SPECTRUM, sign_extend, int16=True)
+    pkg.q15_score = load_viper(Q15_SCORE, sign_extend)
+    model = types.SimpleNamespace(  # the device model's fields that backend_q15 reads
         window=n, bands=nb, stats=stats, d=nb + stats_count(stats), p=0, k=1, eps=1e-6,
         zoom_r=0, channels=1, edges=array("H", edges), comps=(), n_train=1)
     shim = types.ModuleType("micropython")
@@ -139,8 +140,8 @@ def q15_window(x, edges, stats=7, sign_extend=False):
     saved = {k: sys.modules.get(k) for k in ("micropython", "vwatch_checked")}
     sys.modules.update(micropython=shim, vwatch_checked=pkg)
     try:
-        ns = {"__name__": "vwatch_checked.fe_q15", "__package__": "vwatch_checked"}
-        exec(compile(FE_Q15.read_text(), str(FE_Q15), "exec"), ns)
+        ns = {"__name__": "vwatch_checked.backend_q15", "__package__": "vwatch_checked"}
+        exec(compile(BACKEND_Q15.read_text(), str(BACKEND_Q15), "exec"), ns)
         fe = ns["Features"](model)
         fe.compute(FloatSamples(x), 0)
     finally:
@@ -149,7 +150,7 @@ def q15_window(x, edges, stats=7, sign_extend=False):
                 del sys.modules[k]
             else:
                 sys.modules[k] = v
-    k = pkg.q15k
+    k = pkg.q15_spectrum
     return list(fe.acc[: 2 * nb]), fe.shifts, tuple(fe.pr[k.S2HI : k.PEAK + 1])
 
 
@@ -186,8 +187,8 @@ def test_kernels_stay_inside_int32_on_full_scale_input(n, sign_extend):
 @pytest.mark.parametrize("sign_extend", [False, True], ids=["zero-extending", "sign-extending"])
 def test_conversions_return_the_largest_deviation_from_the_mean(sign_extend):
     # iconv and fconv track min and max as they convert, so the window needs no second pass
-    # (q15k.center) for the shift: their answer is center's, on full-scale and odd inputs.
-    k = load_viper(Q15K, sign_extend, int16=True)
+    # (q15_spectrum.center) for the shift: their answer is center's, on full-scale and odd inputs.
+    k = load_viper(Q15_SPECTRUM, sign_extend, int16=True)
     rng = np.random.default_rng(3)
     for n in (64, 1024):
         pr = array("i", range(k.RAW + 1))
@@ -272,7 +273,7 @@ worst = 0
 for i in range(4):
     fe.compute(w, i * m.hop)  # leaves this window's mean and shift in pr
     w.read(0, i * m.hop, m.window, fe.z)
-    worst = max(worst, kernels(fe, fe.k, fe.z, fe.pr, m.window))
+    worst = max(worst, kernels(fe, fe.kernels, fe.z, fe.pr, m.window))
 print('K', worst)
 """
 
@@ -367,7 +368,7 @@ def raw(fe, k, z, pr, n):
     return b - a
 
 
-print('K', raw(fe, fe.k, fe.z, fe.pr, n))
+print('K', raw(fe, fe.kernels, fe.z, fe.pr, n))
 """
 
 
@@ -389,7 +390,7 @@ def test_raw_int16_from_a_ring(dev, tmp_path, kind, n):
     assert int(got["K"][0]) == 0
 
 
-# ---- vwatch.q15s (logs, features, score) run as it is, with checked integers ---------------
+# ---- vwatch.q15_score (logs, features, score) run as it is, with checked integers ---------------
 
 W32_RANGE = (-(1 << 31), (1 << 31) - 1)
 
@@ -441,8 +442,8 @@ def load_viper(path, sign_extend, int16=False):
     """Execute a viper module under CPython: decorators and const() vanish, int() and the
     pointer types make checked integers and views (each function's ptr arguments are wrapped
     on the way in, from its annotations). ``int16``: the ptr16 views hold signed int16 values
-    (q15k's; q15s's hold raw halves): a store outside int16 fails, and loads zero-extend, as
-    q15k's sign extension by hand, (v ^ 0x8000) - 0x8000, needs."""
+    (q15_spectrum's; q15_score's hold raw halves): a store outside int16 fails, and loads
+    zero-extend, as q15_spectrum's sign extension by hand, (v ^ 0x8000) - 0x8000, needs."""
     import inspect
     import sys
     import types
@@ -484,9 +485,9 @@ def load_viper(path, sign_extend, int16=False):
 
 
 VWATCH = Path(__file__).resolve().parents[1] / "device" / "vwatch"
-Q15S = VWATCH / "q15s.py"
-Q15K = VWATCH / "q15k.py"
-FE_Q15 = VWATCH / "fe_q15.py"
+Q15_SCORE = VWATCH / "q15_score.py"
+Q15_SPECTRUM = VWATCH / "q15_spectrum.py"
+BACKEND_Q15 = VWATCH / "backend_q15.py"
 OFF = 1 << 25
 
 
@@ -510,8 +511,9 @@ def packed(lower):
 
 
 def run_score(k2, lp, mu, fq_q16):
-    """q15s.score of a learned model (L made integers in place once, as fe_q15 does) and of
-    a model being learned (L in floats, a column at a time): the same bits, returned once."""
+    """q15_score.score of a learned model (L made integers in place once, as backend_q15 does)
+    and of a model being learned (L in floats, a column at a time): the same bits, returned
+    once."""
     from array import array
 
     d = len(mu)
@@ -529,12 +531,12 @@ def run_score(k2, lp, mu, fq_q16):
 
 
 @pytest.mark.parametrize("sign_extend", [False, True], ids=["zero-extending", "sign-extending"])
-def test_q15s_stays_inside_int32_at_the_extremes(sign_extend):
-    # vwatch.q15s itself, run under CPython with integers that fail on leaving 32 bits, at its
+def test_q15_score_stays_inside_int32_at_the_extremes(sign_extend):
+    # vwatch.q15_score itself, run under CPython with integers that fail on leaving 32 bits, at its
     # documented input limits; both load behaviours of ptr16/ptr32 give the same results.
     from array import array
 
-    k2 = load_viper(Q15S, sign_extend)
+    k2 = load_viper(Q15_SCORE, sign_extend)
     lt, st = tables()
     # logs: two words each < 2^30 (the most any band or statistic sum reaches)
     pairs = [(0, 0), (0, 1), (0, 0x7FFF), (1, 0), (0xFFFF, 0x7FFF), (0x10000, 0),
@@ -597,10 +599,10 @@ def test_q15s_stays_inside_int32_at_the_extremes(sign_extend):
     assert abs(s - want) <= 1e-4 * want, (s, want)
 
 
-def test_q15s_score_stays_inside_int32_for_the_largest_model():
-    # d = 1000 (the most fe_q15 scores in integers), every product at its largest and of one
+def test_q15_score_score_stays_inside_int32_for_the_largest_model():
+    # d = 1000 (the most backend_q15 scores in integers), every product at its largest and of one
     # sign, so the top accumulator word grows as fast as it can.
-    k2 = load_viper(Q15S, False)
+    k2 = load_viper(Q15_SCORE, False)
     d = 1000
     lp = [1.9999999] * (d * (d + 1) // 2)
     s = run_score(k2, lp, [-200.0] * d, [(1 << 23) - 1] * d)  # |f - mu| clamped to 2^23 - 1
@@ -611,41 +613,41 @@ def test_q15s_score_stays_inside_int32_for_the_largest_model():
 
 KERNEL_DRIVER = """
 from array import array
-from vwatch import q15s
+from vwatch import q15_score
 lt = array('H', %(lt)r)
 st = array('H', %(st)r)
 acc = array('i', %(acc)r)
 lnv = array('i', range(%(nl)d))
-q15s.logs(acc, %(nl)d, lnv, lt)
+q15_score.logs(acc, %(nl)d, lnv, lt)
 print('L', ' '.join(str(v) for v in lnv))
 pr = array('i', %(pr)r)
 fq = array('i', range(%(d)d))
 for ch in range(%(channels)d):
-    pr[q15s.POS] = ch * %(per)d
-    q15s.chan(lnv, pr, st, fq)
+    pr[q15_score.POS] = ch * %(per)d
+    q15_score.chan(lnv, pr, st, fq)
 print('Q', ' '.join(str(v) for v in fq))
 f = array('f', range(%(d)d))
-q15s.floats(fq, f, %(d)d)
+q15_score.floats(fq, f, %(d)d)
 print('F', ' '.join(str(v) for v in array('I', bytes(f))))
 sv = array('f', [0.0])
 lf = array('f', %(lp)r)
 lp = array('f', lf)
 le = array('i', range(%(d)d))
-q15s.fixed(lp, %(d)d, 1, %(d)d, le)
-q15s.score(lp, le, array('f', %(mu)r), fq, array('i', range(%(w)d)), %(d)d, sv)
+q15_score.fixed(lp, %(d)d, 1, %(d)d, le)
+q15_score.score(lp, le, array('f', %(mu)r), fq, array('i', range(%(w)d)), %(d)d, sv)
 print('S', array('I', bytes(sv))[0])
-q15s.score(lf, None, array('f', %(mu)r), fq, array('i', range(%(w)d)), %(d)d, sv)
+q15_score.score(lf, None, array('f', %(mu)r), fq, array('i', range(%(w)d)), %(d)d, sv)
 print('U', array('I', bytes(sv))[0])
 a = array('f', %(a)r)
 ae = array('i', range(%(p)d))
-q15s.fixed(a, %(d)d, 0, %(p)d, ae)
-q15s.lowrank(array('f', %(w8)r), a, ae, array('f', %(g)r), array('f', %(mu)r), fq,
+q15_score.fixed(a, %(d)d, 0, %(p)d, ae)
+q15_score.lowrank(array('f', %(w8)r), a, ae, array('f', %(g)r), array('f', %(mu)r), fq,
              array('i', range(%(w2)d)), %(d)d, %(p)d, sv)
 print('P', array('I', bytes(sv))[0])
 """
 
 
-def test_q15s_under_cpython_is_the_device_arithmetic_bit_for_bit(dev):
+def test_q15_score_under_cpython_is_the_device_arithmetic_bit_for_bit(dev):
     # What the extremes test proves about the CPython run holds for the board only if both
     # compute the same bits: logs, features, floats and score of random inputs, compared.
     from array import array
@@ -657,7 +659,7 @@ def test_q15s_under_cpython_is_the_device_arithmetic_bit_for_bit(dev):
     lt, st = tables()
     acc = [int(v) for v in rng.integers(0, 1 << 20, 2 * (nb + 3))]
     acc[4:6] = [0, 0]  # an empty band
-    k2 = load_viper(Q15S, False)
+    k2 = load_viper(Q15_SCORE, False)
     pr = [0] * k2.SIZE
     pr[k2.NB], pr[k2.STATS], pr[k2.LOG2N] = nb, stats, 10
     pr[k2.E], pr[k2.T], pr[k2.KU] = -2 + OFF, 3, -36 + OFF
@@ -846,12 +848,12 @@ def run_lowrank(k2, w, a, g, mu, fq_q16):
 
 
 @pytest.mark.parametrize("sign_extend", [False, True], ids=["zero-extending", "sign-extending"])
-def test_q15s_lowrank_stays_inside_int32_and_is_accurate(sign_extend):
+def test_q15_score_lowrank_stays_inside_int32_and_is_accurate(sign_extend):
     # The PCA form, diag(w) + A^T diag(g) A, under checked integers: at its limits (d = 1000,
     # |f - mu| at the clamp, every product of one sign) and on a real PCA fit.
     from test_pca import pca_model
 
-    k2 = load_viper(Q15S, sign_extend)
+    k2 = load_viper(Q15_SCORE, sign_extend)
     d, p = 1000, 2
     v = ((1 << 23) - 1) / 65536
     s = run_lowrank(k2, [3.9e3] * d, [1.9999999] * (p * d), [-1e-3, -2e-3], [-200.0] * d,

@@ -11,7 +11,7 @@
     vwatch.learn(600)                 # learn normal for 10 min, write /model.vwm, run it
 
 Submodules load on first use, so `import vwatch` costs almost nothing:
-model (model files), wav (recordings), fe_pure / fe_ulab / fe_q15 (features and score),
+model (model files), wav (recordings), fe_pure / fe_ulab / backend_q15 (features and score),
 ring, replay, alarm, runtime (the detector), scorefile (score_file: its code is not held
 while the detector runs). Output lines of score_file are specified in
 docs/score-lines.md, those of run in docs/protocol.md.
@@ -95,7 +95,7 @@ def backend_class(backend=None):
     elif backend == "ulab":
         from .fe_ulab import Features
     elif backend == "q15":
-        from .fe_q15 import Features
+        from .backend_q15 import Features
     else:
         raise ValueError("backend %r is not one of 'auto', 'pure', 'ulab', 'q15'; pick one of "
                          "those" % (backend,))

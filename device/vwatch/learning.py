@@ -123,7 +123,7 @@ def _set_eps(fe, m, eps):
     m.eps = eps
     pr = getattr(fe, "pr", None)
     if pr is not None:  # the q15 backend keeps ln(eps) in Q16 (+ offset)
-        from .q15s import LE
+        from .q15_score import LE
 
         pr[LE] = int(math.floor(math.log(eps) * 65536 + 0.5)) + 0x2000000
 

@@ -227,7 +227,7 @@ class Ring:
     def at(self, ch, start):
         """The index in ``buf`` of channel ``ch``'s sample of the window's frame ``start``:
         its next samples follow ``channels`` apart, wrapping at len(buf) (the q15 backend
-        gathers them in its own conversion pass, q15k.iconv)."""
+        gathers them in its own conversion pass, q15_spectrum.iconv)."""
         i = self.head + start
         if i >= self.cap:
             i -= self.cap

@@ -293,8 +293,9 @@ def _build(buf, m, sensor, backend):
                                                              m.threshold, m.clear)
 
 
-_RUN_MODULES = ("fe_ulab", "ulab_k", "fe_q15", "q15k", "q15s", "fe_pure", "dsp", "vec", "ring",
-                "alarm", "fpu", "zoom", "zoom_pure", "zoom_q15", "zoom_ulab", "ulab_pair")
+_RUN_MODULES = ("fe_ulab", "ulab_k", "backend_q15", "q15_spectrum", "q15_score", "fe_pure", "dsp",
+                "vec", "ring", "alarm", "fpu", "zoom", "zoom_pure", "q15_zoom", "zoom_ulab",
+                "ulab_pair")
 
 
 def _loop(m, sensor, fe, ring, alarm, st, windows, out, report=None):

@@ -38,7 +38,7 @@ def _need(n, hop, c, b, d, backend, p=0, k=1):
         fe = 24 * n + 8 * d + 6000 + 64 * b + 320 * k  # views of each component's arrays
     elif backend == "q15":  # z 4N, sine table N/2, sums and logs, f, Q16 f and the score's
         fe = 5 * n + 12 * b + 24 * d + 8 * p + 4 * (d + p) * k + 1900  # words; 1.5 KB
-        # of log tables; the exponents of the model's integers (q15s.fixed)
+        # of log tables; the exponents of the model's integers (q15_score.fixed)
     else:  # window 4N, sine table N, f and f - mu
         fe = 5 * n + 8 * d + 300
     return model + ring + fe + _CODE

@@ -1,7 +1,7 @@
 """The zoom block's low ring on the board (docs/features.md, "Zoom block"): per channel, the
 samples decimated by R (block averages) into N_z values, whose N_z-point spectrum has bins of
 fs / (R N_z): 1x and 2x a slow shaft's frequency. The bands are the backends' (zoom_pure,
-zoom_q15, zoom_ulab: each loads only its own code).
+q15_zoom, zoom_ulab: each loads only its own code).
 
     low = fe.low                      # a backend's Low, when its model has a zoom block
     low.feed(source, lo, hi)          # frames [lo, hi) of the source, in order, R | lo, hi
@@ -103,7 +103,7 @@ class Low:
         if scratch is None:
             scratch = array("f", range(_SCRATCH if factor <= _SCRATCH else factor))
         self.scratch = scratch
-        k = min(len(scratch), 1024)  # zoom_q15.sums packs a count up to 2^11
+        k = min(len(scratch), 1024)  # q15_zoom.sums packs a count up to 2^11
         self.k = k - k % factor  # a multiple of R
         self.can_int = ints  # integer sums when the source has read_int16 (q15, ulab)
         self.ints = None  # decided by the first source fed

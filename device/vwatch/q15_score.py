@@ -1,14 +1,14 @@
 """The q15 backend's per-feature step in integers: logarithms, features, score. No float, no heap.
 
-    q15s.logs(acc, count, lnv, lt)        # ln of two-word sums, Q16
-    q15s.chan(lnv, pr, st, fq)            # one channel's features, Q16 in fq
-    q15s.floats(fq, f, d)                 # all of them as float32 in f
-    q15s.fixed(lp, d, 1, d, le)           # once: L's columns as integers, in place
-    q15s.score(lp, le, mu, fq, work, d, sv)   # squared Mahalanobis distance into sv[0]
-    q15s.score(lp, None, mu, fq, work, d, sv)   # the same of a float L (a model being learned)
-    q15s.fixed(a, d, 0, p, ae)            # once: A's rows likewise, for a PCA (low-rank) model
-    q15s.lowrank(w, a, ae, g, mu, fq, work, d, p, sv)   # its score
-    q15s.smaller(sc, sv, first)           # sv[0] = sc[0] if first or smaller (K components)
+    q15_score.logs(acc, count, lnv, lt)       # ln of two-word sums, Q16
+    q15_score.chan(lnv, pr, st, fq)           # one channel's features, Q16 in fq
+    q15_score.floats(fq, f, d)                # all of them as float32 in f
+    q15_score.fixed(lp, d, 1, d, le)          # once: L's columns as integers, in place
+    q15_score.score(lp, le, mu, fq, work, d, sv)    # squared Mahalanobis distance into sv[0]
+    q15_score.score(lp, None, mu, fq, work, d, sv)  # the same of a float L (one being learned)
+    q15_score.fixed(a, d, 0, p, ae)           # once: A's rows likewise, for a PCA (low-rank) model
+    q15_score.lowrank(w, a, ae, g, mu, fq, work, d, p, sv)   # its score
+    q15_score.smaller(sc, sv, first)          # sv[0] = sc[0] if first or smaller (K components)
 
 Logarithms are Q16 integers (2^-16 nats, 1.5e-5): ln A for A = hi 2^15 + lo from the
 leading bit and a 257-entry table of ln(1 + i/256) (Q15, linear interpolation); ln(x + eps)
@@ -26,7 +26,7 @@ little-endian, as on every MicroPython board.
 import micropython
 from micropython import const
 
-# Slots of pr shared with q15k (q15k uses 0 .. 15).
+# Slots of pr shared with q15_spectrum (q15_spectrum uses 0 .. 15).
 STATS = const(5)  # statistics bit set
 NB = const(13)  # bands
 LOG2N = const(15)  # log2 N
@@ -37,7 +37,7 @@ KU = const(19)  # in: 2 ln u1 = CU + KU ln 2, KU + _Q16_OFFSET (u1: sample units
 CU = const(20)  # in: Q16 + _Q16_OFFSET
 LNORM = const(21)  # in: ln(64 / (3 N^2)), Q16 + _Q16_OFFSET
 LE = const(23)  # in: ln eps, Q16 + _Q16_OFFSET
-SIZE = const(30)  # slots of pr (28 and 29: q15k's ring gather)
+SIZE = const(30)  # slots of pr (28 and 29: q15_spectrum's ring gather)
 
 _Q16_OFFSET = const(0x2000000)  # 2^25: signed values are stored as value + _Q16_OFFSET >= 0
 _EOFF = const(1024)  # exponents likewise

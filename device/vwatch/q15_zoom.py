@@ -1,14 +1,14 @@
-"""The zoom block's bands in fixed point (vwatch.q15k / q15s kernels on buffers of its own).
+"""The zoom block's bands in fixed point (vwatch.q15_spectrum / q15_score on buffers of its own).
 
-    zq = zoom_q15.Zoom(model, fe)     # fe: the q15 Features it belongs to (sets fe.low)
+    zq = q15_zoom.Zoom(model, fe)     # fe: the q15 Features it belongs to (sets fe.low)
     zq.compute(fe, low)               # fe.fq[...] = the zoom bands in Q16, before fe's floats
 
 From a ring the low ring holds integer block sums S = sum of R raw int16 samples
-(vwatch.zoom.sums, as the samples arrive); sconv turns the N_z of a channel into q15k's 18-bit values v = 8 S / R,
-the units of the main window's raw path, so nothing else changes: no float, nothing
-allocated. From a recording (float samples) the low ring holds float averages and takes
-q15k's float path. Costs 4 N_z bytes (values), N_z / 2 (sine table), 12 B_z + 112 (sums,
-logs, parameters).
+(vwatch.zoom.sums, as the samples arrive); sconv turns the N_z of a channel into
+q15_spectrum's 18-bit values v = 8 S / R, the units of the main window's raw path, so nothing
+else changes: no float, nothing allocated. From a recording (float samples) the low ring holds
+float averages and takes q15_spectrum's float path. Costs 4 N_z bytes (values), N_z / 2 (sine
+table), 12 B_z + 112 (sums, logs, parameters).
 """
 
 import math
@@ -17,17 +17,17 @@ from array import array
 import micropython
 from micropython import const
 
-from .fe_q15 import spectrum, tables
+from .backend_q15 import spectrum, tables
 
 _SOFF = const(0x200000)  # 2^21: an int block sum S is stored as S + _SOFF >= 0 (ptr32 rule)
-_V_OFFSET = const(0x40000)  # vwatch.q15k's offset of v
+_V_OFFSET = const(0x40000)  # vwatch.q15_spectrum's offset of v
 
 
 @micropython.viper
 def sconv(z: ptr32, low: ptr32, at: int, pr: ptr32):
     # Block sums S (oldest first from slot ``first``) -> v = S 8 / R (|v| <= 2^18) as v + _V_OFFSET
-    # in z, like q15k.iconv does for raw samples (v = raw 8): the same units u1 = scale / 8.
-    # at = first | (log2 R - 3 + 8) << 16; pr[0] (q15k.N) = N_z.
+    # in z, like q15_spectrum.iconv does for raw samples (v = raw 8): the same units u1 = scale/8.
+    # at = first | (log2 R - 3 + 8) << 16; pr[0] (q15_spectrum.N) = N_z.
     nz = pr[0]
     i = at & 0xFFFF
     sh = (at >> 16) - 8
@@ -46,17 +46,18 @@ def sconv(z: ptr32, low: ptr32, at: int, pr: ptr32):
         i += 1
         if i == nz:
             i = 0
-    pr[1] = acc  # q15k.SUM, MEAN
+    pr[1] = acc  # q15_spectrum.SUM, MEAN
     pr[2] = ((acc + (nz >> 1)) >> pr[15]) + _V_OFFSET
 
 
 class Zoom:
-    """The zoom bands in fixed point with vwatch.q15k / q15s, on buffers of their own: integer
-    block sums from a ring (no float, nothing allocated), float averages from a recording."""
+    """The zoom bands in fixed point with vwatch.q15_spectrum / q15_score, on buffers of their
+    own: integer block sums from a ring (no float, nothing allocated), float averages from a
+    recording."""
 
     def __init__(self, m, fe):
-        k = fe.k
-        k2 = fe.k2
+        k = fe.kernels
+        k2 = fe.scoring
         nz = m.zoom_window
         self.nz = nz
         # the window buffer is free once the main features are done: shared when it is long
@@ -87,8 +88,8 @@ class Zoom:
 
     def compute(self, fe, low):
         """fe.fq[...] = the zoom bands of every channel, Q16 (fe.compute then makes floats)."""
-        k = fe.k
-        k2 = fe.k2
+        k = fe.kernels
+        k2 = fe.scoring
         z = self.z
         pr = self.pr
         acc = self.acc
@@ -102,7 +103,7 @@ class Zoom:
                 top = k.center(z, nz, pr)
                 emax = 1
                 pr[k2.KU] = fe.ku + 0x2000000
-            else:  # float averages: one exponent for the block, as fe_q15 does
+            else:  # float averages: one exponent for the block, as backend_q15 does
                 low.copy(ch, z)
                 emax = k.fexp(z, nz)
                 if emax:

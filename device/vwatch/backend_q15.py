@@ -1,7 +1,7 @@
 """Feature backend in fixed point (Q15): viper integer kernels, for boards without an FPU.
 
-    from vwatch import fe_q15
-    fe = fe_q15.Features(model)      # allocates every buffer now
+    from vwatch import backend_q15
+    fe = backend_q15.Features(model)      # allocates every buffer now
     fe.compute(source, start)        # fe.f: the window's features (array('f'), d values)
     fe.mahal()                       # fe.sv[0]: squared Mahalanobis distance, no allocation
     s = fe.score()                   # the same, returned (a float: boxed on most ports)
@@ -11,7 +11,7 @@ docs/features.md; the accuracy of this backend is in its "q15 backend" section.
 
 Per channel: ``source.read`` puts float32 samples into z (or, from a source with
 ``read_int16(ch, start, n, out)`` and ``scale``, a vwatch.ring.Ring, raw int16 samples: no
-float at all); the kernels (vwatch.q15k) then work on int views of that same array:
+float at all); the kernels (vwatch.q15_spectrum) then work on int views of that same array:
 1. the samples become integers v with |v| <= 2^18 (raw int16 times 8, or the float bits with
    one exponent for the window, which keeps int16 data exact); the mean is removed in integers;
 2. d = v - mean is shifted to |dn| < 2^15 (statistics from dn, two-word sums), the periodic
@@ -22,7 +22,7 @@ float at all); the kernels (vwatch.q15k) then work on int views of that same arr
    <= 32760 after 11 stages, inside int16, and |b w| < 2^30. Stages halved: T;
 4. the split step gives |X[k] / 2|^2 (< 2^30) in the second half of z, summed per band in
    two words;
-5. (vwatch.q15s) the logarithms of the band and moment sums in Q16 integers, the scaling of
+5. (vwatch.q15_score) the logarithms of the band and moment sums in Q16 integers, the scaling of
    steps 1 to 3 added as multiples of ln 2, eps added in the log domain: the features in Q16
    (fq) and as float32 (f). The score runs on fq and the model's float32 arrays in integers.
 Per window on a ring, nothing is allocated, not even a boxed float (tests/test_q15.py).
@@ -38,8 +38,8 @@ from array import array
 from micropython import const
 
 _GROW = const(16370)  # max |re| + |im| below which a stage may skip its halving
-_Q16_OFFSET = const(0x2000000)  # vwatch.q15s: signed slots hold value + _Q16_OFFSET
-_MAX_D = const(1000)  # q15s.score's words hold up to this many features (32-bit bound)
+_Q16_OFFSET = const(0x2000000)  # vwatch.q15_score: signed slots hold value + _Q16_OFFSET
+_MAX_D = const(1000)  # q15_score.score's words hold up to this many features (32-bit bound)
 _NAN = float("nan")  # the score of a window that held NaN or infinity
 
 
@@ -50,8 +50,8 @@ def _q16(x):
 def tables(n):
     """An N-point window's tables: round(2^15 sin(2 pi k / N)) for k <= N/4 (the FFT's
     twiddles); the periodic Hann window (1 - cos(2 pi i / N)) / 2 times 2^15 for i <= N/2
-    (q15k.window); the pairs (i, r), i < r, that the N/2-point FFT's bit reversal swaps
-    (q15k.bitrev)."""
+    (q15_spectrum.window); the pairs (i, r), i < r, that the N/2-point FFT's bit reversal swaps
+    (q15_spectrum.bitrev)."""
     q = n // 4
     tw = array("H", range(q + 1))
     for k in range(q + 1):
@@ -77,7 +77,7 @@ def tables(n):
 def spectrum(k, z, tab, pr, n, edges, acc):
     """Steps 2 to 4 (window, FFT with block floating point, split, band sums) on the centred
     int32 values in z, with the tables tab.tw, tab.hann, tab.swaps; returns stages halved.
-    The zoom block (vwatch.zoom_q15) runs the same on its own buffers."""
+    The zoom block (vwatch.q15_zoom) runs the same on its own buffers."""
     k.window(z, z, tab.hann, pr)
     k.bitrev(z, tab.swaps, len(tab.swaps))
     tw = tab.tw
@@ -105,7 +105,7 @@ class Features:
         self.n = n
         self.z = array("f", range(n))  # float samples, then int16 spectrum + int32 powers
         self.tw, self.hann, self.swaps = tables(n)
-        # Q15 tables of q15s: ln(1 + i/256), i <= 256, and ln(1 + e^(-j/32)), j <= 512
+        # Q15 tables of q15_score: ln(1 + i/256), i <= 256, and ln(1 + e^(-j/32)), j <= 512
         self.lt = array("H", range(257))
         for i in range(257):
             self.lt[i] = int(math.floor(32768 * math.log(1 + i / 256) + 0.5))
@@ -122,20 +122,20 @@ class Features:
         self.per = nb + (model.stats & 1) + (model.stats >> 1 & 1) + (model.stats >> 2 & 1)
         # The score's words: v, then a term and its exponent per column of L, or per feature
         # and component of a low-rank (PCA) model, then d words for a float model's column
-        # (q15s.score). Beyond _MAX_D: floats (boxed).
+        # (q15_score.score). Beyond _MAX_D: floats (boxed).
         p = model.p
         self.float_score = d > _MAX_D
         self.v = array("f", range(d)) if self.float_score else None
         self.w = None if self.float_score else array("i", range(4 * d + 2 * p))
-        from . import q15k, q15s  # compiled after the buffers exist, into the heap left
+        from . import q15_spectrum, q15_score  # compiled after the buffers, into the heap left
 
         if self.float_score:
             from . import vec
 
             self.vec = vec
-        self.k = q15k
-        self.k2 = q15s
-        # A learned model's score arrays as integers, converted in place once (q15s.fixed):
+        self.kernels = q15_spectrum
+        self.scoring = q15_score
+        # A learned model's score arrays as integers, converted in place once (q15_score.fixed):
         # this backend owns the model from here, as fe_ulab does when it blocks L^T. A model
         # being learned (n_train 0: vwatch.learn accumulates into lp, then writes it) stays
         # float. Per component (mu, lp, L's exponents, w, a, A's exponents, g).
@@ -146,28 +146,28 @@ class Features:
                 le = ae = None
                 if lp is not None:
                     le = array("i", range(d))
-                    q15s.fixed(lp, d, 1, d, le)
+                    q15_score.fixed(lp, d, 1, d, le)
                 if a is not None:
                     ae = array("i", range(p))
-                    q15s.fixed(a, d, 0, p, ae)
+                    q15_score.fixed(a, d, 0, p, ae)
                 comps += ((mu, lp, le, w, a, ae, g),)
             self.comps = comps
             model.lp = model.a = None  # integers now: no other backend may read them
             model.comps = tuple((mu, None, w, None, g) for mu, lp, w, a, g in model.comps)
-        pr = self.pr = array("i", range(q15s.SIZE))
-        pr[q15k.N] = n
-        pr[q15k.NB] = nb
-        pr[q15k.STATS] = model.stats
+        pr = self.pr = array("i", range(q15_score.SIZE))
+        pr[q15_spectrum.N] = n
+        pr[q15_spectrum.NB] = nb
+        pr[q15_spectrum.STATS] = model.stats
         l2n = 0
         while 1 << l2n < n:
             l2n += 1
-        pr[q15k.LOG2N] = l2n
+        pr[q15_spectrum.LOG2N] = l2n
         # P = |X/2|^2 64 / (3 N^2)
-        pr[q15s.LNORM] = _q16(math.log(64.0 / (3.0 * n * n))) + _Q16_OFFSET
-        pr[q15s.LE] = _q16(math.log(model.eps)) + _Q16_OFFSET
+        pr[q15_score.LNORM] = _q16(math.log(64.0 / (3.0 * n * n))) + _Q16_OFFSET
+        pr[q15_score.LE] = _q16(math.log(model.eps)) + _Q16_OFFSET
         self.low = None  # the zoom block's low ring (vwatch.zoom), fed by the caller
         if model.zoom_r:
-            from .zoom_q15 import Zoom
+            from .q15_zoom import Zoom
 
             self.zq = Zoom(model, self)  # sets self.low
         self.shifts = 0  # FFT stages halved, last channel (for tests)
@@ -181,14 +181,14 @@ class Features:
 
     def _spectrum(self):
         # Steps 2 to 4 on the centred int32 values in z; returns stages halved.
-        return spectrum(self.k, self.z, self, self.pr, self.n, self.model.edges, self.acc)
+        return spectrum(self.kernels, self.z, self, self.pr, self.n, self.model.edges, self.acc)
 
     def _source(self, source):
         # Once per source (getattr and the float log would allocate every window).
         self.src = source
         self.ints = hasattr(source, "at")  # a vwatch.ring.Ring: raw int16, gathered by iconv
         if self.ints:
-            self.pr[self.k.WRAP] = len(source.buf)
+            self.pr[self.kernels.WRAP] = len(source.buf)
         # 2 ln u1 = CU + KU ln 2 for a ring's u1 = scale / 8 (exactly KU ln 2 when the scale
         # is a power of two, as for int16 full scale: then ring and floats agree bit for bit)
         cu = 0
@@ -199,7 +199,7 @@ class Features:
                 mant, ex = 1.0, ex - 1
             cu = _q16(2 * math.log(mant))
             self.ku = 2 * ex
-        self.pr[self.k2.CU] = cu + _Q16_OFFSET
+        self.pr[self.scoring.CU] = cu + _Q16_OFFSET
 
     def compute(self, source, start):
         """Fill self.f with the features of the window starting at frame ``start``."""
@@ -208,8 +208,8 @@ class Features:
         z = self.z
         pr = self.pr
         acc = self.acc
-        k = self.k
-        k2 = self.k2
+        k = self.kernels
+        k2 = self.scoring
         nb = m.bands
         if source is not self.src:
             self._source(source)
@@ -275,11 +275,11 @@ class Features:
         first = 1
         for mu, lp, le, w, a, ae, g in self.comps:  # a tuple: iterating allocates nothing
             if m.p:
-                self.k2.lowrank(w, a, ae, g, mu, self.fq, self.w, m.d, m.p, sv)
+                self.scoring.lowrank(w, a, ae, g, mu, self.fq, self.w, m.d, m.p, sv)
             else:
-                self.k2.score(lp, le, mu, self.fq, self.w, m.d, sv)
+                self.scoring.score(lp, le, mu, self.fq, self.w, m.d, sv)
             if m.k > 1:  # K components (operating modes): the smallest distance
-                self.k2.smaller(self.sc, self.sv, first)
+                self.scoring.smaller(self.sc, self.sv, first)
                 first = 0
 
     def score(self):

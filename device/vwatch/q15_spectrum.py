@@ -1,12 +1,12 @@
-"""The q15 backend's kernels: viper code on int views of fe_q15's buffers, no float, no heap.
+"""The q15 backend's kernels: viper code on int views of backend_q15's buffers, no float, no heap.
 
-    from vwatch import q15k
-    e = q15k.fexp(z, n); top = q15k.fconv(z, n, e, pr)   # float samples, or
-    top = q15k.iconv(z, ring.buf, ring.at(ch, 0) | c << 20, pr)   # raw int16 ones (a ring's)
-    top = q15k.center(z, n, pr)      # max |v - mean| of values converted otherwise
-    q15k.window(z, z, hann, pr); q15k.bitrev(z, pairs, len(pairs))
-    l1 = q15k.stage(z, tw, span, pr)      # once per FFT stage, pr[_SHIFT] = 0 or 1
-    q15k.split(z, z, tw, pr); q15k.bands(z, edges, acc, pr)
+    from vwatch import q15_spectrum
+    e = q15_spectrum.fexp(z, n); top = q15_spectrum.fconv(z, n, e, pr)   # float samples, or
+    top = q15_spectrum.iconv(z, ring.buf, ring.at(ch, 0) | c << 20, pr)  # raw int16 (a ring's)
+    top = q15_spectrum.center(z, n, pr)      # max |v - mean| of values converted otherwise
+    q15_spectrum.window(z, z, hann, pr); q15_spectrum.bitrev(z, pairs, len(pairs))
+    l1 = q15_spectrum.stage(z, tw, span, pr)      # once per FFT stage, pr[_SHIFT] = 0 or 1
+    q15_spectrum.split(z, z, tw, pr); q15_spectrum.bands(z, edges, acc, pr)
 
 Word-size rules (viper ints are 32-bit on boards, 64-bit on the unix port):
 - every intermediate stays inside the signed 32-bit range (tests/test_q15.py checks a
@@ -14,7 +14,7 @@ Word-size rules (viper ints are 32-bit on boards, 64-bit on the unix port):
 - ptr16 and ptr32 loads zero-extend on some ports and not on others, so a signed int16 is
   sign-extended by hand (`(v ^ 0x8000) - 0x8000`) and ptr32 arrays only ever hold values >= 0
   (or raw bit patterns that are picked apart with shifts and masks).
-Separate from fe_q15 so its buffers are allocated before this module is compiled.
+Separate from backend_q15 so its buffers are allocated before this module is compiled.
 """
 
 import micropython
@@ -37,7 +37,7 @@ NYQ = const(12)  # out: |X[N/2] / 2|^2
 NB = const(13)  # bands
 L1 = const(14)  # out of window(): max |re| + |im| of the windowed complex pairs
 LOG2N = const(15)  # log2 N
-SIZE = const(16)  # slots from here on: vwatch.q15s, up to its SIZE, then:
+SIZE = const(16)  # slots from here on: vwatch.q15_score, up to its SIZE, then:
 WRAP = const(28)  # in: int16 slots of the ring iconv gathers from
 RAW = const(29)  # out of iconv: max |raw sample|
 
@@ -141,7 +141,7 @@ def center(z: ptr32, n: int, pr: ptr32) -> int:
 def window(z: ptr32, y: ptr16, hann: ptr16, pr: ptr32):
     # dn = (v - mean) shifted to |dn| < 2^15; statistics of dn; y = dn * Hann / 2 as int16,
     # written over the int32 values in increasing order (y[i] lies in z[i >> 1], already read).
-    # hann: the window's first half times 2^15 (fe_q15.sine_tables).
+    # hann: the window's first half times 2^15 (backend_q15.sine_tables).
     n = pr[N]
     mean = pr[MEAN]
     rs = pr[RS]
@@ -193,7 +193,7 @@ def window(z: ptr32, y: ptr16, hann: ptr16, pr: ptr32):
 @micropython.viper
 def bitrev(z: ptr32, pairs: ptr16, count: int):
     # Bit-reversal permutation of the complex int16 pairs, each moved as one raw 32-bit word:
-    # swaps z[i] and z[r] for the (i, r) in pairs[0 .. count) (fe_q15.tables).
+    # swaps z[i] and z[r] for the (i, r) in pairs[0 .. count) (backend_q15.tables).
     for t in range(0, count, 2):
         i = int(pairs[t])
         r = int(pairs[t + 1])
@@ -206,7 +206,7 @@ def bitrev(z: ptr32, pairs: ptr16, count: int):
 def stage(z: ptr16, tw: ptr16, span: int, pr: ptr32) -> int:
     # One radix-2 stage (butterflies `span` int16 apart) of the N/2-point complex FFT, outputs
     # halved when pr[SHIFT]; returns max |re| + |im| of the outputs for the next stage's rule.
-    # Magnitudes stay <= 32760: see fe_q15 for why.
+    # Magnitudes stay <= 32760: see backend_q15 for why.
     n = pr[N]
     sh = pr[SHIFT]
     q = n >> 2
