@@ -420,15 +420,15 @@ def test_import_is_lazy(micropython):
 def test_ulab_fft_fallbacks(micropython_ulab, precompiled_for, tmp_path):
     # Without ulab.utils.spectrogram the backend uses np.fft.fft: a complex array in current
     # ulab, a (re, im) tuple in older builds. The tuple form is produced here by a wrapper
-    # around this build's fft put in ulab_k.FFT, the only way to run it on a current ulab.
+    # around this build's fft put in ulab_kernels.FFT, the only way to run it on a current ulab.
     model, mpath, wpath, ref = make_case(tmp_path, "sine_between", 256, 3, 7, "int16")
     dev = Device("ulab", micropython_ulab, precompiled_for(micropython_ulab))
     for mode in ("complex", "tuple"):
         code = ""
         if mode == "tuple":
-            code = ("from ulab import numpy as np\nfrom vwatch import ulab_k\n"
+            code = ("from ulab import numpy as np\nfrom vwatch import ulab_kernels\n"
                     "def _old(x):\n    c = np.fft.fft(x)\n    return np.real(c), np.imag(c)\n"
-                    "ulab_k.FFT = _old\n")
+                    "ulab_kernels.FFT = _old\n")
         code += FEATURES_FFT % (str(mpath), str(wpath))
         out = dev.run(code)
         assert "FFT fft" in out
@@ -440,9 +440,9 @@ def test_ulab_fft_fallbacks(micropython_ulab, precompiled_for, tmp_path):
 
 FEATURES_FFT = """
 import vwatch
-from vwatch import model, wav, fe_ulab
+from vwatch import model, wav, backend_ulab
 m = model.load(%r)
-fe = fe_ulab.Features(m, fft='fft')
+fe = backend_ulab.Features(m, fft='fft')
 w = wav.Wav(%r)
 print('FFT', fe.fft)
 for i in range(2):
@@ -469,7 +469,8 @@ def test_mip_packages_list_every_module_once():
         "vwatch/" + p.relative_to(DEVICE_PKG).as_posix() for p in DEVICE_PKG.rglob("*.py"))
 
 
-OWN = ("__init__", "model", "wav", "fe_pure", "dsp", "fe_ulab", "ulab_k")  # this file's scope
+# this file's scope
+OWN = ("__init__", "model", "wav", "fe_pure", "dsp", "backend_ulab", "ulab_kernels")
 
 
 def test_device_sources_compile_with_mpy_cross(tmp_path):

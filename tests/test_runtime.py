@@ -29,7 +29,7 @@ SCORE_RTOL = 1e-3  # docs/features.md: relative to max(score, d)
 # 80 KB: the IMU configuration runs in 47-58 KB on the 64-bit ports (README, "Device runtime",
 # 64 KB the budget); these drivers add a float recording's converter, their output callback
 # and 10,000 windows of garbage (ulab failed at 64 KB on a float32 recording, and at 74 KB
-# there once channel pairs (ulab_pair) came; the budgets are tested on 32-bit words, test_heap).
+# there once channel pairs (ulab_pairs) came; the budgets are tested on 32-bit words, test_heap).
 IMU = dict(rate=952, channels=3, window=256, hop=128, bands=16, stats="all", windows=10000,
            heap="80K", loop_hops=74)
 SEED = dict(rate=20000, channels=8, window=1024, hop=512, bands=12, stats=None, windows=2000,

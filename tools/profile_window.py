@@ -28,9 +28,10 @@ import qemu_board  # noqa: E402
 # (module, object or None for a module function, attribute) per backend; the ring, the alarm
 # and the zoom block's decimation are shared.
 STEPS = {
-    "ulab": [("ulab_k", None, "compute"), ("ulab_k", None, "_prep"), ("ulab_pair", None, "_pair"),
-             ("ulab_k", None, "FFT"), ("ulab_k", None, "score"),
-             ("zoom_ulab", "Zoom", "compute")],
+    "ulab": [("ulab_kernels", None, "compute"), ("ulab_kernels", None, "_prep"),
+             ("ulab_pairs", None, "_pair"), ("ulab_kernels", None, "FFT"),
+             ("ulab_kernels", None, "score"),
+             ("ulab_zoom", "Zoom", "compute")],
     "q15": [("backend_q15", "Features", "compute"), ("backend_q15", "Features", "_spectrum"),
             ("q15_spectrum", None, "iconv"), ("q15_spectrum", None, "center"),
             ("q15_spectrum", None, "window"), ("q15_spectrum", None, "bitrev"),

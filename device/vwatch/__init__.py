@@ -11,7 +11,7 @@
     vwatch.learn(600)                 # learn normal for 10 min, write /model.vwm, run it
 
 Submodules load on first use, so `import vwatch` costs almost nothing:
-model (model files), wav (recordings), fe_pure / fe_ulab / backend_q15 (features and score),
+model (model files), wav (recordings), fe_pure / backend_ulab / backend_q15 (features and score),
 ring, replay, alarm, runtime (the detector), scorefile (score_file: its code is not held
 while the detector runs). Output lines of score_file are specified in
 docs/score-lines.md, those of run in docs/protocol.md.
@@ -93,7 +93,7 @@ def backend_class(backend=None):
     if backend == "pure":
         from .fe_pure import Features
     elif backend == "ulab":
-        from .fe_ulab import Features
+        from .backend_ulab import Features
     elif backend == "q15":
         from .backend_q15 import Features
     else:

@@ -136,7 +136,7 @@ class Features:
         self.kernels = q15_spectrum
         self.scoring = q15_score
         # A learned model's score arrays as integers, converted in place once (q15_score.fixed):
-        # this backend owns the model from here, as fe_ulab does when it blocks L^T. A model
+        # this backend owns the model from here, as backend_ulab does when it blocks L^T. A model
         # being learned (n_train 0: vwatch.learn accumulates into lp, then writes it) stays
         # float. Per component (mu, lp, L's exponents, w, a, A's exponents, g).
         self.comps = tuple((mu, lp, None, w, a, None, g) for mu, lp, w, a, g in model.comps)

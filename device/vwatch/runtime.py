@@ -293,9 +293,9 @@ def _build(buf, m, sensor, backend):
                                                              m.threshold, m.clear)
 
 
-_RUN_MODULES = ("fe_ulab", "ulab_k", "backend_q15", "q15_spectrum", "q15_score", "fe_pure", "dsp",
-                "vec", "ring", "alarm", "fpu", "zoom", "zoom_pure", "q15_zoom", "zoom_ulab",
-                "ulab_pair")
+_RUN_MODULES = ("backend_ulab", "ulab_kernels", "backend_q15", "q15_spectrum", "q15_score",
+                "fe_pure", "dsp", "vec", "ring", "alarm", "fpu", "zoom", "zoom_pure", "q15_zoom",
+                "ulab_zoom", "ulab_pairs")
 
 
 def _loop(m, sensor, fe, ring, alarm, st, windows, out, report=None):

@@ -1,7 +1,7 @@
 """The zoom block's low ring on the board (docs/features.md, "Zoom block"): per channel, the
 samples decimated by R (block averages) into N_z values, whose N_z-point spectrum has bins of
 fs / (R N_z): 1x and 2x a slow shaft's frequency. The bands are the backends' (zoom_pure,
-q15_zoom, zoom_ulab: each loads only its own code).
+q15_zoom, ulab_zoom: each loads only its own code).
 
     low = fe.low                      # a backend's Low, when its model has a zoom block
     low.feed(source, lo, hi)          # frames [lo, hi) of the source, in order, R | lo, hi

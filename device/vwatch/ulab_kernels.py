@@ -1,8 +1,8 @@
-"""The ulab backend's per-window work; see fe_ulab for the buffers it uses.
+"""The ulab backend's per-window work; see backend_ulab for the buffers it uses.
 
-    from vwatch import ulab_k
-    ulab_k.compute(fe, source, start)   # fe: an fe_ulab.Features
-    s = ulab_k.score(fe)
+    from vwatch import ulab_kernels
+    ulab_kernels.compute(fe, source, start)   # fe: a backend_ulab.Features
+    s = ulab_kernels.score(fe)
 """
 
 import math
@@ -168,7 +168,7 @@ def compute(fe, source, start):
     if hasattr(source, "head") and hasattr(source, "buf") and hasattr(source, "cap"):
         fe.r16 = np.frombuffer(source.buf, dtype=np.int16)
     scale = fe.scale
-    if fe.pairs is not None:  # two channels per FFT (ulab_pair)
+    if fe.pairs is not None:  # two channels per FFT (ulab_pairs)
         s = fe.pairs(fe, source, start, out)
         scale *= 0.25
     else:

@@ -1,20 +1,20 @@
 """Feature backend on ulab (numpy for MicroPython): the FFT and the sums run in C.
 
-    from vwatch import fe_ulab
-    fe = fe_ulab.Features(model)     # allocates every buffer now; needs firmware with ulab
-    fe.compute(source, start)        # fe.f: the window's features (array('f'), d values)
-    s = fe.score()                   # squared Mahalanobis distance of fe.f (either model form;
-                                     # with K operating modes the smallest of the K)
-    fe.form                          # how it scores: 'blocked' L^T, 'packed' L, or 'pca'
-    fe.fft                           # 'fft' (np.fft.fft) or 'spectrogram' (small heaps)
-    fe.pairs                         # ulab_pair.bands when two channels share each FFT
+    from vwatch import backend_ulab
+    fe = backend_ulab.Features(model)  # allocates every buffer now; needs firmware with ulab
+    fe.compute(source, start)          # fe.f: the window's features (array('f'), d values)
+    s = fe.score()                     # squared Mahalanobis distance of fe.f (either model form;
+                                       # with K operating modes the smallest of the K)
+    fe.form                            # how it scores: 'blocked' L^T, 'packed' L, or 'pca'
+    fe.fft                             # 'fft' (np.fft.fft) or 'spectrogram' (small heaps)
+    fe.pairs                           # ulab_pairs.bands when two channels share each FFT
 
 Same results and interface as fe_pure (docs/features.md). Per channel a window costs a fixed
 handful of ulab calls: the ring's int16 frames of the channel (a strided view of the ring,
 made per window) are added into the zeroed window buffer x; the mean is removed and the Hann
 window applied in place; ``np.fft.fft(x)`` (measured the cheapest FFT on Cortex-M7 and M3:
 2.5x and 1.2x faster than ``utils.spectrogram``) returns its complex result. Where the heap
-has room (see _room), two channels share one complex FFT (ulab_pair: z = x1 + i x2 in a
+has room (see _room), two channels share one complex FFT (ulab_pairs: z = x1 + i x2 in a
 2N-float buffer, the two power spectra split off by symmetry into the same buffer, over which
 the band views were made once: half the FFTs and half their garbage); else one channel's
 result is read as interleaved floats, squared and copied into the persistent power buffer
@@ -29,7 +29,7 @@ port): buffers of N + 2 floats (x and the power; 2N with pairs or the spectrogra
 (Hann), a view per band (two with pairs; the kurtosis statistic reads and converts the
 channel twice rather than keep x^2); per window the FFT's own result (2N floats per channel
 or pair, garbage at once), a few views per channel and a boxed float per band.
-The score: L^T in row blocks of 12 (ulab_k.blocked_lt: 11 % more floats than the packed
+The score: L^T in row blocks of 12 (ulab_kernels.blocked_lt: 11 % more floats than the packed
 triangle, which it replaces), one ``np.dot`` per block (8 at d = 96, measured 6x faster than
 one dot per row and faster than one dot of the dense d x d matrix) where the heap holds both
 for a moment, else the packed loop (two views per feature and window); a PCA model in three
@@ -42,14 +42,14 @@ from array import array
 
 from ulab import numpy as np
 
-from . import ulab_k  # before the buffers: its code must not land between them
+from . import ulab_kernels  # before the buffers: its code must not land between them
 
 _SPARE = 16384  # bytes left free beside the blocked L^T and two FFT results
 
 
 def _complex():
     # True when np.fft.fft returns a complex array (current ulab), not a (re, im) tuple
-    return hasattr(np, "complex") and not isinstance(ulab_k.FFT(np.zeros(4)), tuple)
+    return hasattr(np, "complex") and not isinstance(ulab_kernels.FFT(np.zeros(4)), tuple)
 
 
 def _room(m, isz):
@@ -75,7 +75,7 @@ class Features:
         self.n = n
         isz = np.zeros(1).itemsize
         self.f32 = isz == 4
-        self.fft = fft or ulab_k.pick_fft(n, isz)
+        self.fft = fft or ulab_kernels.pick_fft(n, isz)
         m = n // 2
         # One buffer reused by every step. np.fft.fft, one channel: N + 2 floats, the window
         # x (raw int16 samples at its top for a read_int16 source), then |X_k|^2 as (re^2,
@@ -85,10 +85,10 @@ class Features:
         # |X_k|^2 in the lower.
         pairs = self.fft == "fft" and model.channels > 1 and _complex() and _room(model, isz)
         self.pairs = None
-        if pairs:  # before the buffers, as ulab_k
-            from . import ulab_pair
+        if pairs:  # before the buffers, as ulab_kernels
+            from . import ulab_pairs
 
-            self.pairs = ulab_pair.bands
+            self.pairs = ulab_pairs.bands
         buf = np.zeros(2 * n if pairs or self.fft == "spectrogram" else n + 2)
         self.sp = buf
         self.x = buf[n:] if self.fft == "spectrogram" else buf[:n]
@@ -124,7 +124,7 @@ class Features:
         k = 2 if self.fft == "fft" and not pairs else 1  # (re^2, im^2) pairs or one per bin
         self.views = [buf[k * e[b] : k * e[b + 1]] for b in range(nb)]
         self.views2 = None
-        self.dc = e[0] == 0  # bin 0 in a band (pairs: set apart, see ulab_pair._pair)
+        self.dc = e[0] == 0  # bin 0 in a band (pairs: set apart, see ulab_pairs._pair)
         if self.dc:
             self.mv = memoryview(buf)
         if self.zc is not None:
@@ -135,14 +135,14 @@ class Features:
         self.per = per
         if model.stats:  # the band features of each channel
             self.bv = [self.fa[c * per : c * per + nb] for c in range(model.channels)]
-        else:  # every channel's bands; the zoom block's bands (zoom_ulab) follow them
+        else:  # every channel's bands; the zoom block's bands (ulab_zoom) follow them
             self.bv = [self.fa[: model.channels * nb]]
         self.buf = buf
         self.r16 = None  # during compute: the Ring's frames as an int16 array
         self.scale = 16.0 / (3.0 * n * n)
-        self.zu = self.low = None  # the zoom block (vwatch.zoom, zoom_ulab), fed by the caller
+        self.zu = self.low = None  # the zoom block (vwatch.zoom, ulab_zoom), fed by the caller
         if model.zoom_r:
-            from .zoom_ulab import Zoom
+            from .ulab_zoom import Zoom
 
             self.zu = Zoom(model, self.f32, pairs)  # its spectrum's buffers, then the low ring
             self.low = self.zu.low
@@ -178,10 +178,10 @@ class Features:
         gc.collect()
         # both forms at once for a moment, and room for an FFT result in one piece beside
         # the blocks (without it a fragmented heap failed a replay after 1,800 windows)
-        if gc.mem_free() < ulab_k.blocked_bytes(d) + 4 * isz * n + _SPARE:
+        if gc.mem_free() < ulab_kernels.blocked_bytes(d) + 4 * isz * n + _SPARE:
             return
         try:
-            blocks = ulab_k.blocked_lt(self.comps[0][1], d)
+            blocks = ulab_kernels.blocked_lt(self.comps[0][1], d)
             probe = bytearray(2 * isz * n + 4096)
         except MemoryError:  # the packed triangle then
             return
@@ -200,7 +200,7 @@ class Features:
 
     def compute(self, source, start):
         """Fill self.f with the features of the window starting at frame ``start``."""
-        f = ulab_k.compute(self, source, start)
+        f = ulab_kernels.compute(self, source, start)
         if self.zu is not None:  # the zoom bands follow the others
             self.zu.compute(self, len(f) - self.model.channels * self.model.zoom_bands)
         return f
@@ -208,7 +208,7 @@ class Features:
     def score(self):
         """Squared Mahalanobis distance ||L^T (f - mu)||^2 of the last computed window (NaN
         when it held NaN or infinite samples; the smallest over K operating modes)."""
-        s = ulab_k.score(self)
+        s = ulab_kernels.score(self)
         if s != s or s * 0.0 != 0.0:
             self._clear()
         return s

@@ -1,11 +1,11 @@
-"""The zoom block's bands on ulab (docs/features.md, "Zoom block"), beside fe_ulab.
+"""The zoom block's bands on ulab (docs/features.md, "Zoom block"), beside backend_ulab.
 
-    zu = zoom_ulab.Zoom(model, f32)    # its buffers, then zu.low (a vwatch.zoom.Low)
+    zu = ulab_zoom.Zoom(model, f32)    # its buffers, then zu.low (a vwatch.zoom.Low)
     zu.low.feed(source, lo, hi)        # the caller feeds the low ring
     zu.compute(fe, pos)                # fe.f[pos ...] = the zoom bands of every channel
 
 An additive piece for the ulab backend: its own 2 N_z-float scratchpad (spectrogram in place,
-as fe_ulab does for the main window), Hann window and band views, and the N_z-float array
+as backend_ulab does for the main window), Hann window and band views, and the N_z-float array
 the low ring's blocks are copied into (a view of it on float32 builds; the low ring reads its
 frames through it too). Costs 3 N_z ulab floats + 4 N_z bytes + a view per zoom band; per
 window a few hundred bytes of temporaries.
@@ -30,15 +30,15 @@ class Zoom:
         self.sp = sp = np.zeros(2 * nz)
         self.x = sp[nz:]
         self.lo = sp[:nz]
-        # pairs (fe_ulab's choice): two channels per complex FFT as in ulab_pair, the same
+        # pairs (backend_ulab's choice): two channels per complex FFT as in ulab_pairs, the same
         # buffer read as z = x1 + i x2, then 4|X1_k|^2 and 4|X2_k|^2 (N_z/2 + 1 floats each)
         self.pairs = None
         mz = nz // 2
         e = m.zoom_edges
         if pairs and m.channels > 1:
-            from . import ulab_pair
+            from . import ulab_pairs
 
-            self.pairs = ulab_pair.spectra
+            self.pairs = ulab_pairs.spectra
             self.zc = np.frombuffer(sp, dtype=np.complex)
             self.zr = sp[0::2]
             self.zi = sp[1::2]

@@ -1,7 +1,7 @@
-"""The ulab backend's bands two channels per complex FFT; see fe_ulab for its buffers.
+"""The ulab backend's bands two channels per complex FFT; see backend_ulab for its buffers.
 
-    from vwatch import ulab_pair
-    s = ulab_pair.bands(fe, source, start, out)   # out: fe's features; returns the units
+    from vwatch import ulab_pairs
+    s = ulab_pairs.bands(fe, source, start, out)  # out: fe's features; returns the units
                                                   # per value of the window buffer
 
 Two real channels x1, x2 go through one N-point complex FFT of z = x1 + i x2 (measured on
@@ -12,11 +12,11 @@ not load its code.
 
 from ulab import numpy as np
 
-from . import ulab_k
+from . import ulab_kernels
 
 
 def bands(fe, source, start, out):
-    """Band sums of 4 |X_k|^2 of every channel into out (ulab_k.compute scales them)."""
+    """Band sums of 4 |X_k|^2 of every channel into out (ulab_kernels.compute scales them)."""
     nc = fe.model.channels
     per = fe.per
     nb = fe.model.bands
@@ -27,9 +27,9 @@ def bands(fe, source, start, out):
     ch = 0
     while ch < nc:
         two = ch + 1 < nc
-        s = ulab_k._prep(fe, source, ch, start, fe.zr, out, ch * per + nb)
+        s = ulab_kernels._prep(fe, source, ch, start, fe.zr, out, ch * per + nb)
         if two:
-            ulab_k._prep(fe, source, ch + 1, start, fe.zi, out, (ch + 1) * per + nb)
+            ulab_kernels._prep(fe, source, ch + 1, start, fe.zi, out, (ch + 1) * per + nb)
         else:  # an odd channel out: with x2 = 0 the same sums give 4 |X1_k|^2
             fe.zi *= 0.0
         _pair(fe, out, ch * per, (ch + 1) * per, two)
@@ -43,8 +43,8 @@ def _single(fe, source, ch, start, f, pos):
     # 4 |X_k|^2 into the same bins as a pair's x1.
     n = fe.n
     x = fe.up
-    s = ulab_k._prep(fe, source, ch, start, x, f, pos + fe.model.bands)
-    c = ulab_k.FFT(x)
+    s = ulab_kernels._prep(fe, source, ch, start, x, f, pos + fe.model.bands)
+    c = ulab_kernels.FFT(x)
     zf = np.frombuffer(c, dtype=np.float)
     p = fe.lo
     p *= fe.z0
@@ -79,10 +79,10 @@ def _pair(fe, f, p1, p2, two):
 
 def spectra(fe, two):
     """4 |X1_k|^2 into fe.lo (bins 1..N/2; bin 0 before it) and, when two, 4 |X2_k|^2 into
-    fe.lo2, of x1 in fe.zr and x2 in fe.zi (fe: a Features or a zoom_ulab.Zoom)."""
+    fe.lo2, of x1 in fe.zr and x2 in fe.zi (fe: a Features or a ulab_zoom.Zoom)."""
     # One complex FFT of z = x1 + i x2:
     n = fe.n
-    c = ulab_k.FFT(fe.zc)
+    c = ulab_kernels.FFT(fe.zc)
     zf = np.frombuffer(c, dtype=np.float)
     ar = zf[2 : n + 2 : 2]  # Z_k, k = 1..N/2
     ai = zf[3 : n + 3 : 2]
