@@ -470,7 +470,7 @@ def test_mip_packages_list_every_module_once():
 
 
 # this file's scope
-OWN = ("__init__", "model", "wav", "fe_pure", "dsp", "backend_ulab", "ulab_kernels")
+OWN = ("__init__", "model", "wav", "backend_pure", "pure_kernels", "backend_ulab", "ulab_kernels")
 
 
 def test_device_sources_compile_with_mpy_cross(tmp_path):

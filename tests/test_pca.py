@@ -61,20 +61,20 @@ def board_load(micropython, paths):
 
 
 def board_scores(micropython, path, rows):
-    """vwatch.vec.score of feature rows (float32) under the model file at ``path``, on the
-    board; the rows travel as a float32 file beside the model."""
+    """vwatch.float_score.score of feature rows (float32) under the model file at ``path``, on
+    the board; the rows travel as a float32 file beside the model."""
     rows = np.asarray(rows, "<f4")
     feats = path.with_suffix(".f32")
     feats.write_bytes(rows.tobytes())
     code = """
 from array import array
-from vwatch import model, vec
+from vwatch import model, float_score
 m = model.load(%r)
 f = array('f', range(m.d))
 v = array('f', range(m.d))
 with open(%r, 'rb') as fh:
     while fh.readinto(f) == 4 * m.d:
-        print('%%.9g' %% vec.score(m, f, v))
+        print('%%.9g' %% float_score.score(m, f, v))
 """ % (str(path), str(feats))
     return np.array([float(s) for s in micropython.run(code).split()])
 

@@ -38,7 +38,7 @@ STEPS = {
             ("q15_spectrum", None, "stage"), ("q15_spectrum", None, "split"),
             ("q15_spectrum", None, "bands"), ("q15_score", None, "logs"),
             ("backend_q15", "Features", "mahal"), ("q15_zoom", "Zoom", "compute")],
-    "pure": [("fe_pure", "Features", "compute"), ("fe_pure", "Features", "score")],
+    "pure": [("backend_pure", "Features", "compute"), ("backend_pure", "Features", "score")],
 }
 SHARED = [("ring", "Ring", "fill"), ("ring", "Ring", "peak"), ("ring", "Ring", "read_int16"),
           ("ring", "Ring", "advance"), ("alarm", "Alarm", "step"), ("zoom", "Low", "window")]

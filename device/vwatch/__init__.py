@@ -11,9 +11,9 @@
     vwatch.learn(600)                 # learn normal for 10 min, write /model.vwm, run it
 
 Submodules load on first use, so `import vwatch` costs almost nothing:
-model (model files), wav (recordings), fe_pure / backend_ulab / backend_q15 (features and score),
-ring, replay, alarm, runtime (the detector), scorefile (score_file: its code is not held
-while the detector runs). Output lines of score_file are specified in
+model (model files), wav (recordings), backend_pure / backend_ulab / backend_q15 (features
+and score), ring, replay, alarm, runtime (the detector), scorefile (score_file: its code is
+not held while the detector runs). Output lines of score_file are specified in
 docs/score-lines.md, those of run in docs/protocol.md.
 """
 
@@ -91,7 +91,7 @@ def backend_class(backend=None):
 
             backend = "pure" if has_fpu() else "q15"
     if backend == "pure":
-        from .fe_pure import Features
+        from .backend_pure import Features
     elif backend == "ulab":
         from .backend_ulab import Features
     elif backend == "q15":

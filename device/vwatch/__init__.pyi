@@ -72,7 +72,7 @@ class _Features:
 def backend_class(backend: str | None = None) -> type[_Features]:
     """The Features class of 'pure', 'ulab', 'q15', or None/'auto' (ulab when it imports,
     else q15 when the MCU has no FPU (vwatch.fpu.has_fpu), else pure). Allocates nothing;
-    imports fe_pure, backend_ulab or backend_q15 (a few KB of heap for the code)."""
+    imports backend_pure, backend_ulab or backend_q15 (a few KB of heap for the code)."""
 
 def features(model: Model, backend: str | None = None) -> _Features:
     """A feature backend for ``model`` with every buffer allocated now: pure 5N + 8d bytes

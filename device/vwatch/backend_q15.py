@@ -130,9 +130,9 @@ class Features:
         from . import q15_spectrum, q15_score  # compiled after the buffers, into the heap left
 
         if self.float_score:
-            from . import vec
+            from . import float_score
 
-            self.vec = vec
+            self.vec = float_score
         self.kernels = q15_spectrum
         self.scoring = q15_score
         # A learned model's score arrays as integers, converted in place once (q15_score.fixed):

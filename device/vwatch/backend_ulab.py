@@ -9,7 +9,7 @@
     fe.fft                             # 'fft' (np.fft.fft) or 'spectrogram' (small heaps)
     fe.pairs                           # ulab_pairs.bands when two channels share each FFT
 
-Same results and interface as fe_pure (docs/features.md). Per channel a window costs a fixed
+Same results and interface as backend_pure (docs/features.md). Per channel a window costs a fixed
 handful of ulab calls: the ring's int16 frames of the channel (a strided view of the ring,
 made per window) are added into the zeroed window buffer x; the mean is removed and the Hann
 window applied in place; ``np.fft.fft(x)`` (measured the cheapest FFT on Cortex-M7 and M3:
@@ -150,9 +150,9 @@ class Features:
         self.lt = None
         self.comps = None  # per component (operating mode): views (mu, lp, w, a, g)
         if not self.f32:  # a float64 copy of L would double its size: the pure kernels
-            from . import vec
+            from . import float_score
 
-            self.vec = vec
+            self.vec = float_score
             self.v = array("f", range(d))
             return
         self.v = np.zeros(d)

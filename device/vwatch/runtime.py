@@ -294,8 +294,8 @@ def _build(buf, m, sensor, backend):
 
 
 _RUN_MODULES = ("backend_ulab", "ulab_kernels", "backend_q15", "q15_spectrum", "q15_score",
-                "fe_pure", "dsp", "vec", "ring", "alarm", "fpu", "zoom", "zoom_pure", "q15_zoom",
-                "ulab_zoom", "ulab_pairs")
+                "backend_pure", "pure_kernels", "float_score", "ring", "alarm", "fpu", "zoom",
+                "pure_zoom", "q15_zoom", "ulab_zoom", "ulab_pairs")
 
 
 def _loop(m, sensor, fe, ring, alarm, st, windows, out, report=None):

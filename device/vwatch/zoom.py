@@ -1,6 +1,6 @@
 """The zoom block's low ring on the board (docs/features.md, "Zoom block"): per channel, the
 samples decimated by R (block averages) into N_z values, whose N_z-point spectrum has bins of
-fs / (R N_z): 1x and 2x a slow shaft's frequency. The bands are the backends' (zoom_pure,
+fs / (R N_z): 1x and 2x a slow shaft's frequency. The bands are the backends' (pure_zoom,
 q15_zoom, ulab_zoom: each loads only its own code).
 
     low = fe.low                      # a backend's Low, when its model has a zoom block

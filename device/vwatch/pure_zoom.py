@@ -1,6 +1,6 @@
-"""The zoom block's bands on the pure backend (vwatch.dsp's kernels on an N_z-float buffer).
+"""The zoom block's bands on the pure backend (vwatch.pure_kernels on an N_z-float buffer).
 
-    zp = zoom_pure.Zoom(model, fe)    # fe: the pure Features (its low ring and window buffer)
+    zp = pure_zoom.Zoom(model, fe)    # fe: the pure Features (its low ring and window buffer)
     zp.compute(fe, pos)               # fe.f[pos ...] = the zoom bands of every channel
 
 Costs N_z bytes for its quarter-wave sine table, and 4 N_z for the spectrum unless the
@@ -12,7 +12,8 @@ from array import array
 
 
 class Zoom:
-    """The zoom bands with the pure backend's kernels (vwatch.dsp) on an N_z-float buffer."""
+    """The zoom bands with the pure backend's kernels (vwatch.pure_kernels) on an N_z-float
+    buffer."""
 
     def __init__(self, m, fe):
         nz = m.zoom_window

@@ -1,8 +1,8 @@
 """Float steps on the feature vector shared by the backends: statistics' logs and the score.
 
-    pos = vec.stat_features(f, pos, s2, s4, peak2, n, eps, stats)
-    s = vec.score(m, f, v)      # either model form, K components; v: work array of d floats
-    s = vec.mahal(lp, f, mu, v, d)
+    pos = float_score.stat_features(f, pos, s2, s4, peak2, n, eps, stats)
+    s = float_score.score(m, f, v)   # either model form, K components; v: work array of d floats
+    s = float_score.mahal(lp, f, mu, v, d)
 
 Its own small module so that a backend loads these without another backend's kernels (the
 ulab and q15 backends need no float FFT). Allocates nothing but boxed floats, on ports that

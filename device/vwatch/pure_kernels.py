@@ -1,13 +1,13 @@
 """The pure backend's kernels: FFT, power and bands on float arrays, compiled native.
 
-    from vwatch import dsp
-    s2, s4, peak = dsp.prepare(z, tw, n, stats)   # mean, statistics sums, Hann window
-    dsp.reverse(z, n // 2); dsp.fft(z, tw, n); dsp.power(z, tw, n)
-    dsp.bands(z, edges, nb, n, out, pos, scale, eps)
+    from vwatch import pure_kernels
+    s2, s4, peak = pure_kernels.prepare(z, tw, n, stats)   # mean, statistics sums, Hann window
+    pure_kernels.reverse(z, n // 2); pure_kernels.fft(z, tw, n); pure_kernels.power(z, tw, n)
+    pure_kernels.bands(z, edges, nb, n, out, pos, scale, eps)
 
-Separate from fe_pure so the buffers are allocated before this (larger) module is compiled:
+Separate from backend_pure so the buffers are allocated before this (larger) module is compiled:
 compiling leaves holes in a small heap. Nothing here allocates, except boxed floats on ports
-that box them (most ports). See fe_pure for the layout of z and tw.
+that box them (most ports). See backend_pure for the layout of z and tw.
 """
 
 import math

@@ -1,7 +1,7 @@
 """Feature backend in plain MicroPython: `array` + `math`, for firmware without ulab.
 
-    from vwatch import fe_pure
-    fe = fe_pure.Features(model)     # allocates every buffer now
+    from vwatch import backend_pure
+    fe = backend_pure.Features(model)     # allocates every buffer now
     fe.compute(source, start)        # fe.f: the window's features (array('f'), d values)
     s = fe.score()                   # squared Mahalanobis distance of fe.f (either model form)
 
@@ -17,7 +17,7 @@ Per window and channel about 2.5 N log2 N flops, then d^2/2 multiply-adds for th
 (d(p + 2) for a model with p PCA components). The only heap use
 per window is short-lived boxed floats: MicroPython boxes every float result on most ports
 (not with MICROPY_OBJ_REPR_C), so each flop leaves one small block for the GC.
-The kernels live in vwatch.dsp, compiled only after the buffers here are allocated.
+The kernels live in vwatch.pure_kernels, compiled only after the buffers here are allocated.
 """
 
 import math
@@ -42,14 +42,14 @@ class Features:
         self.low = None  # the zoom block's low ring (vwatch.zoom), fed by the caller
         if model.zoom_r:
             from .zoom import Low
-            from .zoom_pure import Zoom
+            from .pure_zoom import Zoom
 
             self.low = Low(model, scratch=self.z)
             self.zp = Zoom(model, self)
-        from . import dsp, vec  # compiled after the buffers exist, into the heap that is left
+        from . import pure_kernels, float_score  # compiled after the buffers, into the heap left
 
-        self.dsp = dsp
-        self.vec = vec
+        self.dsp = pure_kernels
+        self.vec = float_score
 
     def __repr__(self):
         return "<Features pure N=%d d=%d>" % (self.n, len(self.f))
