@@ -48,8 +48,8 @@ class Features:
             self.zp = Zoom(model, self)
         from . import pure_kernels, float_score  # compiled after the buffers, into the heap left
 
-        self.dsp = pure_kernels
-        self.vec = float_score
+        self.kernels = pure_kernels
+        self.scoring = float_score
 
     def __repr__(self):
         return "<Features pure N=%d d=%d>" % (self.n, len(self.f))
@@ -64,7 +64,7 @@ class Features:
         eps = m.eps
         stats = m.stats
         nb = m.bands
-        dsp = self.dsp
+        dsp = self.kernels
         pos = 0
         for ch in range(m.channels):
             source.read(ch, start, n, z)
@@ -75,11 +75,11 @@ class Features:
             dsp.bands(z, m.edges, nb, n, f, pos, self.scale, eps)
             pos += nb
             if stats:
-                pos = self.vec.stat_features(f, pos, s2, s4, peak, n, eps, stats)
+                pos = self.scoring.stat_features(f, pos, s2, s4, peak, n, eps, stats)
         if self.low is not None:
             self.zp.compute(self, pos)
         return f
 
     def score(self):
         """Squared Mahalanobis distance (f - mu)^T P (f - mu) of the last computed window."""
-        return self.vec.score(self.model, self.f, self.v)
+        return self.scoring.score(self.model, self.f, self.v)

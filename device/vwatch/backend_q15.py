@@ -132,7 +132,7 @@ class Features:
         if self.float_score:
             from . import float_score
 
-            self.vec = float_score
+            self.float_scoring = float_score
         self.kernels = q15_spectrum
         self.scoring = q15_score
         # A learned model's score arrays as integers, converted in place once (q15_score.fixed):
@@ -269,7 +269,7 @@ class Features:
         integers only (nothing allocated) unless d > 1000."""
         m = self.model
         if self.float_score:
-            self.sv[0] = self.vec.score(m, self.f, self.v)
+            self.sv[0] = self.float_scoring.score(m, self.f, self.v)
             return
         sv = self.sv if m.k == 1 else self.sc
         first = 1

@@ -152,7 +152,7 @@ class Features:
         if not self.f32:  # a float64 copy of L would double its size: the pure kernels
             from . import float_score
 
-            self.vec = float_score
+            self.float_scoring = float_score
             self.v = array("f", range(d))
             return
         self.v = np.zeros(d)

@@ -30,7 +30,7 @@ class Zoom:
     def compute(self, fe, pos):
         """fe.f[pos ...] = the zoom bands of every channel (the low ring is ready)."""
         m = fe.model
-        dsp = fe.dsp
+        dsp = fe.kernels
         z = self.z
         tw = self.tw
         nz = self.nz

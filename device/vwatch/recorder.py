@@ -22,9 +22,9 @@ _SCALE_FMT = "%.17g" if 1.0 + 1e-10 != 1.0 else "%.9g"
 def record(seconds, sensor=None, burst=64, out=print):
     """Read ``seconds`` of samples from ``sensor`` and print them as bursts; return frames."""
     if sensor is None:
-        from .runtime import _default_sensor
+        from .runtime import default_sensor
 
-        sensor = _default_sensor(1.0)  # /replay.wav in real time, as run() would
+        sensor = default_sensor(1.0)  # /replay.wav in real time, as run() would
     ch = sensor.channels
     total = int(seconds * sensor.rate + 0.5)
     buf = array("h", bytes(2 * ch * burst))

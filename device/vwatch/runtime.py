@@ -111,9 +111,6 @@ def default_sensor(speed=1.0):
         % REPLAY)
 
 
-_default_sensor = default_sensor  # the name vwatch.recorder first used
-
-
 def run(model="/model.vwm", sensor=None, backend=None, speed=1.0, windows=None, out=print,
         report=None):
     """Run the detector (see the module doc); return the number of windows reported.

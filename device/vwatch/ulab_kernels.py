@@ -192,7 +192,7 @@ def score(fe):
     """Squared Mahalanobis distance (f - mu)^T P (f - mu) of the last computed window; with
     K components (operating modes) the smallest of the K."""
     if not fe.f32:
-        return fe.vec.score(fe.model, fe.f, fe.v)
+        return fe.float_scoring.score(fe.model, fe.f, fe.v)
     v = fe.v
     d = len(v)
     best = None
