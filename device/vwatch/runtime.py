@@ -176,6 +176,7 @@ def _reuse(fp, sensor, backend, speed):
         return None, sensor
     if sensor is None:
         sensor = default_sensor(speed)
+    _unload("wav")  # a replay keeps only its file, as in start.prepare
     from .ring import default_frames
 
     # (vwatch.start's check_sensor is not loaded for this: a sensor that does not fit the
