@@ -115,10 +115,10 @@ CHIPS = {
 NAMES = sorted(CHIPS)
 
 
-def run(micropython, body):
+def run(micropython, body, heap=None):
     code = PRELUDE.replace("TESTS_DIR", repr(WHERE["path"])).replace(
         "CFG_PATH", repr(WHERE["cfg"])) + body
-    out = micropython.run(code, heap=WHERE["heap"])
+    out = micropython.run(code, heap=heap if heap and WHERE["heap"] == "64K" else WHERE["heap"])
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -378,6 +378,9 @@ print(json.dumps({"n": n, "e": e, "before": list(ring[:15]), "after": list(ring[
 
 
 def test_bmi270_config_missing_wrong_or_as_bytes(micropython):
+    # 96 KB, not 64: this test holds Bosch's 8 KB image twice (its blob and the simulated
+    # chip's memory) beside the garbage of four failed starts; at 64 KB it failed once, at
+    # CI's path, in chipsim's allocation, not in the driver.
     out = run(micropython, """
 from vwatch.sensors.bmi270 import BMI270
 blob = bytearray(8192)   # 8 KB in RAM: a path (read in 64-byte pieces) is kinder to a board
@@ -396,7 +399,7 @@ res["bytes_ok"] = bus.chip.uploaded() and bus.chip.regs[0x21] == 1
 bus.chip.advance(3)
 res["n"] = drv.read_into(array("h", bytes(18)))
 print(json.dumps(res))
-""")
+""", heap="96K")
     assert out["missing"][0] == "ValueError"
     assert "config=None" in out["missing"][1] and "BMI270_SensorAPI" in out["missing"][1]
     assert out["wrong"][0] == "OSError" and "rejected" in out["wrong"][1]
