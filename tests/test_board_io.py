@@ -26,20 +26,40 @@ def vibrawatch_cmd(*args):
     return [sys.executable, "-m", "vibrawatch", *map(str, args)]
 
 
-def deploy_until_staged(model_path, emulated, **popen):
-    """`vibrawatch deploy` in a child process, returned still running once its upload has
-    staged 4 files on the board: (process, the staging folder)."""
+def deploy_until_staged(model_path, emulated, files=4, **popen):
+    """`vibrawatch deploy` in a child process, frozen (SIGSTOP) just as it asks the board to
+    open its file number ``files`` + 1 in the staging folder: ``files`` files are staged and
+    the deploy waits on the board, however loaded the machine is. Returns (process, staging
+    folder); the caller signals the process and then continues it (SIGCONT)."""
     staged = emulated.fs_dir / "vw.new" / "vwatch"
+    opening = b"open('/vw.new/vwatch/"
     for attempt in (1, 2):
+        frozen = threading.Event()
+        seen = {"opened": 0, "tail": b""}
         proc = subprocess.Popen(vibrawatch_cmd("deploy", model_path, "--port", emulated.port),
                                 **popen)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            if staged.is_dir() and len(list(staged.iterdir())) >= 4:
-                break
-            time.sleep(0.01)
-        if proc.poll() is None:
+
+        def freeze_at_the_next_file(data, proc=proc, seen=seen, frozen=frozen):
+            # In the emulator's relay, before the board sees ``data``; the tail holds less
+            # than one ``opening``, so a request split across two chunks counts once.
+            text = seen["tail"] + data
+            seen["opened"] += text.count(opening)
+            seen["tail"] = text[1 - len(opening):]
+            if seen["opened"] > files and not frozen.is_set():
+                os.kill(proc.pid, signal.SIGSTOP)
+                frozen.set()
+
+        emulated.on_host_input = freeze_at_the_next_file
+        deadline = time.monotonic() + 120  # deploy's own waits all end sooner
+        try:
+            while not frozen.wait(0.1) and proc.poll() is None and time.monotonic() < deadline:
+                pass
+        finally:
+            emulated.on_host_input = None
+        if frozen.is_set():
             return proc, staged
+        if proc.poll() is None:
+            proc.kill()  # two minutes without a fifth file
         out, err = proc.communicate()
         # Open bug (stop 21's note): in about one clean-clone CI run in three the emulated
         # board, just restarted by the previous deploy, prints nothing to this deploy's

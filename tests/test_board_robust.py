@@ -262,6 +262,7 @@ def test_a_deploy_stopped_midway_leaves_the_old_detector_running(emulated, model
     proc, _ = deploy_until_staged(path_b, emulated, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
     proc.send_signal(getattr(signal, sig))
+    proc.send_signal(signal.SIGCONT)  # it was frozen waiting on the board
     out, err = proc.communicate(timeout=90)
     assert proc.returncode != 0 and "Traceback" not in err, err
     assert "detector running again" in err and "model=%s" % id_a in err, err

@@ -37,6 +37,8 @@ CTRL_A, CTRL_B, CTRL_C = 0x01, 0x02, 0x03
 PROMPTS = (b">>> ", b"... ", b"CTRL-B to exit\r\n>", b"\x04>")
 STARTUP_CHECK_S = 5.0  # a silent child still running after this long has started
 RESTART_PAUSE_S = 0.1  # between a child's exit and the next start: no busy loop on a crash
+# A file to which the relay logs what it does, with timestamps (for a board that goes silent)
+LOG_ENV = "VWATCH_EMULATOR_LOG"
 
 # Make stdin (the pty) the controlling terminal of this new session, then become MicroPython.
 _CTTY_EXEC = ("import fcntl, os, sys, termios\n"
@@ -107,6 +109,16 @@ class EmulatedBoard:
         self._child = None
         self._child_fd = None
         self._tail = b""  # the end of the child's output: is it at a prompt?
+        # Called with each chunk the host sends, before the board sees it: a test acts at an
+        # exact point of a transfer this way (freezes the host as it opens its fifth file).
+        self.on_host_input = None
+        log = os.environ.get(LOG_ENV)
+        self._log_file = open(log, "a", buffering=1) if log else None
+
+    def _log(self, what, *args):
+        if self._log_file:
+            self._log_file.write("%.3f %s %s\n" % (time.monotonic(), self.port,
+                                                     what % args if args else what))
 
     def __repr__(self):
         return "EmulatedBoard(port=%s, fs=%s, heap=%s)" % (self.port, self.fs_dir, self.heap)
@@ -185,6 +197,7 @@ class EmulatedBoard:
             close_fds=True)
         os.close(slave)
         self._child_fd = master
+        self._log("spawn pid=%d run_main=%s", self._child.pid, run_main)
 
     def _check_started(self):
         # A MicroPython that cannot start (a heap it cannot allocate, say) would be restarted
@@ -230,6 +243,7 @@ class EmulatedBoard:
 
     def _restart(self):
         """What a board does on soft reset, for a unix process that has simply exited."""
+        self._log("child exited rc=%s; restart (raw=%s)", self._child.returncode, self._raw)
         self._kill_child()
         self.restarts += 1
         time.sleep(RESTART_PAUSE_S)
@@ -241,6 +255,14 @@ class EmulatedBoard:
     # -- relaying bytes ---------------------------------------------------------------------
 
     def _relay(self):
+        try:
+            self._relay_loop()
+        except BaseException as exc:
+            self._log("relay died: %r", exc)
+            raise
+        self._log("relay stopped")
+
+    def _relay_loop(self):
         while not self._stop.is_set():
             fds = [self._host_fd] + ([self._child_fd] if self._child_fd is not None else [])
             readable, _, _ = select.select(fds, [], [], 0.05)
@@ -250,13 +272,17 @@ class EmulatedBoard:
                 except OSError:  # no host attached right now
                     data = b""
                 if data:
+                    self._log("host> %d %r", len(data), data[:60])
+                    if self.on_host_input:
+                        self.on_host_input(data)
                     self._track_mode(data)
                     if CTRL_C in data and not self._tail.endswith(PROMPTS):
+                        self._log("SIGINT (tail %r)", self._tail)
                         self._child.send_signal(signal.SIGINT)
                     try:
                         os.write(self._child_fd, data)
-                    except OSError:  # the child is exiting (a reset): a board loses these too
-                        pass
+                    except OSError as exc:  # the child is exiting (a reset): a board loses these too
+                        self._log("write to child failed: %r", exc)
             if self._child_fd in readable:
                 try:
                     data = os.read(self._child_fd, 4096)
@@ -264,7 +290,9 @@ class EmulatedBoard:
                     data = b""
                 if data:
                     self._tail = (self._tail + data)[-32:]
+                    self._log("board> %d ...%r", len(data), data[-40:])
                     os.write(self._host_fd, data)
+                    self._log("board> written")
             if self._child.poll() is not None and not self._drain_child():
                 self._restart()
 
