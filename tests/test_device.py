@@ -102,7 +102,7 @@ CASES = [
 def test_features_and_scores_match_reference(dev, tmp_path, case):
     kind, n, channels, stats, dtype, full = case
     model, mpath, wpath, ref = make_case(tmp_path, kind, n, channels, stats, dtype, full=full)
-    name, feats, scores = run_features(dev, mpath, wpath, len(ref), dev.heap_for(n))
+    name, feats, scores = run_features(dev, mpath, wpath, len(ref), dev.heap_for(n, channels))
     assert name == dev.backend
     assert_matches(model, ref, feats, scores)
 

@@ -421,7 +421,7 @@ def test_sensor_that_disagrees_with_the_model_is_refused(micropython, mpy_dir, c
     wav = write_int16(tmp_path / "fast.wav", simulate.machine(1, 1000, 3), 1000)
     proc = board(micropython, mpy_dir, code % (str(imu_model_path), str(wav)), IMU["heap"],
                  check=False)
-    assert "runs at 1000 Hz but model" in proc.stdout and "0.5 %" in proc.stdout
+    assert "sample rate 1000 Hz but model" in proc.stdout and "0.5 %" in proc.stdout
 
 
 def test_missing_sensor_and_model_say_what_to_do(micropython, mpy_dir, configs, tmp_path):

@@ -107,11 +107,20 @@ def features(model, backend=None):
     return backend_class(backend)(model)
 
 
+def check_source(source, model, frames=None):
+    """Raise ValueError unless ``source`` (a sensor or a Wav) delivers the model's channels at
+    its rate and, given ``frames``, holds one window (vwatch.source_check)."""
+    from .source_check import check
+
+    try:
+        check(source, model, frames)
+    finally:
+        _unload("source_check")
+
+
 def check_recording(model, wav):
     """Raise ValueError unless ``wav`` has the model's channels and rate and one window."""
-    from .scorefile import check_recording
-
-    check_recording(model, wav)
+    check_source(wav, model, wav.frames)
 
 
 def score_file(model_path, wav_path, backend=None):

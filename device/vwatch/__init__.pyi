@@ -81,9 +81,13 @@ def features(model: Model, backend: str | None = None) -> _Features:
     Nothing more is allocated per window but boxed floats, and q15 allocates nothing at all
     (its score() boxes the one float it returns; mahal() leaves it in fe.sv[0])."""
 
+def check_source(source: Sensor | Wav, model: Model, frames: int | None = None) -> None:
+    """Raise ValueError unless ``source`` delivers the model's channels at its rate (0.5 %)
+    and, given ``frames``, holds one window. The one check of run(), learn() and score_file():
+    it loads vwatch.source_check and drops it after."""
+
 def check_recording(model: Model, wav: Wav) -> None:
-    """Raise ValueError unless ``wav`` has the model's channels, rate (0.5 %) and one window.
-    Allocates nothing."""
+    """check_source(wav, model, wav.frames)."""
 
 def score_file(model_path: str, wav_path: str, backend: str | None = None) -> int:
     """Score every window of a WAV file, print one line per window (docs/score-lines.md);

@@ -37,7 +37,7 @@ from array import array
 
 from micropython import const
 
-from . import _unload
+from . import _unload, check_source
 
 _EPS_WINDOWS = const(16)
 _TOP = const(64)
@@ -227,7 +227,7 @@ def learn_only(seconds, model, sensor, backend, out, template, speed, false_alar
 
         sensor = default_sensor(speed)
     try:
-        st.check_sensor(sensor, m)
+        check_source(sensor, m)
         _unload("wav")  # a replay keeps only its file
         cls = backend_class(backend)
         gc.collect()

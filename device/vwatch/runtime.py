@@ -179,7 +179,7 @@ def _reuse(fp, sensor, backend, speed):
     _unload("wav")  # a replay keeps only its file, as in start.prepare
     from .ring import default_frames
 
-    # (vwatch.start's check_sensor is not loaded for this: a sensor that does not fit the
+    # (vwatch.check_source is not loaded for this: a sensor that does not fit the
     # model is refused by allocate(), with the reason)
     if (sensor.channels != m.channels or abs(sensor.rate - m.rate) > 0.005 * m.rate
             or sensor.scale != ring.scale

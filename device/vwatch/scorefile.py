@@ -5,26 +5,11 @@ Its own module so that a board running the detector does not hold this code and 
 """
 
 
-def check_recording(model, wav):
-    """Raise ValueError unless ``wav`` has the model's channels and rate and one window."""
-    if wav.channels != model.channels:
-        raise ValueError("%s: %d channels but model %s expects %d; record with the model's "
-                         "channels or fit a model for this layout"
-                         % (wav.path, wav.channels, model.model_id, model.channels))
-    if abs(wav.rate - model.rate) > 0.005 * model.rate:
-        raise ValueError("%s: sample rate %d Hz but model %s expects %g Hz (0.5 %% tolerance); "
-                         "resample the recording or fit a model at this rate"
-                         % (wav.path, wav.rate, model.model_id, model.rate))
-    if wav.frames < model.window:
-        raise ValueError("%s: %d frames, shorter than one window of %d; record at least %d "
-                         "frames" % (wav.path, wav.frames, model.window, model.window))
-
-
 def score_file(model_path, wav_path, backend=None):
     """Score every window of a WAV recording; print the lines of docs/score-lines.md."""
     import gc
 
-    from . import backend_class
+    from . import backend_class, check_recording
     from .model import load
     from .wav import Wav
 

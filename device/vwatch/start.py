@@ -9,23 +9,9 @@ import sys
 
 from micropython import const
 
-from . import _unload
+from . import _unload, check_source
 
 _CODE = const(12000)  # bytes of the backend's and the runtime's code, roughly (64-bit port)
-
-
-def check_sensor(sensor, m):
-    """Raise ValueError unless the sensor delivers the model's channels at its rate."""
-    name = getattr(sensor, "path", None) or getattr(sensor, "name", "sensor")
-    if sensor.channels != m.channels:
-        raise ValueError("%s delivers %d channels but model %s expects %d; configure the "
-                         "sensor for %d channels or fit a model for %d"
-                         % (name, sensor.channels, m.model_id, m.channels, m.channels,
-                            sensor.channels))
-    if abs(sensor.rate - m.rate) > 0.005 * m.rate:
-        raise ValueError("%s runs at %g Hz but model %s expects %g Hz (0.5 %% tolerance); set "
-                         "the sensor's rate or fit a model at %g Hz"
-                         % (name, sensor.rate, m.model_id, m.rate, sensor.rate))
 
 
 def _need(n, hop, c, b, d, backend, p=0, k=1):
@@ -116,7 +102,7 @@ def prepare(model, sensor, backend, speed, default_sensor):
     if sensor is None:
         sensor = default_sensor(speed)
         _unload("wav")
-    check_sensor(sensor, m)
+    check_source(sensor, m)
     return buf, m, sensor
 
 
