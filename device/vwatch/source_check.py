@@ -11,8 +11,8 @@ def check(source, m, frames=None):
     """Raise ValueError unless ``source`` fits model ``m``; ``frames``: a recording's length."""
     name = getattr(source, "path", None) or getattr(source, "name", "the sensor")
     if source.channels != m.channels:
-        raise ValueError("%s: %d channels but model %s expects %d; configure the sensor or "
-                         "record the model's channels, or fit a model for %d"
+        raise ValueError("%s: %d channels but model %s expects %d channels; configure the sensor "
+                         "or record the model's channels, or fit a model for %d"
                          % (name, source.channels, m.model_id, m.channels, source.channels))
     if abs(source.rate - m.rate) > 0.005 * m.rate:
         raise ValueError("%s: sample rate %g Hz but model %s expects %g Hz (0.5 %% tolerance); "
