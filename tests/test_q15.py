@@ -11,13 +11,14 @@ device's arithmetic, bit for bit.
 """
 
 import math
+import re
 from array import array
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from device_support import Device, ref_score, run_features, stats_count
+from device_support import DEVICE_PKG, Device, ref_score, run_features, stats_count
 from test_device import make_case
 from test_host_board_agree import board_scores, fitted, host_scores  # noqa: F401 (fixture)
 from test_runtime import check_alarm_mirrors_host, configs, run_board  # noqa: F401 (fixture)
@@ -262,8 +263,7 @@ def kernels(fe, k, z, pr, n):
     a = gc.mem_alloc()
     e = k.fexp(z, n)
     k.fconv(z, n, e, pr)
-    k.center(z, n, pr)
-    fe._spectrum()
+    fe._spectrum(k.center(z, n, pr))
     b = gc.mem_alloc()
     gc.enable()
     return b - a
@@ -869,3 +869,25 @@ def test_q15_score_lowrank_stays_inside_int32_and_is_accurate(sign_extend):
                           list(map(float, model.g)), list(map(float, model.mu)), fq)
         want = float(model.mahalanobis(np.array(fq)[None, :] / 65536)[0])
         assert abs(got - want) <= 1e-3 * want, (scale, got, want)
+
+
+def _slot_consts(module):
+    """The public const()s of a q15 module: its slots of the parameter array pr, and SIZE."""
+    text = (DEVICE_PKG / (module + ".py")).read_text()
+    found = re.findall(r"^([A-Z][A-Z0-9_]*) = const\((-?(?:0x)?[0-9A-Fa-f]+)\)", text, re.M)
+    return {name: int(value, 0) for name, value in found}
+
+
+def test_q15_modules_agree_on_the_parameter_slots_they_share():
+    # viper inlines only a module's own const()s, so q15_score repeats the slots it reads of
+    # q15_spectrum's (README, "Duplication left on purpose"): equal values, and no slot used
+    # by the two modules under two names.
+    spectrum, score = _slot_consts("q15_spectrum"), _slot_consts("q15_score")
+    size = score.pop("SIZE")
+    shared = set(spectrum) & set(score)
+    assert shared == {"STATS", "NB", "LOG2N"}
+    assert all(spectrum[name] == score[name] for name in shared)
+    by_slot = {}
+    for name, slot in list(spectrum.items()) + list(score.items()):
+        assert 0 <= slot < size, (name, slot, size)
+        assert by_slot.setdefault(slot, name) == name, (slot, by_slot[slot], name)

@@ -74,10 +74,19 @@ def tables(n):
     return tw, hann, array("H", pairs)
 
 
-def spectrum(k, z, tab, pr, n, edges, acc):
+def spectrum(k, k2, z, tab, pr, n, edges, acc, top):
     """Steps 2 to 4 (window, FFT with block floating point, split, band sums) on the centred
-    int32 values in z, with the tables tab.tw, tab.hann, tab.swaps; returns stages halved.
+    int32 values in z, whose largest |value| is top > 0, with the tables tab.tw, tab.hann,
+    tab.swaps; leaves the scale in pr (k.RS, k.LS, k2.E, k2.T) and returns the stages halved.
     The zoom block (vwatch.q15_zoom) runs the same on its own buffers."""
+    # |dn| = |d| 2^-e with e = RS - LS, the top in [2^14, 2^15]
+    e = 0
+    while top >> e >= 32768:
+        e += 1
+    while e <= 0 and top << -e < 16384:
+        e -= 1
+    pr[k.RS] = e if e > 0 else 0
+    pr[k.LS] = -e if e < 0 else 0
     k.window(z, z, tab.hann, pr)
     k.bitrev(z, tab.swaps, len(tab.swaps))
     tw = tab.tw
@@ -92,6 +101,9 @@ def spectrum(k, z, tab, pr, n, edges, acc):
         span <<= 1
     k.split(z, z, tw, pr)
     k.bands(z, edges, acc, pr)
+    # x - mean = dn 2^e u1; y = dn w / 2; Z / 2^T
+    pr[k2.E] = e + _Q16_OFFSET
+    pr[k2.T] = t
     return t
 
 
@@ -124,12 +136,13 @@ class Features:
         # and component of a low-rank (PCA) model, then d words for a float model's column
         # (q15_score.score). Beyond _MAX_D: floats (boxed).
         p = model.p
-        self.float_score = d > _MAX_D
-        self.v = array("f", range(d)) if self.float_score else None
-        self.w = None if self.float_score else array("i", range(4 * d + 2 * p))
+        floats = d > _MAX_D
+        self.v = array("f", range(d)) if floats else None
+        self.w = None if floats else array("i", range(4 * d + 2 * p))
         from . import q15_spectrum, q15_score  # compiled after the buffers, into the heap left
 
-        if self.float_score:
+        self.float_scoring = None  # vwatch.float_score where the score is in floats
+        if floats:
             from . import float_score
 
             self.float_scoring = float_score
@@ -140,7 +153,7 @@ class Features:
         # being learned (n_train 0: vwatch.learn accumulates into lp, then writes it) stays
         # float. Per component (mu, lp, L's exponents, w, a, A's exponents, g).
         self.comps = tuple((mu, lp, None, w, a, None, g) for mu, lp, w, a, g in model.comps)
-        if not self.float_score and model.n_train:
+        if not self.float_scoring and model.n_train:
             comps = ()
             for mu, lp, w, a, g in model.comps:
                 le = ae = None
@@ -179,9 +192,10 @@ class Features:
     def __repr__(self):
         return "<Features q15 N=%d d=%d>" % (self.n, len(self.f))
 
-    def _spectrum(self):
+    def _spectrum(self, top):
         # Steps 2 to 4 on the centred int32 values in z; returns stages halved.
-        return spectrum(self.kernels, self.z, self, self.pr, self.n, self.model.edges, self.acc)
+        return spectrum(self.kernels, self.scoring, self.z, self, self.pr, self.n,
+                        self.model.edges, self.acc, top)
 
     def _source(self, source):
         # Once per source (getattr and the float log would allocate every window).
@@ -236,19 +250,7 @@ class Features:
                 for i in range(2 * nb + 6):
                     acc[i] = 0
             else:
-                # |dn| = |d| 2^-e with e = RS - LS, the top in [2^14, 2^15]
-                e = 0
-                while top >> e >= 32768:
-                    e += 1
-                while e <= 0 and top << -e < 16384:
-                    e -= 1
-                pr[k.RS] = e if e > 0 else 0
-                pr[k.LS] = -e if e < 0 else 0
-                t = self._spectrum()
-                self.shifts = t
-                # x - mean = dn 2^e u1; y = dn w / 2; Z / 2^T
-                pr[k2.E] = e + _Q16_OFFSET
-                pr[k2.T] = t
+                self.shifts = self._spectrum(top)
                 acc[2 * nb] = pr[k.S2HI]
                 acc[2 * nb + 1] = pr[k.S2LO]
                 acc[2 * nb + 2] = pr[k.S4HI]
@@ -268,7 +270,7 @@ class Features:
         """The squared Mahalanobis distance of the last computed window into self.sv[0]:
         integers only (nothing allocated) unless d > 1000."""
         m = self.model
-        if self.float_score:
+        if self.float_scoring:
             self.sv[0] = self.float_scoring.score(m, self.f, self.v)
             return
         sv = self.sv if m.k == 1 else self.sc

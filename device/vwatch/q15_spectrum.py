@@ -37,7 +37,7 @@ NYQ = const(12)  # out: |X[N/2] / 2|^2
 NB = const(13)  # bands
 L1 = const(14)  # out of window(): max |re| + |im| of the windowed complex pairs
 LOG2N = const(15)  # log2 N
-SIZE = const(16)  # slots from here on: vwatch.q15_score, up to its SIZE, then:
+# Slots 16 .. 27 are vwatch.q15_score's (its SIZE counts them all), then iconv's:
 WRAP = const(28)  # in: int16 slots of the ring iconv gathers from
 RAW = const(29)  # out of iconv: max |raw sample|
 
