@@ -101,10 +101,13 @@ def emulated(tmp_path, replay_int16):
     fs = tmp_path / "fs"
     fs.mkdir()
     (fs / "replay.wav").write_bytes(replay_int16.read_bytes())
-    board = EmulatedBoard(fs, heap="128K")
+    board = EmulatedBoard(fs, heap="128K", log=tmp_path / "emulator.log")
     board.start()
     yield board
     board.stop()
+    # Shown by pytest only when the test failed: what the relay did last (a silent board)
+    print("the emulator's log, last lines:\n" + "".join(
+        board.log.read_text().splitlines(True)[-80:]))
 
 
 def start_line(port):

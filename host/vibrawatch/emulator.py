@@ -37,7 +37,8 @@ CTRL_A, CTRL_B, CTRL_C = 0x01, 0x02, 0x03
 PROMPTS = (b">>> ", b"... ", b"CTRL-B to exit\r\n>", b"\x04>")
 STARTUP_CHECK_S = 5.0  # a silent child still running after this long has started
 RESTART_PAUSE_S = 0.1  # between a child's exit and the next start: no busy loop on a crash
-# A file to which the relay logs what it does, with timestamps (for a board that goes silent)
+# Where the relay logs what it does, with timestamps, when no log= is given (for a board
+# that goes silent: what it was sent, what it said, each restart and each SIGINT)
 LOG_ENV = "VWATCH_EMULATOR_LOG"
 
 # Make stdin (the pty) the controlling terminal of this new session, then become MicroPython.
@@ -96,7 +97,7 @@ def find_micropython():
 class EmulatedBoard:
     """A MicroPython unix port on a pseudo-terminal, restarted on soft reset (see module doc)."""
 
-    def __init__(self, fs_dir, heap="128K", micropython=None, link=None):
+    def __init__(self, fs_dir, heap="128K", micropython=None, link=None, log=None):
         self.fs_dir = Path(fs_dir).resolve()
         self.heap = heap
         self.micropython = micropython or find_micropython()
@@ -112,13 +113,18 @@ class EmulatedBoard:
         # Called with each chunk the host sends, before the board sees it: a test acts at an
         # exact point of a transfer this way (freezes the host as it opens its fifth file).
         self.on_host_input = None
-        log = os.environ.get(LOG_ENV)
+        log = log or os.environ.get(LOG_ENV)
+        self.log = Path(log) if log else None
         self._log_file = open(log, "a", buffering=1) if log else None
 
     def _log(self, what, *args):
-        if self._log_file:
-            self._log_file.write("%.3f %s %s\n" % (time.monotonic(), self.port,
-                                                     what % args if args else what))
+        log = self._log_file
+        if log:
+            try:
+                log.write("%.3f %s %s\n" % (time.monotonic(), self.port,
+                                            what % args if args else what))
+            except ValueError:  # closed by stop() while a late relay step logs
+                pass
 
     def __repr__(self):
         return "EmulatedBoard(port=%s, fs=%s, heap=%s)" % (self.port, self.fs_dir, self.heap)
@@ -154,6 +160,9 @@ class EmulatedBoard:
         return str(self.link or self.port)
 
     def stop(self):
+        self._log("stop: relay %s, child %s", "alive" if self._thread and
+                  self._thread.is_alive() else "not running",
+                  self._child.poll() if self._child else None)
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=5)
@@ -165,6 +174,9 @@ class EmulatedBoard:
                 pass
         if self.link and os.path.islink(self.link):
             os.unlink(self.link)
+        if self._log_file:
+            self._log_file.close()
+            self._log_file = None
 
     def __enter__(self):
         self.start()
@@ -281,6 +293,7 @@ class EmulatedBoard:
                         self._child.send_signal(signal.SIGINT)
                     try:
                         os.write(self._child_fd, data)
+                        self._log("host> passed on")
                     except OSError as exc:  # the child is exiting (a reset): a board loses these too
                         self._log("write to child failed: %r", exc)
             if self._child_fd in readable:
