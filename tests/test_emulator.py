@@ -3,12 +3,14 @@
 import hashlib
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from vibrawatch.board import Board, BoardError
-from vibrawatch.emulator import EmulatedBoard
+from vibrawatch.emulator import HOST_GONE_S, EmulatedBoard
 
 MPREMOTE = str(Path(sys.executable).parent / "mpremote")
 
@@ -73,6 +75,29 @@ def test_ctrl_c_interrupts_a_busy_board(emulated):
                         "while True: pass"], capture_output=True, timeout=5)
     # The next client's Ctrl-C interrupts the loop and gets the raw REPL back.
     assert "alive" in mpremote(emulated.port, "resume", "exec", "print('alive')")
+
+
+def test_a_board_printing_with_no_host_reading_starts_and_still_answers(tmp_path):
+    # A board's USB serial drops what nobody reads and the board runs on. The emulator used
+    # to write its output to the host's terminal and wait: a main.py that prints at full speed
+    # hung start() itself, and a relay blocked on a full terminal read no Ctrl-C either.
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    (fs / "main.py").write_text("i = 0\nwhile True:\n    print('w,%d,12.5,0,0,0,1234' % i)\n"
+                                "    i += 1\n")
+    board = EmulatedBoard(fs, heap="96K")
+    started = threading.Thread(target=board.start, daemon=True)
+    started.start()
+    started.join(timeout=30)
+    try:
+        assert not started.is_alive(), "start() did not return"
+        time.sleep(HOST_GONE_S + 1)  # nobody reads: the board's output is being dropped
+        assert board.dropped > 0
+        out = mpremote(board.port, "exec", "print('still', 6 * 7)", timeout=30)
+        assert "still 42" in out
+        assert board.relay_errors == []
+    finally:
+        board.stop()
 
 
 def test_adapter_runs_code_and_reports_board_errors_clearly(emulated):

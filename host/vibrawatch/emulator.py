@@ -40,6 +40,13 @@ RESTART_PAUSE_S = 0.1  # between a child's exit and the next start: no busy loop
 # Where the relay logs what it does, with timestamps, when no log= is given (for a board
 # that goes silent: what it was sent, what it said, each restart and each SIGINT)
 LOG_ENV = "VWATCH_EMULATOR_LOG"
+# Output for the host: up to HOST_QUEUE bytes wait for a host that reads slowly (beyond them
+# the board is held back, as a UART holds back a sender); a host that reads nothing at all for
+# HOST_GONE_S is taken to be absent, and the output is dropped until one reads again, as a
+# board's USB serial drops it with no terminal open. The board keeps running either way, and
+# the relay keeps passing the host's input on (a Ctrl-C from a host that just connected).
+HOST_QUEUE = 64 * 1024
+HOST_GONE_S = 5.0
 
 # Make stdin (the pty) the controlling terminal of this new session, then become MicroPython.
 _CTTY_EXEC = ("import fcntl, os, sys, termios\n"
@@ -110,6 +117,10 @@ class EmulatedBoard:
         self._child = None
         self._child_fd = None
         self._tail = b""  # the end of the child's output: is it at a prompt?
+        self._out = bytearray()  # output waiting for the host (see HOST_QUEUE)
+        self._stuck = None  # since when the host has read nothing while output waits
+        self.dropped = 0  # bytes of output dropped with no host reading
+        self.relay_errors = []  # what went wrong in the relay thread (it goes on)
         # Called with each chunk the host sends, before the board sees it: a test acts at an
         # exact point of a transfer this way (freezes the host as it opens its fifth file).
         self.on_host_input = None
@@ -135,6 +146,7 @@ class EmulatedBoard:
         self._host_fd, slave = os.openpty()
         tty.setraw(slave)
         self._host_slave = slave  # held open: a host that disconnects must not close the pty
+        os.set_blocking(self._host_fd, False)  # the relay never waits for the host
         self.port = os.ttyname(slave)
         if self.link:
             if os.path.islink(self.link):  # an old port's link; never a file of the user's
@@ -160,9 +172,9 @@ class EmulatedBoard:
         return str(self.link or self.port)
 
     def stop(self):
-        self._log("stop: relay %s, child %s", "alive" if self._thread and
+        self._log("stop: relay %s, child %s, %d bytes dropped", "alive" if self._thread and
                   self._thread.is_alive() else "not running",
-                  self._child.poll() if self._child else None)
+                  self._child.poll() if self._child else None, self.dropped)
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=5)
@@ -233,7 +245,7 @@ class EmulatedBoard:
         if self._child.poll() is None:
             if said:  # what a board prints at start belongs to the host (and ends in a prompt?)
                 self._tail = said[-32:]
-                os.write(self._host_fd, said)
+                self._to_host(said)
             return
         try:
             said += os.read(self._child_fd, 4096)
@@ -259,7 +271,7 @@ class EmulatedBoard:
         self._kill_child()
         self.restarts += 1
         time.sleep(RESTART_PAUSE_S)
-        os.write(self._host_fd, b"MPY: soft reboot\r\n")
+        self._to_host(b"MPY: soft reboot\r\n")
         self._spawn(run_main=not self._raw)
         if self._raw:
             os.write(self._child_fd, bytes([CTRL_A]))
@@ -267,47 +279,76 @@ class EmulatedBoard:
     # -- relaying bytes ---------------------------------------------------------------------
 
     def _relay(self):
-        try:
-            self._relay_loop()
-        except BaseException as exc:
-            self._log("relay died: %r", exc)
-            raise
-        self._log("relay stopped")
-
-    def _relay_loop(self):
         while not self._stop.is_set():
-            fds = [self._host_fd] + ([self._child_fd] if self._child_fd is not None else [])
-            readable, _, _ = select.select(fds, [], [], 0.05)
-            if self._host_fd in readable:
+            try:
+                self._relay_once()
+            except Exception as exc:  # noqa: BLE001 (a dead relay is a board that never answers)
+                self._log("relay error: %r", exc)
+                if not self.relay_errors or self.relay_errors[-1] != repr(exc):
+                    self.relay_errors.append(repr(exc))
+                    print("vibrawatch emulate: relay error, going on: %r" % exc, file=sys.stderr)
+                time.sleep(0.05)
+
+    def _relay_once(self):
+        child = self._child_fd is not None and len(self._out) < HOST_QUEUE
+        fds = [self._host_fd] + ([self._child_fd] if child else [])
+        readable, writable, _ = select.select(fds, [self._host_fd] if self._out else [], [],
+                                              0.05)
+        if writable or self._out:
+            self._flush_host()
+        if self._host_fd in readable:
+            try:
+                data = os.read(self._host_fd, 4096)
+            except OSError:  # no host attached right now
+                data = b""
+            if data:
+                self._log("host> %d %r", len(data), data[:60])
+                if self.on_host_input:
+                    self.on_host_input(data)
+                self._track_mode(data)
+                if CTRL_C in data and not self._tail.endswith(PROMPTS):
+                    self._log("SIGINT (tail %r)", self._tail)
+                    self._child.send_signal(signal.SIGINT)
                 try:
-                    data = os.read(self._host_fd, 4096)
-                except OSError:  # no host attached right now
-                    data = b""
-                if data:
-                    self._log("host> %d %r", len(data), data[:60])
-                    if self.on_host_input:
-                        self.on_host_input(data)
-                    self._track_mode(data)
-                    if CTRL_C in data and not self._tail.endswith(PROMPTS):
-                        self._log("SIGINT (tail %r)", self._tail)
-                        self._child.send_signal(signal.SIGINT)
-                    try:
-                        os.write(self._child_fd, data)
-                        self._log("host> passed on")
-                    except OSError as exc:  # the child is exiting (a reset): a board loses these too
-                        self._log("write to child failed: %r", exc)
-            if self._child_fd in readable:
-                try:
-                    data = os.read(self._child_fd, 4096)
-                except OSError:  # EIO: the child closed its terminal (it is exiting)
-                    data = b""
-                if data:
-                    self._tail = (self._tail + data)[-32:]
-                    self._log("board> %d ...%r", len(data), data[-40:])
-                    os.write(self._host_fd, data)
-                    self._log("board> written")
-            if self._child.poll() is not None and not self._drain_child():
-                self._restart()
+                    os.write(self._child_fd, data)
+                    self._log("host> passed on")
+                except OSError as exc:  # the child is exiting (a reset): a board loses these too
+                    self._log("write to the board failed: %r", exc)
+        if child and self._child_fd in readable:
+            try:
+                data = os.read(self._child_fd, 4096)
+            except OSError:  # EIO: the child closed its terminal (it is exiting)
+                data = b""
+            if data:
+                self._tail = (self._tail + data)[-32:]
+                self._log("board> %d ...%r", len(data), data[-40:])
+                self._to_host(data)
+        if self._child.poll() is not None and not self._drain_child():
+            self._restart()
+
+    def _to_host(self, data):
+        self._out += data
+        self._flush_host()
+
+    def _flush_host(self):
+        # Write what the host can take now; see HOST_QUEUE and HOST_GONE_S.
+        while self._out:
+            try:
+                n = os.write(self._host_fd, self._out)
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            if not n:
+                now = time.monotonic()
+                if self._stuck is None:
+                    self._stuck = now
+                elif now - self._stuck > HOST_GONE_S:  # nobody reads: drop, keep running
+                    self._log("host reads nothing: %d bytes dropped", len(self._out))
+                    self.dropped += len(self._out)
+                    del self._out[:]
+                return
+            self._stuck = None
+            self._log("board> %d bytes to the host", n)
+            del self._out[:n]
 
     def _drain_child(self):
         """Pass on what the exited child still had buffered; False when nothing is left."""
@@ -316,7 +357,7 @@ class EmulatedBoard:
         except OSError:
             return False
         if data:
-            os.write(self._host_fd, data)
+            self._to_host(data)
         return bool(data)
 
     def _track_mode(self, data):
