@@ -97,17 +97,20 @@ def replay_int16(tmp_path_factory):
 
 
 @pytest.fixture
-def emulated(tmp_path, replay_int16):
+def emulated(tmp_path, tmp_path_factory, replay_int16):
     fs = tmp_path / "fs"
     fs.mkdir()
     (fs / "replay.wav").write_bytes(replay_int16.read_bytes())
-    board = EmulatedBoard(fs, heap="128K", log=tmp_path / "emulator.log")
+    log = tmp_path_factory.mktemp("emulator") / "relay.log"  # not in tmp_path: tests list it
+    board = EmulatedBoard(fs, heap="128K", log=log)
     board.start()
     yield board
     board.stop()
-    # Shown by pytest only when the test failed: what the relay did last (a silent board)
-    print("the emulator's log, last lines:\n" + "".join(
-        board.log.read_text().splitlines(True)[-80:]))
+    # Shown by pytest only when the test failed: what the relay did last (a silent board),
+    # without the lines that only say a write went through
+    lines = [ln for ln in log.read_text().splitlines(True)
+             if not ln.endswith((" written\n", " passed on\n", " bytes to the host\n"))]
+    print("the emulator's log (%s), last lines:\n%s" % (log, "".join(lines[-100:])))
 
 
 def start_line(port):
