@@ -263,7 +263,8 @@ def kernels(fe, k, z, pr, n):
     a = gc.mem_alloc()
     e = k.fexp(z, n)
     k.fconv(z, n, e, pr)
-    fe._spectrum(k.center(z, n, pr))
+    k.center(z, n, pr)
+    fe._spectrum()
     b = gc.mem_alloc()
     gc.enable()
     return b - a

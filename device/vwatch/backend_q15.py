@@ -74,19 +74,10 @@ def tables(n):
     return tw, hann, array("H", pairs)
 
 
-def spectrum(k, k2, z, tab, pr, n, edges, acc, top):
+def spectrum(k, z, tab, pr, n, edges, acc):
     """Steps 2 to 4 (window, FFT with block floating point, split, band sums) on the centred
-    int32 values in z, whose largest |value| is top > 0, with the tables tab.tw, tab.hann,
-    tab.swaps; leaves the scale in pr (k.RS, k.LS, k2.E, k2.T) and returns the stages halved.
+    int32 values in z, with the tables tab.tw, tab.hann, tab.swaps; returns stages halved.
     The zoom block (vwatch.q15_zoom) runs the same on its own buffers."""
-    # |dn| = |d| 2^-e with e = RS - LS, the top in [2^14, 2^15]
-    e = 0
-    while top >> e >= 32768:
-        e += 1
-    while e <= 0 and top << -e < 16384:
-        e -= 1
-    pr[k.RS] = e if e > 0 else 0
-    pr[k.LS] = -e if e < 0 else 0
     k.window(z, z, tab.hann, pr)
     k.bitrev(z, tab.swaps, len(tab.swaps))
     tw = tab.tw
@@ -101,9 +92,6 @@ def spectrum(k, k2, z, tab, pr, n, edges, acc, top):
         span <<= 1
     k.split(z, z, tw, pr)
     k.bands(z, edges, acc, pr)
-    # x - mean = dn 2^e u1; y = dn w / 2; Z / 2^T
-    pr[k2.E] = e + _Q16_OFFSET
-    pr[k2.T] = t
     return t
 
 
@@ -192,10 +180,9 @@ class Features:
     def __repr__(self):
         return "<Features q15 N=%d d=%d>" % (self.n, len(self.f))
 
-    def _spectrum(self, top):
+    def _spectrum(self):
         # Steps 2 to 4 on the centred int32 values in z; returns stages halved.
-        return spectrum(self.kernels, self.scoring, self.z, self, self.pr, self.n,
-                        self.model.edges, self.acc, top)
+        return spectrum(self.kernels, self.z, self, self.pr, self.n, self.model.edges, self.acc)
 
     def _source(self, source):
         # Once per source (getattr and the float log would allocate every window).
@@ -250,7 +237,19 @@ class Features:
                 for i in range(2 * nb + 6):
                     acc[i] = 0
             else:
-                self.shifts = self._spectrum(top)
+                # |dn| = |d| 2^-e with e = RS - LS, the top in [2^14, 2^15]
+                e = 0
+                while top >> e >= 32768:
+                    e += 1
+                while e <= 0 and top << -e < 16384:
+                    e -= 1
+                pr[k.RS] = e if e > 0 else 0
+                pr[k.LS] = -e if e < 0 else 0
+                t = self._spectrum()
+                self.shifts = t
+                # x - mean = dn 2^e u1; y = dn w / 2; Z / 2^T
+                pr[k2.E] = e + _Q16_OFFSET
+                pr[k2.T] = t
                 acc[2 * nb] = pr[k.S2HI]
                 acc[2 * nb + 1] = pr[k.S2LO]
                 acc[2 * nb + 2] = pr[k.S4HI]

@@ -113,7 +113,16 @@ class Zoom:
                 for i in range(2 * nb):
                     acc[i] = 0
             else:
-                spectrum(k, k2, z, self, pr, nz, fe.model.zoom_edges, acc, top)
+                e = 0
+                while top >> e >= 32768:
+                    e += 1
+                while e <= 0 and top << -e < 16384:
+                    e -= 1
+                pr[k.RS] = e if e > 0 else 0
+                pr[k.LS] = -e if e < 0 else 0
+                t = spectrum(k, z, self, pr, nz, fe.model.zoom_edges, acc)
+                pr[k2.E] = e + 0x2000000
+                pr[k2.T] = t
             pr[k2.POS] = self.pos0 + ch * nb
             k2.logs(acc, nb, self.lnv, fe.lt)
             k2.chan(self.lnv, pr, fe.st, fe.fq)

