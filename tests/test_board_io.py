@@ -33,42 +33,34 @@ def deploy_until_staged(model_path, emulated, files=4, **popen):
     folder); the caller signals the process and then continues it (SIGCONT)."""
     staged = emulated.fs_dir / "vw.new" / "vwatch"
     opening = b"open('/vw.new/vwatch/"
-    for attempt in (1, 2):
-        frozen = threading.Event()
-        seen = {"opened": 0, "tail": b""}
-        proc = subprocess.Popen(vibrawatch_cmd("deploy", model_path, "--port", emulated.port),
-                                **popen)
+    frozen = threading.Event()
+    seen = {"opened": 0, "tail": b""}
+    proc = subprocess.Popen(vibrawatch_cmd("deploy", model_path, "--port", emulated.port), **popen)
 
-        def freeze_at_the_next_file(data, proc=proc, seen=seen, frozen=frozen):
-            # In the emulator's relay, before the board sees ``data``; the tail holds less
-            # than one ``opening``, so a request split across two chunks counts once.
-            text = seen["tail"] + data
-            seen["opened"] += text.count(opening)
-            seen["tail"] = text[1 - len(opening):]
-            if seen["opened"] > files and not frozen.is_set():
-                os.kill(proc.pid, signal.SIGSTOP)
-                frozen.set()
+    def freeze_at_the_next_file(data):
+        # In the emulator's relay, before the board sees ``data``; the tail holds less than
+        # one ``opening``, so a request split across two chunks counts once.
+        text = seen["tail"] + data
+        seen["opened"] += text.count(opening)
+        seen["tail"] = text[1 - len(opening):]
+        if seen["opened"] > files and not frozen.is_set():
+            os.kill(proc.pid, signal.SIGSTOP)
+            frozen.set()
 
-        emulated.on_host_input = freeze_at_the_next_file
-        deadline = time.monotonic() + 120  # deploy's own waits all end sooner
-        try:
-            while not frozen.wait(0.1) and proc.poll() is None and time.monotonic() < deadline:
-                pass
-        finally:
-            emulated.on_host_input = None
-        if frozen.is_set():
-            return proc, staged
-        if proc.poll() is None:
-            proc.kill()  # two minutes without a fifth file
-        out, err = proc.communicate()
-        # Open bug (stop 21's note): in about one clean-clone CI run in three the emulated
-        # board, just restarted by the previous deploy, prints nothing to this deploy's
-        # first raw-REPL requests for 10 s. Not what this test is about: said, tried again.
-        if attempt == 1 and "did not answer at the raw REPL" in (err or ""):
-            print("first deploy attempt: the emulated board did not answer; again:\n" + err)
-            continue
-        raise AssertionError("the deploy finished (exit %d) before it could be cut off:\n%s%s"
-                             % (proc.returncode, out or "", err or ""))
+    emulated.on_host_input = freeze_at_the_next_file
+    deadline = time.monotonic() + 120  # deploy's own waits all end sooner
+    try:
+        while not frozen.wait(0.1) and proc.poll() is None and time.monotonic() < deadline:
+            pass
+    finally:
+        emulated.on_host_input = None
+    if frozen.is_set():
+        return proc, staged
+    if proc.poll() is None:
+        proc.kill()  # two minutes without a fifth file
+    out, err = proc.communicate()
+    raise AssertionError("the deploy finished (exit %d) before it could be cut off:\n%s%s"
+                         % (proc.returncode, out or "", err or ""))
 
 
 @pytest.fixture(scope="module")

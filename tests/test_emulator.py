@@ -100,6 +100,31 @@ def test_a_board_printing_with_no_host_reading_starts_and_still_answers(tmp_path
         board.stop()
 
 
+def test_a_board_that_ignores_ctrl_c_is_restarted_at_the_repl(emulated, capfd):
+    # The unix port raises KeyboardInterrupt from its SIGINT handler (a longjmp out of any C
+    # code); now and then that leaves it alive and silent for good. Frozen (SIGSTOP), the
+    # child stands for such a one: it takes the SIGINT and says nothing.
+    import os
+    import signal
+    import time
+
+    (emulated.fs_dir / "main.py").write_text(
+        "import time\nwhile True:\n    print('tick')\n    time.sleep(0.05)\n")
+    with Board(emulated.port) as board:
+        board.soft_reset(wait_for="tick", timeout=20)
+    frozen = emulated._child.pid
+    os.kill(frozen, signal.SIGSTOP)
+    started = time.monotonic()
+    with Board(emulated.port) as board:
+        assert board.eval("6 * 7") == 42  # within the adapter's 10 s: one retry, a restart
+        assert not board.exists("/ticked")
+    assert emulated.hung == 1 and emulated._child.pid != frozen
+    assert time.monotonic() - started < 10
+    assert "the board ignored Ctrl-C" in capfd.readouterr().err
+    with pytest.raises(ProcessLookupError):
+        os.kill(frozen, 0)  # gone, not left frozen
+
+
 def test_adapter_runs_code_and_reports_board_errors_clearly(emulated):
     with Board(emulated.port) as board:
         assert board.eval("6 * 7") == 42

@@ -15,7 +15,12 @@ What makes it behave like a board rather than a shell:
 - Ctrl-C interrupts running code: a board's UART sees Ctrl-C while code runs, but the unix
   port reads no input then, so the emulator turns a Ctrl-C that arrives while the child is busy
   (its output does not end in a prompt) into SIGINT, which MicroPython raises as
-  KeyboardInterrupt. At a prompt, Ctrl-C stays a byte, as MicroPython expects.
+  KeyboardInterrupt. At a prompt, Ctrl-C stays a byte, as MicroPython expects. A board's
+  Ctrl-C always works; the unix port's, now and then, does not: it raises KeyboardInterrupt
+  from the signal handler, out of whatever C code runs (even a native loop), and once in a
+  while the process stays alive and silent for good after it. So a Ctrl-C that comes while
+  the child has said nothing for IGNORED_CTRL_C_S since the last SIGINT restarts it at the
+  friendly REPL, without main.py: the state the host asked for, as a reset would leave it.
 """
 
 import os
@@ -37,6 +42,7 @@ CTRL_A, CTRL_B, CTRL_C = 0x01, 0x02, 0x03
 PROMPTS = (b">>> ", b"... ", b"CTRL-B to exit\r\n>", b"\x04>")
 STARTUP_CHECK_S = 5.0  # a silent child still running after this long has started
 RESTART_PAUSE_S = 0.1  # between a child's exit and the next start: no busy loop on a crash
+IGNORED_CTRL_C_S = 2.0  # silent this long after a SIGINT: the child is hung (see module doc)
 # Where the relay logs what it does, with timestamps, when no log= is given (for a board
 # that goes silent: what it was sent, what it said, each restart and each SIGINT)
 LOG_ENV = "VWATCH_EMULATOR_LOG"
@@ -136,6 +142,8 @@ class EmulatedBoard:
         self._stuck = None  # since when the host has read nothing while output waits
         self.dropped = 0  # bytes of output dropped with no host reading
         self.relay_errors = []  # what went wrong in the relay thread (it goes on)
+        self._interrupted = None  # when a SIGINT went out that the child has not answered
+        self.hung = 0  # children restarted because they ignored Ctrl-C
         # Called with each chunk the host sends, before the board sees it: a test acts at an
         # exact point of a transfer this way (freezes the host as it opens its fifth file).
         self.on_host_input = None
@@ -226,6 +234,7 @@ class EmulatedBoard:
         tty.setraw(slave)  # no echo, no CR/LF rewriting, no signals: bytes as a UART has them
 
         self._tail = b""
+        self._interrupted = None
         prelude = _PRELUDE % {"fs": str(self.fs_dir), "run_main": run_main}
         # The terminal becomes the child's controlling terminal in a small Python that then
         # execs MicroPython, not in a preexec_fn: this runs in the relay thread while the
@@ -282,14 +291,15 @@ class EmulatedBoard:
             os.close(self._child_fd)
             self._child_fd = None
 
-    def _restart(self):
-        """What a board does on soft reset, for a unix process that has simply exited."""
-        self._log("child exited rc=%s; restart (raw=%s)", self._child.returncode, self._raw)
+    def _restart(self, run_main=None):
+        """What a board does on soft reset, for a unix process that has simply exited (or a
+        hung one: run_main False, it was asked to stop)."""
+        self._log("child exited rc=%s; restart (raw=%s)", self._child.poll(), self._raw)
         self._kill_child()
         self.restarts += 1
         time.sleep(RESTART_PAUSE_S)
         self._to_host(b"MPY: soft reboot\r\n")
-        self._spawn(run_main=not self._raw)
+        self._spawn(run_main=not self._raw if run_main is None else run_main)
         if self._raw:
             os.write(self._child_fd, bytes([CTRL_A]))
 
@@ -324,8 +334,7 @@ class EmulatedBoard:
                     self.on_host_input(data)
                 self._track_mode(data)
                 if CTRL_C in data and not self._tail.endswith(PROMPTS):
-                    self._log("SIGINT (tail %r)", self._tail)
-                    self._child.send_signal(signal.SIGINT)
+                    self._interrupt()
                 try:
                     os.write(self._child_fd, data)
                     self._log("host> passed on")
@@ -337,6 +346,7 @@ class EmulatedBoard:
             except OSError:  # EIO: the child closed its terminal (it is exiting)
                 data = b""
             if data:
+                self._interrupted = None
                 self._tail = (self._tail + data)[-32:]
                 self._log("board> %d ...%r", len(data), data[-40:])
                 self._to_host(data)
@@ -366,6 +376,25 @@ class EmulatedBoard:
             self._stuck = None
             self._log("board> %d bytes to the host", n)
             del self._out[:n]
+
+    def _interrupt(self):
+        # A host's Ctrl-C while the child runs code: SIGINT, or a restart when the last one
+        # went unanswered (see the module doc).
+        now = time.monotonic()
+        if self._interrupted is None:
+            self._interrupted = now
+        elif now - self._interrupted > IGNORED_CTRL_C_S:
+            self._log("the child said nothing for %.1f s after a SIGINT (%s): restarted",
+                      now - self._interrupted, _proc_state(self._child.pid))
+            print("vibrawatch emulate: the board ignored Ctrl-C for %.0f s (a MicroPython unix "
+                  "port that hung on SIGINT); restarted it at the REPL, as a reset would"
+                  % (now - self._interrupted), file=sys.stderr)
+            self.hung += 1
+            self._raw = False  # a reset board is at the friendly REPL; the host asks again
+            self._restart(run_main=False)
+            return
+        self._log("SIGINT (tail %r)", self._tail)
+        self._child.send_signal(signal.SIGINT)
 
     def _drain_child(self):
         """Pass on what the exited child still had buffered; False when nothing is left."""
