@@ -18,7 +18,8 @@ What makes it behave like a board rather than a shell:
   KeyboardInterrupt. At a prompt, Ctrl-C stays a byte, as MicroPython expects. A board's
   Ctrl-C always works; the unix port's, now and then, does not: it raises KeyboardInterrupt
   from the signal handler, out of whatever C code runs (even a native loop), and once in a
-  while the process stays alive and silent for good after it. So a Ctrl-C that comes while
+  while the process stays alive and silent for good after it, waiting on a lock (a futex: the
+  handler left C code that held it). So a Ctrl-C that comes while
   the child has said nothing for IGNORED_CTRL_C_S since the last SIGINT restarts it at the
   friendly REPL, without main.py: the state the host asked for, as a reset would leave it.
 """
