@@ -351,17 +351,32 @@ def test_an_interrupted_run_leaves_the_previous_model(micropython, device_mpy, s
     old.write(out)
     before = out.read_bytes()
     proc = _start(micropython, device_mpy, wav, tpl, out)
+    hung = False
     try:
         _wait_for(proc, "vw1 learn eps=")
         time.sleep(0.3)  # in phase 1, accumulating
         proc.send_signal(signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
-        rest, err = proc.communicate(timeout=120)
+        try:
+            rest, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            # The unix port raises KeyboardInterrupt from its SIGINT handler, out of whatever
+            # C code runs; now and then it is left waiting on a lock for good (README, "The
+            # emulated board"). A board's Ctrl-C has no such failure. The file must still
+            # be the old one.
+            hung = how == "ctrl-c"
+            if not hung:
+                raise
+            proc.kill()
+            rest, err = proc.communicate()
     finally:
         if proc.poll() is None:  # never leave an interpreter running
             proc.kill()
             proc.wait()
     assert "vw1 learn saved" not in rest, rest
-    if how == "ctrl-c" and "heap is locked" in rest:
+    if hung:
+        print("note: the unix port hung on the Ctrl-C (no exit in 60 s), killed; it printed: "
+              "%s" % rest.strip()[-300:])
+    elif how == "ctrl-c" and "heap is locked" in rest:
         # Seen about once in 10 runs on a loaded machine: the unix port raised the
         # KeyboardInterrupt while its collector held the heap, and then nothing can allocate,
         # not even the message. What matters still holds: the model file is untouched.

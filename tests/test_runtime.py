@@ -467,13 +467,25 @@ def test_stop_from_the_loop_and_ctrl_c(micropython, mpy_dir, configs):
     code = ("import sys\nsys.path.insert(0, %r)\nimport vwatch\nfrom vwatch.replay import "
             "Replay\nvwatch.run(%r, Replay(%r, loop=True))\nprint('returned')"
             % (mpy_dir, str(model_path), str(wav)))
-    proc = subprocess.Popen([micropython.executable, "-X", "heapsize=" + IMU["heap"], "-c", code],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    line = proc.stdout.readline()
-    assert line.startswith("vw1 start"), line + proc.stderr.read()
-    time.sleep(0.6)  # a few real-time windows (134 ms each)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    for attempt in (1, 2):
+        proc = subprocess.Popen([micropython.executable, "-X", "heapsize=" + IMU["heap"], "-c",
+                                 code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env)
+        line = proc.stdout.readline()
+        assert line.startswith("vw1 start"), line + proc.stderr.read()
+        time.sleep(0.6)  # a few real-time windows (134 ms each)
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=30)
+            break
+        except subprocess.TimeoutExpired:
+            # The unix port's own SIGINT hang (README, "The emulated board"), not vwatch's:
+            # its handler raises out of whatever C code runs and now and then leaves a lock
+            # held. Said, and tried once more.
+            proc.kill()
+            proc.communicate()
+            assert attempt == 1, "the unix port hung on SIGINT twice in a row"
+            print("note: the unix port hung on the SIGINT (no exit in 30 s); again")
     assert proc.returncode == 0, err
     run = parse(line + out)
     assert run.windows and run.stop == run.windows[-1][0]

@@ -15,10 +15,11 @@ What makes it behave like a board rather than a shell:
 - Ctrl-C interrupts running code: a board's UART sees Ctrl-C while code runs, but the unix
   port reads no input then, so the emulator turns a Ctrl-C that arrives while the child is busy
   (its output does not end in a prompt) into SIGINT, which MicroPython raises as
-  KeyboardInterrupt. At a prompt, Ctrl-C stays a byte, as MicroPython expects. A board's
-  Ctrl-C always works; the unix port's, now and then, does not: it raises KeyboardInterrupt
-  from the signal handler, out of whatever C code runs (even a native loop), and once in a
-  while the process stays alive and silent for good after it. So a Ctrl-C that comes while
+  KeyboardInterrupt. At a prompt, Ctrl-C stays a byte, as MicroPython expects.
+- A board's Ctrl-C always works; the unix port's, now and then, does not: it raises
+  KeyboardInterrupt from the signal handler, out of whatever C code runs (even a native
+  loop), and once in a while the process then stays alive and silent for good, waiting on a
+  lock (a futex: the handler jumped out of C code that held it). So a Ctrl-C that comes while
   the child has said nothing for IGNORED_CTRL_C_S since the last SIGINT restarts it at the
   friendly REPL, without main.py: the state the host asked for, as a reset would leave it.
 """
@@ -294,7 +295,7 @@ class EmulatedBoard:
     def _restart(self, run_main=None):
         """What a board does on soft reset, for a unix process that has simply exited (or a
         hung one: run_main False, it was asked to stop)."""
-        self._log("child exited rc=%s; restart (raw=%s)", self._child.poll(), self._raw)
+        self._log("restart: child rc=%s (None: alive), raw=%s", self._child.poll(), self._raw)
         self._kill_child()
         self.restarts += 1
         time.sleep(RESTART_PAUSE_S)
