@@ -22,6 +22,8 @@ What makes it behave like a board rather than a shell:
   lock (a futex: the handler jumped out of C code that held it). So a Ctrl-C that comes while
   the child has said nothing for IGNORED_CTRL_C_S since the last SIGINT restarts it at the
   friendly REPL, without main.py: the state the host asked for, as a reset would leave it.
+  Before that, a Ctrl-C while a SIGINT is unanswered goes on as a byte only: a second SIGINT
+  could reach the prompt the first one brought, where the unix port dies of it.
 """
 
 import os
@@ -379,12 +381,17 @@ class EmulatedBoard:
             del self._out[:n]
 
     def _interrupt(self):
-        # A host's Ctrl-C while the child runs code: SIGINT, or a restart when the last one
-        # went unanswered (see the module doc).
+        # A host's Ctrl-C while the child runs code: SIGINT; while one is unanswered, nothing
+        # more (a second SIGINT can land at the prompt the first one brought, where the unix
+        # port does not catch it and dies, as two quick Ctrl-Cs from the host once did); a
+        # restart once it has gone unanswered too long (see the module doc).
         now = time.monotonic()
         if self._interrupted is None:
             self._interrupted = now
-        elif now - self._interrupted > IGNORED_CTRL_C_S:
+        elif now - self._interrupted <= IGNORED_CTRL_C_S:
+            self._log("Ctrl-C while a SIGINT is unanswered: passed on as a byte")
+            return
+        else:
             self._log("the child said nothing for %.1f s after a SIGINT (%s): restarted",
                       now - self._interrupted, _proc_state(self._child.pid))
             print("vibrawatch emulate: the board ignored Ctrl-C for %.0f s (a MicroPython unix "
