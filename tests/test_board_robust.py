@@ -259,17 +259,8 @@ def test_a_deploy_stopped_midway_leaves_the_old_detector_running(emulated, model
     (path_a, id_a), (path_b, _) = models["A"], models["B"]
     with Board(emulated.port) as board:
         deploy(board, path_a, say=lambda s: None)
-    # Run as a shell's background job, this process ignores SIGINT and the deploy would
-    # inherit that (an ignored signal survives exec): give the child the default back.
-    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-    if ignored:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        proc, _ = deploy_until_staged(path_b, emulated, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True)
-    finally:
-        if ignored:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+    proc, _ = deploy_until_staged(path_b, emulated, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
     proc.send_signal(getattr(signal, sig))
     proc.send_signal(signal.SIGCONT)  # it was frozen waiting on the board
     out, err = proc.communicate(timeout=90)

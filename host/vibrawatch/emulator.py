@@ -386,21 +386,21 @@ class EmulatedBoard:
         # port does not catch it and dies, as two quick Ctrl-Cs from the host once did); a
         # restart once it has gone unanswered too long (see the module doc).
         now = time.monotonic()
-        if self._interrupted is None:
-            self._interrupted = now
-        elif now - self._interrupted <= IGNORED_CTRL_C_S:
-            self._log("Ctrl-C while a SIGINT is unanswered: passed on as a byte")
-            return
-        else:
+        if self._interrupted is not None:
+            waited = now - self._interrupted
+            if waited <= IGNORED_CTRL_C_S:
+                self._log("Ctrl-C while a SIGINT is unanswered: passed on as a byte")
+                return
             self._log("the child said nothing for %.1f s after a SIGINT (%s): restarted",
-                      now - self._interrupted, _proc_state(self._child.pid))
+                      waited, _proc_state(self._child.pid))
             print("vibrawatch emulate: the board ignored Ctrl-C for %.0f s (a MicroPython unix "
                   "port that hung on SIGINT); restarted it at the REPL, as a reset would"
-                  % (now - self._interrupted), file=sys.stderr)
+                  % waited, file=sys.stderr)
             self.hung += 1
             self._raw = False  # a reset board is at the friendly REPL; the host asks again
             self._restart(run_main=False)
             return
+        self._interrupted = now
         self._log("SIGINT (tail %r)", self._tail)
         self._child.send_signal(signal.SIGINT)
 
