@@ -62,6 +62,7 @@ class Model:
     zoom_r = zoom_bands = zoom_window = flags = 0  # flags bit 0: learned on the board
     k = 1  # Gaussian components (operating modes)
     zoom_edges = channel_map = None
+    v3 = False  # the file uses a v3 part (read by vwatch.modelcheck)
 
     def __repr__(self):
         return "<Model %s: N=%d hop=%d fs=%g C=%d B=%d stats=%d d=%d K=%d thr=%g>" % (

@@ -44,18 +44,12 @@ def load(model):
 
 def _header(model):
     # (window, hop, channels, bands (with the zoom block's edges), features, PCA components,
-    # Gaussian components K) of a model file or a loaded model, cheaply.
+    # Gaussian components K) of a model file's header (not checked) or a loaded model.
     if isinstance(model, str):
-        import struct
+        from .model import header
 
         with open(model, "rb") as f:
-            h = f.read(64)
-        n, p, hop, c, b, _, _, d = struct.unpack_from("<HHIBBBBH", h, 16)
-        k = 1
-        if struct.unpack_from("<H", h, 4)[0] >= 3:  # the v3 tail (model-format.md)
-            b += h[53] + 1 if h[52] else 0
-            k = h[56]
-        return n, hop, c, b, d, p, k
+            model = header(f.read(64))
     b = model.bands + (model.zoom_bands + 1 if model.zoom_r else 0)
     return model.window, model.hop, model.channels, b, model.d, model.p, model.k
 
