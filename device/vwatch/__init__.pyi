@@ -62,6 +62,7 @@ class Model:
     k: int
     zoom_edges: object
     channel_map: object
+    v3: bool
 
 class _Features:
     name: str  # 'pure', 'ulab' or 'q15'
