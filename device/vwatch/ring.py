@@ -67,14 +67,29 @@ def _pick16(buf: ptr16, out: ptr16, at: int, span: int):
 
 @micropython.viper
 def _peak(buf: ptr16, a: int, b: int) -> int:
-    # max |buf[i]| for a <= i < b (int16 samples; the load's 16 bits taken as unsigned
-    # whichever way the port extends them). Viper, not native: a native loop subscripts the
-    # array through the runtime, 2.2 M instructions per 8 x 1024 window on Cortex-M7.
+    # max |buf[i]| for a <= i < b (int16 samples). Viper, not native: a native loop
+    # subscripts the array through the runtime, 2.2 M instructions per 8 x 1024 window on
+    # Cortex-M7. A while loop two samples a turn: viper's `for i in range` cost 10 more
+    # instructions a sample (415 k against 280 k a seed window on the M7). The 16 bits are
+    # masked where the sign is: whichever way the port extends a ptr16 load.
     m = 0
-    for i in range(a, b):
-        v = buf[i] & 0xFFFF
+    b -= 1
+    while a < b:
+        v = buf[a]
         if v & 0x8000:
-            v = 0x10000 - v
+            v = 0x10000 - (v & 0xFFFF)
+        if v > m:
+            m = v
+        v = buf[a + 1]
+        if v & 0x8000:
+            v = 0x10000 - (v & 0xFFFF)
+        if v > m:
+            m = v
+        a += 2
+    if a == b:  # an odd count: the last sample
+        v = buf[a]
+        if v & 0x8000:
+            v = 0x10000 - (v & 0xFFFF)
         if v > m:
             m = v
     return m
