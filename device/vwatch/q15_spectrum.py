@@ -103,7 +103,8 @@ def iconv(z: ptr32, buf: ptr16, at: int, pr: ptr32) -> int:
     acc = 0
     lo = 0x40000
     hi = 0 - 0x40000
-    for j in range(n):
+    j = 0
+    while j < n:  # (viper's `for j in range` costs about 10 instructions more a turn)
         v = ((int(buf[i]) ^ 0x8000) - 0x8000) << 3
         acc += v
         z[j] = v + _V_OFFSET
@@ -114,6 +115,7 @@ def iconv(z: ptr32, buf: ptr16, at: int, pr: ptr32) -> int:
         i += step
         if i >= wrap:
             i -= wrap
+        j += 1
     pr[RAW] = (hi if hi > 0 - lo else 0 - lo) >> 3
     pr[SUM] = acc
     mean = (acc + (n >> 1)) >> pr[LOG2N]
@@ -158,7 +160,8 @@ def window(z: ptr32, y: ptr16, hann: ptr16, pr: ptr32):
     peak = 0
     l1 = 0
     prev = 0
-    for i in range(n):
+    i = 0
+    while i < n:  # (not `for i in range`: see iconv)
         d = z[i] - mean
         dn = ((d << ls) + rnd) >> rs
         if dn > 32767:  # rounding up the largest value
@@ -182,6 +185,7 @@ def window(z: ptr32, y: ptr16, hann: ptr16, pr: ptr32):
             if v + prev > l1:
                 l1 = v + prev
         prev = v
+        i += 1
     pr[S2HI] = s2h
     pr[S2LO] = s2l
     pr[S4HI] = s4h
@@ -310,10 +314,13 @@ def bands(p: ptr32, edges: ptr16, acc: ptr32, pr: ptr32):
         top = hi if hi <= h else h
         sh = 0
         sl = 0
-        for k in range(lo, top):
-            v = p[h + k]
+        k = h + lo
+        top += h
+        while k < top:  # (not `for k in range`: see iconv)
+            v = p[k]
             sh += v >> 15
             sl += v & 0x7FFF
+            k += 1
         if hi > h:  # the Nyquist bin
             v = pr[NYQ]
             sh += v >> 15
