@@ -70,8 +70,8 @@ def _peak(buf: ptr16, a: int, b: int) -> int:
     # max |buf[i]| for a <= i < b (int16 samples). Viper, not native: a native loop
     # subscripts the array through the runtime, 2.2 M instructions per 8 x 1024 window on
     # Cortex-M7. A while loop two samples a turn: viper's `for i in range` cost 10 more
-    # instructions a sample (415 k against 280 k a seed window on the M7). The 16 bits are
-    # masked where the sign is: whichever way the port extends a ptr16 load.
+    # instructions a sample (415 k against 280 k a seed window on the M7). Only a negative
+    # sample is masked to its 16 bits: right whichever way the port extends a ptr16 load.
     m = 0
     b -= 1
     while a < b:
