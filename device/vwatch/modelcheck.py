@@ -71,7 +71,7 @@ def load_v3(path, f, model, hdr):
     from just after its header (hdr: the header's bytes, then scratch)."""
     bands, zoom_r, zoom_b = model.bands, model.zoom_r, model.zoom_bands
     channel_map = model.channel_map
-    m = len(channel_map) if channel_map else 0
+    entries = len(channel_map) if channel_map else 0
     # range() has a length, so array() allocates exactly once; readinto overwrites it.
     edges = array("H", range(bands + 1))
     crc = fill(path, f, edges, 2 * (bands + 1), binascii.crc32(hdr))
@@ -79,9 +79,9 @@ def load_v3(path, f, model, hdr):
     if zoom_r:
         zoom_edges = array("H", range(zoom_b + 1))
         crc = fill(path, f, zoom_edges, 2 * (zoom_b + 1), crc)
-    if m:
-        crc = fill(path, f, channel_map, m, crc)
-    pad = -(2 * (bands + 1) + (2 * (zoom_b + 1) if zoom_r else 0) + m) % 4
+    if entries:
+        crc = fill(path, f, channel_map, entries, crc)
+    pad = -(2 * (bands + 1) + (2 * (zoom_b + 1) if zoom_r else 0) + entries) % 4
     if pad:  # zero bytes pad the float arrays to 4-byte alignment
         crc = fill(path, f, memoryview(hdr)[:pad], pad, crc)
     comps = tuple(component(model.d, model.p) for _ in range(model.k))
@@ -89,9 +89,9 @@ def load_v3(path, f, model, hdr):
     increasing(path, "band edges", edges, model.window // 2 + 1)
     if zoom_r:
         increasing(path, "zoom band edges", zoom_edges, model.zoom_window // 2 + 1)
-    for i in range(m):
+    for i in range(entries):
         c = channel_map[i]
-        if c == 255 or any(channel_map[j] == c for j in range(i + 1, m)):
+        if c == 255 or any(channel_map[j] == c for j in range(i + 1, entries)):
             _refuse(path, "channel map %s is invalid (entries must be distinct and below 255)"
                     % list(channel_map))
     check_values(path, comps)

@@ -322,9 +322,9 @@ class EmulatedBoard:
     def _relay_once(self):
         child = self._child_fd is not None and len(self._out) < HOST_QUEUE
         fds = [self._host_fd] + ([self._child_fd] if child else [])
-        readable, writable, _ = select.select(fds, [self._host_fd] if self._out else [], [],
-                                              0.05)
-        if writable or self._out:
+        # (waiting output also selects the host for writing: the loop wakes when it can take more)
+        readable, _, _ = select.select(fds, [self._host_fd] if self._out else [], [], 0.05)
+        if self._out:
             self._flush_host()
         if self._host_fd in readable:
             try:
