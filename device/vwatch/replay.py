@@ -18,11 +18,13 @@ Samples come out as raw int16, as from a chip:
 In real time (speed > 0) the recording is a sensor with an unbounded FIFO: what was not read in
 time waits, and the ring counts what it cannot hold as dropped (its ``_fifo`` asks the ring for a
 hop of slack, as before vwatch.ring sized it by the chip's FIFO).
-Costs: the WAV header parser's few hundred bytes; float32 files a 1 KB conversion buffer and
-the code of vwatch.replayf (loaded only for them).
+Costs: the plain 44-byte header (RIFF, a 16-byte fmt chunk, data) is read here; any other goes
+through vwatch.wav's parser, 3 KB of code while it reads. float32 files a 1 KB conversion buffer
+and the code of vwatch.replayf (loaded only for them).
 Reading allocates nothing but, in real time, a boxed float per call (the time bookkeeping).
 """
 
+import struct
 import time
 from array import array
 
@@ -33,21 +35,45 @@ from .sensor import Sensor
 _CHUNK = const(256)  # float32 samples (all channels) converted per step
 
 
+def _plain(f):
+    # The 44-byte header most writers produce (RIFF, a 16-byte fmt chunk, then the data
+    # chunk) of a file vwatch.wav would accept, read here: its parser is 3 KB of heap, which a
+    # second run() (after Ctrl-C, with the first run's buffers kept) does not have. (rate,
+    # channels, frames, data offset, bytes per frame, float32?) or None.
+    h = f.read(44)
+    if len(h) < 44 or h[0:4] != b"RIFF" or h[8:16] != b"WAVEfmt " or h[36:40] != b"data":
+        return None
+    n, code, c, rate, _, align, bits = struct.unpack_from("<IHHIIHH", h, 16)
+    if n != 16 or not ((code == 1 and bits == 16) or (code == 3 and bits == 32)):  # PCM, float
+        return None
+    if not 1 <= c <= 8 or rate < 1 or align != c * bits // 8:
+        return None
+    n = min(struct.unpack_from("<I", h, 40)[0], f.seek(0, 2) - 44)
+    return rate, c, n // align, 44, align, code == 3
+
+
 class Replay(Sensor):
     name = "replay"
 
     def __init__(self, path, speed=1.0, loop=False):
-        from .wav import Wav
+        f = open(path, "rb")
+        try:
+            got = _plain(f)
+        except Exception:
+            f.close()
+            raise
+        if got is None:  # any other layout, or a file to refuse: vwatch.wav says why
+            f.close()
+            from .wav import Wav
 
-        w = Wav(path)  # validates the header; its file object is reused below
+            w = Wav(path)  # validates the header; its file object is reused below
+            f = w._f
+            got = (w.rate, w.channels, w.frames, w._data, w._align, w.kind == "f")
+            w = None
         self.path = path
-        self.channels = w.channels
-        self.rate = float(w.rate)
-        self.frames = w.frames
-        self._f = w._f
-        self._data = w._data
-        self._align = w._align
-        self._float = w.kind == "f"
+        self._f = f
+        rate, self.channels, self.frames, self._data, self._align, self._float = got
+        self.rate = float(rate)
         self.speed = speed
         self.loop = loop
         self.realtime = speed > 0
