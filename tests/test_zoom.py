@@ -378,6 +378,64 @@ def test_q15_decimates_and_scores_a_window_without_allocating(micropython, devic
     assert out.split("A ")[1].split() == ["0", "True", "True"], out
 
 
+STRADDLE = """
+import sys
+sys.path.insert(0, %(mpy)r)
+from array import array
+from vwatch.ring import Ring
+from vwatch.zoom import Low
+class M:
+    channels = 3
+    window = 64
+    hop = 32
+    zoom_r = 8
+    zoom_window = 16
+class Counter:  # a sensor: frame t, channel c = ((t * 7919 + c * 104729) %% 65536) - 32768
+    channels = 3
+    realtime = False
+    t = 0
+    def read_into(self, buf, k):
+        k = min(k, 13)  # odd reads, so writes wrap the ring anywhere
+        for j in range(k):
+            for c in range(3):
+                buf[3 * j + c] = ((self.t * 7919 + c * 104729) %% 65536) - 32768
+            self.t += 1
+        return k
+ring = Ring(3, 64, 32, frames=100)  # 100 frames: blocks of 8 straddle the ring's end
+low = Low(M, True, array('f', range(64)))
+sensor = Counter()
+out = array('i', range(16))
+seq = 0
+while seq < 12:
+    ring.fill(sensor)
+    if not ring.ready():
+        continue
+    if low.window(ring, seq):
+        for c in range(3):
+            low.copy(c, out)
+            print('B', seq, c, ' '.join(str(v - 0x200000) for v in out))
+    ring.advance()
+    seq += 1
+print('INTS', low.ints)
+"""
+
+
+def test_block_sums_straight_from_the_ring_wherever_it_wraps(micropython, device_mpy):
+    # The low ring's integer block sums read the ring's interleaved frames in place (viper);
+    # a ring of 100 frames with blocks of 8 makes blocks straddle its end.
+    out = micropython.run(STRADDLE % dict(mpy=device_mpy))
+    assert "INTS True" in out
+    t = np.arange(64 + 11 * 32)
+    x = ((t[:, None] * 7919 + np.arange(3)[None, :] * 104729) % 65536) - 32768
+    rows = [ln.split() for ln in out.splitlines() if ln.startswith("B ")]
+    assert {int(r[1]) for r in rows} == set(range(2, 12))  # 16 blocks of 8 from window 2 on
+    for r in rows:
+        seq, c = int(r[1]), int(r[2])
+        end = seq * 32 + 64
+        want = x[end - 128 : end, c].reshape(16, 8).sum(axis=1)
+        assert [int(v) for v in r[3:]] == want.tolist(), (seq, c)
+
+
 QEMU_WINDOWS = 8  # scored windows per recording after the zoom history (the M3 emulates floats)
 
 

@@ -42,23 +42,42 @@ def _means(src, cnt, r, low, pos, nz, inv):
 
 
 @micropython.viper
-def sums(src: ptr16, low: ptr32, cr: int, nz: int):
-    # Integer block sums of raw int16 samples: low[(pos + j) % nz] = S + _SOFF, with
-    # cr = cnt | r << 11 | pos << 18 (viper takes 4 arguments; below 2^30, a small int on
-    # 32-bit ports).
-    cnt = cr & 0x7FF
-    r = (cr >> 11) & 0x7F
-    pos = cr >> 18
-    i = 0
-    while i < cnt:
+def sums(src: ptr16, low: ptr32, p: ptr32):
+    # Integer block sums straight out of a ring's interleaved int16 frames (no copy of the
+    # channel first: that read cost as much as the sums): low[slot] = S + _SOFF per block of
+    # R frames, the slot going round N_z. p = [index of the first sample, its step (the
+    # channels), len(buf) (where the ring wraps), frames (a multiple of R), R, slot, N_z].
+    i = p[0]
+    step = p[1]
+    top = p[2]
+    left = p[3]
+    r = p[4]
+    pos = p[5]
+    nz = p[6]
+    while left > 0:
+        # each sample as v + 2^15 (its 16 bits, whichever way the port extends a ptr16 load,
+        # with the sign bit flipped), R 2^15 taken off once a block
         s = 0
-        for k in range(i, i + r):
-            s += (int(src[k]) ^ 0x8000) - 0x8000
-        low[pos] = s + _SOFF
+        e = i + r * step
+        if e <= top:
+            while i < e:
+                s += (src[i] & 0xFFFF) ^ 0x8000
+                i += step
+            if i == top:
+                i = 0
+        else:  # the block wraps round the ring's end
+            k = r
+            while k > 0:
+                s += (src[i] & 0xFFFF) ^ 0x8000
+                i += step
+                if i >= top:
+                    i -= top
+                k -= 1
+        low[pos] = s - (r << 15) + _SOFF
         pos += 1
         if pos == nz:
             pos = 0
-        i += r
+        left -= r
 
 
 @micropython.viper
@@ -103,9 +122,9 @@ class Low:
         if scratch is None:
             scratch = array("f", range(_SCRATCH if factor <= _SCRATCH else factor))
         self.scratch = scratch
-        k = min(len(scratch), 1024)  # q15_zoom.sums packs a count up to 2^11
-        self.k = k - k % factor  # a multiple of R
-        self.can_int = ints  # integer sums when the source has read_int16 (q15, ulab)
+        self.k = len(scratch) - len(scratch) % factor  # frames per read: a multiple of R
+        self.can_int = ints  # integer sums when the source is a Ring (q15, ulab)
+        self.args = array("i", range(7))  # sums()'s arguments (viper takes four)
         self.ints = None  # decided by the first source fed
         self.inv = 1.0 / factor
         self.reset()
@@ -137,7 +156,7 @@ class Low:
         """Decimate frames [lo, hi) of every channel of ``source`` (read(ch, start, n, out),
         or read_int16 for integer sums) into the ring."""
         if self.ints is None:
-            self.ints = self.can_int and hasattr(source, "read_int16")
+            self.ints = self.can_int and hasattr(source, "at") and hasattr(source, "buf")
             self.scale = getattr(source, "scale", 1.0)  # units per raw count (a ring)
         r = self.r
         nz = self.nz
@@ -147,15 +166,23 @@ class Low:
         for ch in range(self.channels):
             buf = self.bufs[ch]
             pos = self.pos
+            if self.ints:  # a Ring: every block of the channel in one pass over its frames
+                if hi > lo:
+                    p = self.args
+                    p[0] = source.at(ch, lo)
+                    p[1] = source.channels
+                    p[2] = source.cap * source.channels
+                    p[3] = hi - lo
+                    p[4] = r
+                    p[5] = pos
+                    p[6] = nz
+                    sums(source.buf, buf, p)
+                continue
             at = lo
             while at < hi:
                 cnt = hi - at if hi - at < k else k
-                if self.ints:
-                    source.read_int16(ch, at, cnt, sc)
-                    sums(sc, buf, cnt | r << 11 | pos << 18, nz)
-                else:
-                    source.read(ch, at, cnt, sc)
-                    _means(sc, cnt, r, buf, pos, nz, self.inv)
+                source.read(ch, at, cnt, sc)
+                _means(sc, cnt, r, buf, pos, nz, self.inv)
                 pos = (pos + cnt // r) % nz
                 at += cnt
         self.pos = (self.pos + blocks) % nz
