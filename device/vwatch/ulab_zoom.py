@@ -4,11 +4,14 @@
     zu.low.feed(source, lo, hi)        # the caller feeds the low ring
     zu.compute(fe, pos)                # fe.f[pos ...] = the zoom bands of every channel
 
-An additive piece for the ulab backend: its own 2 N_z-float scratchpad (spectrogram in place,
-as backend_ulab does for the main window), Hann window and band views, and the N_z-float array
-the low ring's blocks are copied into (a view of it on float32 builds; the low ring reads its
-frames through it too). Costs 3 N_z ulab floats + 4 N_z bytes + a view per zoom band; per
-window a few hundred bytes of temporaries.
+An additive piece for the ulab backend: its own 2 N_z-float scratchpad (the FFT's input, or
+the spectrogram in place, as backend_ulab does for the main window), the Hann window and that
+window turned to the low ring's oldest slot (each channel is windowed where its blocks are
+stored, not copied round first: a circular shift changes only the spectrum's phases), band
+views, and a 128-float scratch through which the low ring reads a recording's frames (N_z
+floats on float64 builds). Costs 4 N_z ulab floats + 512 bytes + a view per zoom band; per
+window an N_z-point FFT result per channel pair and about 2.7 KB of views and boxed floats
+per pair (i386: seed+zoom 19 KB a window beside the seed rig's own).
 """
 
 import math
@@ -45,7 +48,6 @@ class Zoom:
             self.lo = sp[1 : mz + 1]
             self.lo2 = sp[mz + 2 : 2 * mz + 2]
             self.tv = sp[2 * mz + 2 : 3 * mz + 2]
-            self.z0 = np.zeros(1)
             self.dc = e[0] == 0
             self.mv = memoryview(sp)
             self.pviews = [sp[e[b] : e[b + 1]] for b in range(m.zoom_bands)]
@@ -56,6 +58,18 @@ class Zoom:
         np.cos(h, out=h)
         h *= -0.5
         h += 0.5
+        # The blocks are windowed where the low ring stores them, oldest at slot pos, by the
+        # Hann window turned by pos: a circular shift changes only the phases of the spectrum,
+        # so the band powers are those of the blocks oldest first, without copying every
+        # channel round (views and garbage a channel). The turned window: once per pos.
+        self.hr = np.zeros(nz)
+        self.hr_pos = -1
+        # constants as 1-element arrays: an in-place op with a float allocates its conversion
+        self.z0 = np.zeros(1)
+        self.m1 = np.zeros(1)
+        self.m1v = memoryview(self.m1)
+        self.k16 = np.full(1, 65536.0)
+        self.soff = np.full(1, 2097152.0)  # zoom._SOFF
         # frames in (the low ring's scratch), and on float64 builds a channel's blocks out
         self.buf = array("f", range(128 if f32 else nz))
         self.f32 = f32
@@ -91,6 +105,9 @@ class Zoom:
         f = fe.f
         eps = m.eps
         scale = self.scale
+        if self.low.ints:  # x holds block sums in raw counts: units per count, per block
+            u = self.low.scale / self.low.r
+            scale *= u * u
         e = m.zoom_edges
         if self.pairs is not None:
             zb = m.zoom_bands
@@ -101,7 +118,7 @@ class Zoom:
                 if two:
                     self._fill(ch + 1, self.zi)
                 else:
-                    self.zi *= 0.0
+                    self.zi *= self.z0
                 self.pairs(self, two)
                 p = pos + ch * zb
                 for v in self.pviews:
@@ -133,33 +150,33 @@ class Zoom:
             pos += m.zoom_bands
 
     def _fill(self, ch, x):
-        # x = channel ch's low-rate blocks, oldest first, mean removed, Hann applied
+        # x = channel ch's low-rate blocks as stored (the oldest at slot low.pos), mean
+        # removed, times the Hann window turned by low.pos
         nz = self.nz
         low = self.low
-        if low.ints:
-            _rotate(x, self.hi16[ch], low.pos, nz)
-            x *= 65536.0
-            _rotate(x, self.lo16[ch], low.pos, nz, True)
-            x -= 2097152.0  # zoom._SOFF
-            x *= low.scale / low.r
+        if low.ints:  # S + _SOFF from its two 16-bit halves, exact in float32 (< 2^22)
+            x *= self.z0
+            x += self.hi16[ch]
+            x *= self.k16
+            x += self.lo16[ch]
+            x -= self.soff
         elif self.f32:
-            _rotate(x, self.rv[ch], low.pos, nz)  # from the oldest block's slot
+            x *= self.z0
+            x += self.rv[ch]
         else:
-            low.copy(ch, self.buf)
-            buf = self.buf
+            buf = low.bufs[ch]
             for i in range(nz):
                 x[i] = buf[i]
-        x -= np.mean(x)
-        x *= self.hann
-
-
-def _rotate(x, ring, old, nz, add=False):
-    # x = ring oldest first (slot ``old`` first), or x += that (in place: a slice assignment
-    # would copy its right-hand side first, garbage that fragments a small heap)
-    if not add:
-        x *= 0.0
-    head = x[: nz - old]
-    head += ring[old:]
-    if old:
-        tail = x[nz - old :]
-        tail += ring[:old]
+        self.m1v[0] = np.mean(x)
+        x -= self.m1
+        pos = low.pos
+        if pos != self.hr_pos:
+            hr = self.hr
+            hr *= self.z0
+            a = hr[pos:]
+            a += self.hann[: nz - pos]
+            if pos:
+                a = hr[:pos]
+                a += self.hann[nz - pos :]
+            self.hr_pos = pos
+        x *= self.hr
