@@ -176,16 +176,25 @@ class Features:
         import gc
 
         gc.collect()
-        # both forms at once for a moment, and room for an FFT result in one piece beside
-        # the blocks (without it a fragmented heap failed a replay after 1,800 windows)
-        if gc.mem_free() < ulab_kernels.blocked_bytes(d) + 4 * isz * n + _SPARE:
+        # Room for two FFT results and a margin once the blocks have replaced the packed
+        # triangle (with less, a fragmented heap failed a replay after 1,800 windows), and an
+        # FFT result in one piece beside them: now, or where the triangle is once freed (one
+        # piece of 2 d (d + 1) bytes). Else the packed triangle stays. (The triangle counted
+        # as freed: the seed rig with a zoom block scores blocked on the 140 KB qemu board.)
+        packed = 2 * d * (d + 1)
+        if gc.mem_free() + packed < ulab_kernels.blocked_bytes(d) + 4 * isz * n + _SPARE:
             return
         try:
             blocks = ulab_kernels.blocked_lt(self.comps[0][1], d)
-            probe = bytearray(2 * isz * n + 4096)
-        except MemoryError:  # the packed triangle then
+        except MemoryError:
             return
-        probe = None
+        room = 2 * isz * n + 4096
+        if packed < room:
+            try:
+                probe = bytearray(room)
+            except MemoryError:
+                return
+            probe = None
         # the row blocks of L^T and the views of v they multiply (made once)
         self.lt = [(b, self.v[r:]) for r, b in blocks]
         # the blocks replace the packed triangle
