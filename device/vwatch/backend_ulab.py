@@ -60,7 +60,7 @@ def _room(m, isz):
 
     gc.collect()
     n = m.window
-    zoom = (3 * isz + 4 * m.channels) * m.zoom_window + 2048 if m.zoom_r else 0
+    zoom = (4 * isz + 4 * m.channels) * m.zoom_window + 2048 if m.zoom_r else 0
     return gc.mem_free() > 8 * isz * n + 16384 + zoom
 
 

@@ -8,10 +8,10 @@ An additive piece for the ulab backend: its own 2 N_z-float scratchpad (the FFT'
 the spectrogram in place, as backend_ulab does for the main window), the Hann window and that
 window turned to the low ring's oldest slot (each channel is windowed where its blocks are
 stored, not copied round first: a circular shift changes only the spectrum's phases), band
-views, and a 128-float scratch through which the low ring reads a recording's frames (N_z
-floats on float64 builds). Costs 4 N_z ulab floats + 512 bytes + a view per zoom band; per
-window an N_z-point FFT result per channel pair and about 2.7 KB of views and boxed floats
-per pair (i386: seed+zoom 19 KB a window beside the seed rig's own).
+views, and a 128-float scratch through which the low ring reads a recording's frames. Costs
+4 N_z ulab floats + 512 bytes + a view per zoom band; per window an N_z-point FFT result per
+channel pair and about 2.7 KB of views and boxed floats per pair (i386: seed+zoom 19 KB a
+window beside the seed rig's own).
 """
 
 import math
@@ -68,12 +68,14 @@ class Zoom:
         self.z0 = np.zeros(1)
         self.m1 = np.zeros(1)
         self.m1v = memoryview(self.m1)
-        self.k16 = np.full(1, 65536.0)
-        self.soff = np.full(1, 2097152.0)  # zoom._SOFF
-        # frames in (the low ring's scratch), and on float64 builds a channel's blocks out
-        self.buf = array("f", range(128 if f32 else nz))
+        self.k16 = np.zeros(1)
+        self.k16 += 65536.0
+        self.soff = np.zeros(1)
+        self.soff += 2097152.0  # zoom._SOFF
+        # a recording's frames in (the low ring's scratch)
+        self.buf = array("f", range(128))
         self.f32 = f32
-        # float32 builds: views of the low ring's arrays, copied oldest first with slices
+        # float32 builds: ulab views of the low ring's float arrays
         self.rv = None
         self.low = None
         self.lo16 = self.hi16 = None
@@ -167,7 +169,7 @@ class Zoom:
             buf = low.bufs[ch]
             for i in range(nz):
                 x[i] = buf[i]
-        self.m1v[0] = np.mean(x)
+        self.m1v[0] = np.mean(x)  # type: ignore[call-overload]  # a float buffer's view
         x -= self.m1
         pos = low.pos
         if pos != self.hr_pos:

@@ -13,7 +13,8 @@ feeds the R N_z frames before a window's end. Blocks are never split: R divides 
 Costs: 4 C N_z bytes for the low ring (pure and q15 read frames through their window
 buffer; ulab has a 512-byte scratch), then per backend the spectrum's buffers (pure: 5 N_z
 bytes, 4 N_z of them shared with the window when N_z <= N; q15: 4.5 N_z + 12 B_z + 112,
-likewise; ulab: 3 N_z floats and 4 N_z bytes). Per window: H additions per channel to decimate, one N_z-point FFT.
+likewise; ulab: 4 N_z floats). Per window: H additions per channel to decimate, one
+N_z-point FFT.
 From a ring, q15 and ulab keep integer block sums (|S| <= R 2^15): no float per sample, no
 heap; pure (and every backend reading a recording) keeps float averages.
 """
@@ -153,8 +154,9 @@ class Low:
         self.fed = end
 
     def feed(self, source, lo, hi):
-        """Decimate frames [lo, hi) of every channel of ``source`` (read(ch, start, n, out),
-        or read_int16 for integer sums) into the ring."""
+        """Decimate frames [lo, hi) of every channel of ``source`` into the ring: a Ring's
+        integer block sums read in place (sums), any other source's float averages through
+        read(ch, start, n, out)."""
         if self.ints is None:
             self.ints = self.can_int and hasattr(source, "at") and hasattr(source, "buf")
             self.scale = getattr(source, "scale", 1.0)  # units per raw count (a ring)

@@ -23,8 +23,8 @@ def need(model, backend):
     if not r:
         return 0
     low = 4 * c * nz + 4 * 128 + 300  # (the zoom edges are the model's, counted in _need)
-    if backend == "ulab":  # scratchpad 2 N_z and Hann N_z ulab floats, a copy, band views
-        return low + 24 * nz + 4 * nz + 64 * bz + 600
+    if backend == "ulab":  # scratchpad 2 N_z, Hann and turned Hann N_z ulab floats, views
+        return low + 32 * nz + 64 * bz + 600
     if backend == "q15":  # z 4 N_z, sine table N_z / 2, sums and logs, parameters
         return low + 5 * nz + 12 * bz + 200
     return low + 5 * nz  # pure: z 4 N_z, sine table N_z
