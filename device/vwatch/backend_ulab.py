@@ -38,18 +38,26 @@ float64 copy of L would double its size).
 """
 
 import math
+import sys
 from array import array
 
 from ulab import numpy as np
 
 from . import ulab_kernels  # before the buffers: its code must not land between them
 
-_SPARE = 16384  # bytes left free beside the blocked L^T and two FFT results
+# bytes left free beside the blocked L^T and two FFT results: twice on 64-bit words, where
+# every view and boxed float of a window's garbage is twice as large
+_SPARE = 16384 if sys.maxsize < 1 << 32 else 32768
 
 
 def _complex():
     # True when np.fft.fft returns a complex array (current ulab), not a (re, im) tuple
     return hasattr(np, "complex") and not isinstance(ulab_kernels.FFT(np.zeros(4)), tuple)
+
+
+def _zoom_bytes(m, isz):
+    # the zoom block's buffers (ulab_zoom and its low ring), allocated after the choices below
+    return (4 * isz + 4 * m.channels) * m.zoom_window + 2048 if m.zoom_r else 0
 
 
 def _room(m, isz):
@@ -59,9 +67,7 @@ def _room(m, isz):
     import gc
 
     gc.collect()
-    n = m.window
-    zoom = (4 * isz + 4 * m.channels) * m.zoom_window + 2048 if m.zoom_r else 0
-    return gc.mem_free() > 8 * isz * n + 16384 + zoom
+    return gc.mem_free() > 8 * isz * m.window + 16384 + _zoom_bytes(m, isz)
 
 
 class Features:
@@ -75,7 +81,7 @@ class Features:
         self.n = n
         isz = np.zeros(1).itemsize
         self.f32 = isz == 4
-        self.fft = fft or ulab_kernels.pick_fft(n, isz)
+        self.fft = fft or ulab_kernels.pick_fft(n, isz, _zoom_bytes(model, isz))
         m = n // 2
         # One buffer reused by every step. np.fft.fft, one channel: N + 2 floats, the window
         # x (raw int16 samples at its top for a read_int16 source), then |X_k|^2 as (re^2,

@@ -6,6 +6,7 @@
 """
 
 import math
+import sys
 
 from ulab import numpy as np
 
@@ -17,17 +18,20 @@ except ImportError:  # very old ulab: no utils module; sources are read as float
 FFT = np.fft.fft  # a module global, so a test can stand in an older ulab's tuple form
 
 
-def pick_fft(n, isz):
+def pick_fft(n, isz, later=0):
     # np.fft.fft, the fastest, when the heap has room for its result beside the buffers and
-    # the loop, with a margin: in a tight heap the garbage fragments it until a result no
-    # longer fits (a float replay in 64 KB at N = 256 did). Else the in-place spectrogram
+    # the loop, with a margin, once ``later`` bytes more are allocated (a zoom block): in a
+    # tight heap the garbage fragments it until a result no longer fits (a float replay in
+    # 64 KB at N = 256 did; the seed rig with a zoom block in 120-140 KB on i386, after 8 to
+    # 350 windows, before its buffers were counted here). Else the in-place spectrogram
     # (2.5x slower on Cortex-M7, allocates nothing).
     import gc
 
     gc.collect()
-    if utils is None or not hasattr(utils, "spectrogram") or gc.mem_free() > 8 * isz * n + 24576:
+    if utils is None or not hasattr(utils, "spectrogram"):
         return "fft"
-    return "spectrogram"
+    margin = 24576 if sys.maxsize < 1 << 32 else 49152  # 64-bit words: twice the garbage
+    return "fft" if gc.mem_free() > 8 * isz * n + margin + later else "spectrogram"
 
 
 _BLOCK = 12  # rows of L^T per block: 8 dots at d = 96, 11 % more floats than the triangle
