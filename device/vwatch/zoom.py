@@ -127,6 +127,10 @@ class Low:
         self.can_int = ints  # integer sums when the source is a Ring (q15, ulab)
         self.args = array("i", range(7))  # sums()'s arguments (viper takes four)
         self.ints = None  # decided by the first source fed
+        # units per raw count, set by the first feed; made here, as every attribute, so that
+        # none is added in the first window (the instance's dict grew then: 184 bytes at the
+        # heap's tightest moment)
+        self.scale = 1.0
         self.inv = 1.0 / factor
         self.reset()
 
