@@ -47,7 +47,7 @@ from . import ulab_kernels  # before the buffers: its code must not land between
 
 # bytes left free beside the blocked L^T and two FFT results: twice on 64-bit words, where
 # every view and boxed float of a window's garbage is twice as large
-_SPARE = 16384 if sys.maxsize < 1 << 32 else 32768
+_SPARE = 32768 if sys.maxsize >> 32 else 16384
 
 
 def _complex():

@@ -22,15 +22,15 @@ def pick_fft(n, isz, later=0):
     # np.fft.fft, the fastest, when the heap has room for its result beside the buffers and
     # the loop, with a margin, once ``later`` bytes more are allocated (a zoom block): in a
     # tight heap the garbage fragments it until a result no longer fits (a float replay in
-    # 64 KB at N = 256 did; the seed rig with a zoom block in 120-140 KB on i386, after 8 to
-    # 350 windows, before its buffers were counted here). Else the in-place spectrogram
+    # 64 KB at N = 256 did; the seed rig with a zoom block in 129-137 KB on i386, after 12 to
+    # 349 windows, before its buffers were counted here). Else the in-place spectrogram
     # (2.5x slower on Cortex-M7, allocates nothing).
     import gc
 
     gc.collect()
     if utils is None or not hasattr(utils, "spectrogram"):
         return "fft"
-    margin = 24576 if sys.maxsize < 1 << 32 else 49152  # 64-bit words: twice the garbage
+    margin = 49152 if sys.maxsize >> 32 else 24576  # 64-bit words: twice the garbage
     return "fft" if gc.mem_free() > 8 * isz * n + margin + later else "spectrogram"
 
 
