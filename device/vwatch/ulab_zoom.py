@@ -111,6 +111,7 @@ class Zoom:
             u = self.low.scale / self.low.r
             scale *= u * u
         e = m.zoom_edges
+        self._turn()
         if self.pairs is not None:
             zb = m.zoom_bands
             scale *= 0.25
@@ -171,8 +172,13 @@ class Zoom:
                 x[i] = buf[i]
         self.m1v[0] = np.mean(x)  # type: ignore[call-overload]  # a float buffer's view
         x -= self.m1
-        pos = low.pos
+        x *= self.hr
+
+    def _turn(self):
+        # the Hann window turned to the low ring's oldest slot, when that slot has moved
+        pos = self.low.pos
         if pos != self.hr_pos:
+            nz = self.nz
             hr = self.hr
             hr *= self.z0
             a = hr[pos:]
@@ -181,4 +187,3 @@ class Zoom:
                 a = hr[:pos]
                 a += self.hann[nz - pos :]
             self.hr_pos = pos
-        x *= self.hr

@@ -169,28 +169,29 @@ class Low:
         k = self.k
         sc = self.scratch
         blocks = (hi - lo) // r
-        for ch in range(self.channels):
-            buf = self.bufs[ch]
-            pos = self.pos
-            if self.ints:  # a Ring: every block of the channel in one pass over its frames
-                if hi > lo:
-                    p = self.args
+        if self.ints:  # a Ring: every block of a channel in one pass over its frames
+            if hi > lo:
+                p = self.args
+                p[1] = source.channels
+                p[2] = source.cap * source.channels
+                p[3] = hi - lo
+                p[4] = r
+                p[5] = self.pos
+                p[6] = nz
+                for ch in range(self.channels):
                     p[0] = source.at(ch, lo)
-                    p[1] = source.channels
-                    p[2] = source.cap * source.channels
-                    p[3] = hi - lo
-                    p[4] = r
-                    p[5] = pos
-                    p[6] = nz
-                    sums(source.buf, buf, p)
-                continue
-            at = lo
-            while at < hi:
-                cnt = hi - at if hi - at < k else k
-                source.read(ch, at, cnt, sc)
-                _means(sc, cnt, r, buf, pos, nz, self.inv)
-                pos = (pos + cnt // r) % nz
-                at += cnt
+                    sums(source.buf, self.bufs[ch], p)
+        else:
+            for ch in range(self.channels):
+                buf = self.bufs[ch]
+                pos = self.pos
+                at = lo
+                while at < hi:
+                    cnt = hi - at if hi - at < k else k
+                    source.read(ch, at, cnt, sc)
+                    _means(sc, cnt, r, buf, pos, nz, self.inv)
+                    pos = (pos + cnt // r) % nz
+                    at += cnt
         self.pos = (self.pos + blocks) % nz
         self.count = min(nz, self.count + blocks)
 
