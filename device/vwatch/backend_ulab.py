@@ -114,11 +114,16 @@ class Features:
         # raw int16 samples go to the last 2N bytes of x: converted in place (ulab reads
         # sample i before it writes float i, and float i never reaches sample i + 1)
         self.hi = memoryview(buf)[n - 2 * n // isz : n]
-        # 0 and the mean as 1-element arrays: an in-place op with a float allocates its
-        # conversion (160 bytes on x86-64), in the hole the next FFT result needs
+        # 0, the mean, the band scale and the log's epsilon as 1-element arrays: an in-place op
+        # with a float allocates its conversion (144 bytes on i386, 160 on x86-64), in the
+        # hole the next FFT result needs, and costs 800 instructions more on the M7
         self.z0 = np.zeros(1)
         self.m1 = np.zeros(1)
         self.m1v = memoryview(self.m1)
+        self.sc = np.zeros(1)  # the window's band scale and the model's epsilon (which
+        self.scv = memoryview(self.sc)  # vwatch.learn sets after start-up), stored per window
+        self.epsa = np.zeros(1)
+        self.epsv = memoryview(self.epsa)
         # the periodic Hann window in three ulab calls (a store per element into an ndarray
         # leaves about 480 bytes of garbage each: a fragmented heap at start-up)
         self.hann = h = np.linspace(0, 2 * math.pi, n, endpoint=False)

@@ -161,7 +161,6 @@ def compute(fe, source, start):
     # single values go into the array('f') under fa (a store into an ndarray costs a view,
     # about 480 bytes and thousands of instructions); float64 builds keep fa apart
     out = fe.f if fe.f32 else fa
-    eps = m.eps
     nb = m.bands
     per = fe.per
     nc = m.channels
@@ -179,10 +178,11 @@ def compute(fe, source, start):
         for ch in range(nc):
             s = _prep(fe, source, ch, start, fe.x, out, ch * per + nb)
             _bands(fe, out, ch * per)
-    scale *= s * s
+    fe.scv[0] = scale * s * s  # as 1-element arrays: a float operand allocates its conversion
+    fe.epsv[0] = m.eps
     for v in fe.bv:  # each channel's bands (all channels' at once without statistics)
-        v *= scale
-        v += eps
+        v *= fe.sc
+        v += fe.epsa
         np.log(v, out=v)
     fe.r16 = None
     f = fe.f
@@ -201,7 +201,7 @@ def score(fe):
     d = len(v)
     best = None
     for mu, lp, w, a, g in fe.comps:
-        v *= 0.0
+        v *= fe.z0
         v += fe.fa
         v -= mu
         if fe.lt is not None:  # L^T v a block of rows at a time (K = 1 only)

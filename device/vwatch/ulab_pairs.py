@@ -31,7 +31,7 @@ def bands(fe, source, start, out):
         if two:
             ulab_kernels._prep(fe, source, ch + 1, start, fe.zi, out, (ch + 1) * per + nb)
         else:  # an odd channel out: with x2 = 0 the same sums give 4 |X1_k|^2
-            fe.zi *= 0.0
+            fe.zi *= fe.z0
         _pair(fe, out, ch * per, (ch + 1) * per, two)
         ch += 2
     return s
