@@ -5,7 +5,7 @@ A benchmark, not a test: it prints a table (README "Instructions per window on C
 like these, so their price says how far a rework in Python can go and what would take a
 change in the firmware.
 
-Each call runs 64 times in a loop (8 where it allocates kilobytes) with the GC off
+Each call runs 64 times in a loop (4 or 8 where it allocates kilobytes) with the GC off
 (collected before), on float32 data of length N with power in every bin (a chirp and a tone
 between bins: an FFT, and the spectrogram's square roots, are cheaper on zeros and on tones
 at bin frequencies):
@@ -13,7 +13,7 @@ at bin frequencies):
 - instructions: qemu's Cortex-M7 with `-icount shift=0` (tools/qemu_board.py), where
   time.ticks_us() counts thousands of instructions; the loop's own cost (an empty call, as
   many times) is taken off. A loop's count is exact to a tick, whose phase at its start
-  differs between runs: to about 16 instructions a call at 64 calls a loop, 125 at 8.
+  differs between runs: to about 16 instructions a call at 64 calls a loop, 250 at 4.
 - bytes: the i386 unix build with ulab (32-bit words and float32, as on a board),
   gc.mem_alloc() before and after, per call.
 
@@ -51,7 +51,9 @@ CALLS = [
     ("`np.max(r16)` (8 N int16)", "np.max(r16)"),
     ("`np.dot(z, z)` (12 floats: a score block's)", "np.dot(z, z)"),
     ("`z *= z; np.sum(z)` (12 floats)", "z *= z; np.sum(z)"),
-    ("`np.fft.fft(x)`", "np.fft.fft(x)", 8),
+    ("a pair's conversion, mean, mean removal and Hann: 1-D views, 10 calls", "pair_1d()", 8),
+    ("the same through 2-D views of the ring and the pair buffer, 5 calls", "pair_2d()", 8),
+    ("`np.fft.fft(x)`", "np.fft.fft(x)", 4),
     ("`utils.spectrogram(x, scratchpad=, out=)`", "utils.spectrogram(x, scratchpad=sp, out=o)", 8),
 ]
 
@@ -78,6 +80,35 @@ r16 = np.zeros(8 * N, dtype=np.int16)
 buf = np.zeros(N)
 sp = np.zeros(2 * N)
 o = np.zeros(N)
+
+# channels 2 and 3 of the ring into the pair buffer (z = x1 + i x2 interleaved), as
+# ulab_pairs does it, and the same with 2-D views
+zbuf = np.zeros(2 * N)
+zr = zbuf[0::2]
+zi = zbuf[1::2]
+Z = zbuf.reshape((N, 2))
+hann = np.linspace(0, 2 * math.pi, N, endpoint=False)
+np.cos(hann, out=hann)
+hann *= -0.5
+hann += 0.5
+h2 = hann.reshape((N, 1))
+m1 = np.zeros(1)
+m1v = memoryview(m1)
+
+def pair_1d():
+    for v, k in ((zr, 2), (zi, 3)):
+        v *= z0
+        v += r16[k : 8 * N : 8]
+        m1v[0] = np.mean(v)
+        v -= m1
+        v *= hann
+
+def pair_2d():
+    global Z
+    Z *= z0
+    Z += r16.reshape((N, 8))[:, 2:4]
+    Z -= np.mean(Z, axis=0)
+    Z *= h2
 
 def measure(f, r):
     global x
