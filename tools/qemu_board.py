@@ -124,7 +124,6 @@ class QemuBoard:
         if proc.returncode != 0:
             raise QemuError("mpremote romfs build failed: %s" % proc.stderr.strip())
 
-
     def run(self, code, files=None, icount=False, timeout=None, check=True):
         """Run ``code`` on the board; return its output (str). With check, an exception on
         the board raises QemuError with its traceback; without, returns (output, error)."""
@@ -173,6 +172,38 @@ def parse_raw_repl(raw, stderr, label):
     return parts[0].replace("\r\n", "\n"), parts[1].replace("\r\n", "\n")
 
 
+
+def _data_offsets(image):
+    """{name: offset of its data} of the files at the top of a ROMFS image (mpremote's
+    format: a header, then records of a varint kind, a varint length and a payload; a file's
+    payload is its name and then a record holding its bytes)."""
+
+    def uint(at):  # a varint: 7 bits a byte, most significant first
+        v = 0
+        while True:
+            b = image[at]
+            at += 1
+            v = v << 7 | b & 0x7F
+            if not b & 0x80:
+                return v, at
+
+    size, at = uint(3)  # after the header's magic bytes
+    end = at + size
+    out = {}
+    while at < end:
+        kind, at = uint(at)
+        length, at = uint(at)
+        if kind == 5:  # a file
+            n, p = uint(at)
+            name = image[p : p + n].decode()
+            kind_data, p = uint(p + n)
+            _, p = uint(p)
+            if kind_data == 2:  # its bytes, stored in the image
+                out[name] = p
+        at += length
+    return out
+
+
 def _align(folder, out, names, build):
     # ROMFS stores a file's bytes unaligned, right after its name: where the data of a
     # recording lands depends on the size of everything before it (the compiled modules).
@@ -181,28 +212,32 @@ def _align(folder, out, names, build):
     # benchmark's window column moved with unrelated code. So each data file gets a pad file
     # just before it (the file's name less its last letter sorts right before it), sized to
     # put its data at a multiple of 4, as a real sensor's buffer is, and a pad file at the
-    # end ("~") keeps the image's length even (mpremote otherwise adds a byte at its head,
+    # end ("~pad") keeps the image's length even (mpremote otherwise adds a byte at its head,
     # which moves every file by one).
-    names = [n for n in names if len(n) > 1 and n[:-1] not in names and n[0] != "~"]
-    if not names:
+    chosen, pads = [], []
+    for name in names:  # a name whose pad would be another file, or another's pad: left be
+        pad = folder / name[:-1]
+        if len(name) > 1 and name[0] != "~" and not pad.exists() and pad not in pads:
+            chosen.append(name)
+            pads.append(pad)
+    names = chosen
+    tail = folder / "~pad"
+    if not names or tail.exists():
         return
-    pads = [folder / n[:-1] for n in names]
-    tail = folder / "~"
     for pad in pads + [tail]:
         pad.write_bytes(b"")
     build(folder, out)
-    image = out.read_bytes()
-    base = [image.find((folder / n).read_bytes()) for n in names]
+    base = _data_offsets(out.read_bytes())
     shift = 0
-    for name, pad, at in zip(names, pads, base):
-        size = -(at + shift) % 4
+    for name, pad in zip(names, pads):
+        size = -(base[name] + shift) % 4
         pad.write_bytes(b"\0" * size)
         shift += size
     tail.write_bytes(b"\0" * (shift % 2))
     build(folder, out)
     image = out.read_bytes()
+    at = _data_offsets(image)
     for name in names:
-        at = image.find((folder / name).read_bytes())
-        if at < 0 or at % 4:
+        if at[name] % 4 or image[at[name] : at[name] + 64] != (folder / name).read_bytes()[:64]:
             raise QemuError("could not put %s at a word boundary in the ROMFS image (at %d)"
-                            % (name, at))
+                            % (name, at[name]))
