@@ -29,7 +29,6 @@ backend's repr (FFT and score form) with the heap left after start-up.
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -41,16 +40,14 @@ import scipy.io.wavfile
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "host"))
+sys.path.insert(0, str(ROOT / "tools"))
 
+import qemu_board  # noqa: E402
 from vibrawatch import features, modelfile, simulate  # noqa: E402
 
 CONFIGS = {
     "IMU": dict(rate=952, channels=3, window=256, hop=128, bands=16, stats=7, windows=12),
     "seed": dict(rate=20000, channels=8, window=1024, hop=1024, bands=12, stats=0, windows=9),
-}
-CORES = {  # qemu machine, ROMFS address, mpy-cross arch, firmware
-    "M7": ("mps2-an500", "0x60C00000", "armv7emsp", "qemu-mps2-an500-cortex-m7-ulab.elf"),
-    "M3": ("mps2-an385", "0x21000000", "armv7m", "qemu-mps2-an385-cortex-m3-ulab.elf"),
 }
 
 WINDOWS = """
@@ -141,34 +138,8 @@ def write_inputs(folder, name, cfg):
     return d
 
 
-def tool(name):
-    here = Path(sys.executable).parent / name
-    return str(here) if here.exists() else shutil.which(name)
-
-
 def compile_package(dest, arch):
-    pkg = ROOT / "device" / "vwatch"
-    for src in sorted(pkg.rglob("*.py")):  # the sensors/ subpackage too, as deployed
-        out = dest / "vwatch" / src.relative_to(pkg).with_suffix(".mpy")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([tool("mpy-cross"), "-march=" + arch, "-s",  # as deploy names them
-                        "vwatch/" + src.relative_to(pkg).as_posix(), "-o", str(out), str(src)],
-                       check=True)
-
-
-def qemu(boards, core, image, code, timeout=900):
-    """Run ``code`` over the raw REPL of a qemu core with the ROMFS image; return its output."""
-    machine, addr, _, elf = CORES[core]
-    cmd = ["qemu-system-arm", "-machine", machine, "-nographic", "-monitor", "null",
-           "-semihosting", "-serial", "stdio", "-kernel", str(boards / elf), "-icount",
-           "shift=0", "-device", "loader,file=%s,addr=%s,force-raw=on" % (image, addr)]
-    body = "".join("    " + line + "\n" for line in code.strip().splitlines())
-    code = ("try:\n%sexcept BaseException as e:\n    import sys\n    sys.print_exception(e)\n"
-            "import machine\nmachine.reset()\n" % body)  # qemu exits even after an error
-    payload = b"\x01" + code.encode() + b"\x04"
-    proc = subprocess.run(cmd, input=payload, capture_output=True, timeout=timeout)
-    text = proc.stdout.decode(errors="replace")
-    return text
+    qemu_board.precompile(dest, arch)  # the whole package as deployed, for the unix builds
 
 
 def parse_result(text):
@@ -180,30 +151,28 @@ def parse_result(text):
     raise RuntimeError("no result:\n" + text[-3000:])
 
 
-def on_core(boards, core, tmp, cfgs, backends):
-    """{(config, backend): (Mi/window, Mi of bare FFTs)} on one qemu core."""
-    folder = tmp / core
-    compile_package(folder / "lib", CORES[core][2])
-    for name in cfgs:
-        for ext in (".vwm", ".wav"):
-            shutil.copy(tmp / (name + ext), folder / (name + ext))
-    image = tmp / (core + ".romfs")
-    subprocess.run([tool("mpremote"), "romfs", "--no-mpy", "-o", str(image), "build",
-                    str(folder)], check=True, capture_output=True)
+def on_core(core, tmp, cfgs, backends):
+    """{(config, backend): (Mi/window, Mi of bare FFTs)} on one qemu core (tools/qemu_board.py:
+    vwatch precompiled for it, the recordings word-aligned in its ROMFS image)."""
+    board = qemu_board.QemuBoard(core.lower(), timeout=900)
     out = {}
-    for name in cfgs:
-        for backend in backends:
-            code = WINDOWS % dict(lib="/rom/lib", model="/rom/%s.vwm" % name,
-                                  wav="/rom/%s.wav" % name, backend=backend,
-                                  windows=CONFIGS[name]["windows"])
-            text = qemu(boards, core, image, code)
-            if os.environ.get("BENCH_PARTS"):
-                print("\n".join(ln for ln in text.splitlines()
-                                if "PARTS" in ln or "INFO" in ln), file=sys.stderr)
-            win, ffts, _ = parse_result(text)
-            out[name, backend] = (statistics.median(win) / 1000, min(ffts) / 1000)
-            print("  %s %s %s: %.2f Mi, FFTs %.2f Mi"
-                  % ((core, name, backend) + out[name, backend]), file=sys.stderr)
+    try:
+        for name in cfgs:
+            files = {name + ext: tmp / (name + ext) for ext in (".vwm", ".wav")}
+            for backend in backends:
+                code = WINDOWS % dict(lib="/rom/lib", model="/rom/%s.vwm" % name,
+                                      wav="/rom/%s.wav" % name, backend=backend,
+                                      windows=CONFIGS[name]["windows"])
+                text = board.run(code, files=files, icount=True)
+                if os.environ.get("BENCH_PARTS"):
+                    print("\n".join(ln for ln in text.splitlines()
+                                    if "PARTS" in ln or "INFO" in ln), file=sys.stderr)
+                win, ffts, _ = parse_result(text)
+                out[name, backend] = (statistics.median(win) / 1000, min(ffts) / 1000)
+                print("  %s %s %s: %.2f Mi, FFTs %.2f Mi"
+                      % ((core, name, backend) + out[name, backend]), file=sys.stderr)
+    finally:
+        board.close()
     return out
 
 
@@ -247,7 +216,8 @@ def smallest_heap(exe, mpy, tmp, name, backend):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--boards", default=str(ROOT.parent / "shared" / "boards"))
+    parser.add_argument("--boards", default=str(ROOT.parent / "shared" / "boards"),
+                        help="where the unix builds are (the qemu cores: tools/qemu_board.py)")
     parser.add_argument("--backends", default="ulab,q15,pure")
     parser.add_argument("--configs", default="IMU,seed")
     parser.add_argument("--cores", default="M7,M3")
@@ -267,7 +237,10 @@ def main():
         cores = {}
         if not args.no_qemu:
             for core in args.cores.split(","):
-                cores[core] = on_core(boards, core, tmp, cfgs, backends)
+                reason = qemu_board.missing(core.lower())
+                if reason:
+                    sys.exit("bench_window: %s (or pass --no-qemu)" % reason)
+                cores[core] = on_core(core, tmp, cfgs, backends)
         f32 = boards / "micropython-ulab-f32"
         m32 = boards / "micropython-ulab-m32-f32"
         compile_package(tmp / "x64", "x64")
