@@ -211,7 +211,6 @@ def parse_raw_repl(raw, stderr, label):
     return parts[0].replace("\r\n", "\n"), parts[1].replace("\r\n", "\n")
 
 
-
 def _data_offsets(image):
     """{name: offset of its data} of the files at the top of a ROMFS image (mpremote's
     format: a header, then records of a varint kind, a varint length and a payload; a file's
