@@ -138,10 +138,6 @@ def write_inputs(folder, name, cfg):
     return d
 
 
-def compile_package(dest, arch):
-    qemu_board.precompile(dest, arch)  # the whole package as deployed, for the unix builds
-
-
 def parse_result(text):
     for line in text.splitlines():
         if "RESULT " in line:  # after the raw REPL's ">OK" on the board
@@ -243,8 +239,8 @@ def main():
                 cores[core] = on_core(core, tmp, cfgs, backends)
         f32 = boards / "micropython-ulab-f32"
         m32 = boards / "micropython-ulab-m32-f32"
-        compile_package(tmp / "x64", "x64")
-        compile_package(tmp / "x86", "x86")
+        qemu_board.precompile(tmp / "x64", "x64")  # the whole package as deployed
+        qemu_board.precompile(tmp / "x86", "x86")
         for name in cfgs:
             for backend in backends:
                 per = bytes_per_window(str(f32), tmp / "x64", tmp, name, backend)
